@@ -1,0 +1,78 @@
+"""Typed frame data produced by every source: one `FrameSet` per capture instant."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.wire import Message
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of one image stream, pixels. ``coeffs`` are Brown-Conrady k1,k2,p1,p2,k3."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    coeffs: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        if self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f"focal lengths must be positive, got fx={self.fx} fy={self.fy}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "coeffs": list(self.coeffs)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Intrinsics":
+        return cls(int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
+                   float(d["cx"]), float(d["cy"]), tuple(float(c) for c in d.get("coeffs", [0.0] * 5)))
+
+
+@dataclass
+class FrameSet:
+    """Images captured at one instant, plus what a consumer needs to interpret them.
+
+    images: name -> array; the standard names are ``ir`` (uint8 HxW, Y8) and ``depth`` (uint16
+        HxW, units of ``depth_unit_mm`` millimetres, 0 = no data).
+    intrinsics: name -> Intrinsics of that image (depth and IR of a D4xx share the left imager).
+    truth: ground-truth labels when the source has them (synthetic scenes; docs/labels.md).
+    """
+
+    stream: str
+    frame: int
+    device_ts_ms: float
+    images: dict[str, np.ndarray]
+    intrinsics: dict[str, Intrinsics] = field(default_factory=dict)
+    depth_unit_mm: float = 1.0
+    truth: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_message(self, stamps: dict[str, int]) -> Message:
+        meta: dict[str, Any] = {
+            "intrinsics": {k: v.to_dict() for k, v in self.intrinsics.items()},
+            "depth_unit_mm": self.depth_unit_mm,
+        }
+        if self.truth is not None:
+            meta["truth"] = self.truth
+        if self.extra:
+            meta["extra"] = self.extra
+        return Message("frames", self.stream, self.frame, self.device_ts_ms, stamps, meta, dict(self.images))
+
+    @classmethod
+    def from_message(cls, msg: Message) -> "FrameSet":
+        meta = msg.meta
+        try:
+            intrinsics = {k: Intrinsics.from_dict(v) for k, v in meta.get("intrinsics", {}).items()}
+            depth_unit = float(meta.get("depth_unit_mm", 1.0))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"frame {msg.frame}: bad camera metadata ({exc})") from None
+        return cls(msg.stream, msg.frame, msg.device_ts_ms, dict(msg.arrays), intrinsics,
+                   depth_unit, meta.get("truth"), meta.get("extra", {}))

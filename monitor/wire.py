@@ -1,0 +1,175 @@
+"""Wire format: multipart ``[topic, header, buffer...]`` messages (see docs/wire_format.md).
+
+The header is UTF-8 JSON; every buffer is a raw C-ordered little-endian array whose dtype and
+shape the header declares. Nothing is ever unpickled: a message is bytes in, validated arrays out.
+`decode` raises `WireError` with a short ``kind`` so a receive loop can drop, count and log once
+per kind.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+# Only plain little-endian numeric types travel; anything else is a malformed message.
+DTYPES: Mapping[str, np.dtype] = {
+    "uint8": np.dtype("<u1"),
+    "uint16": np.dtype("<u2"),
+    "int16": np.dtype("<i2"),
+    "int32": np.dtype("<i4"),
+    "float32": np.dtype("<f4"),
+    "float64": np.dtype("<f8"),
+}
+TOPICS = frozenset({b"frames", b"estimates", b"states", b"eos"})
+
+MAX_HEADER_BYTES = 256 * 1024
+MAX_BUFFERS = 8
+MAX_NDIM = 4
+MAX_BUFFER_BYTES = 64 * 1024 * 1024
+MAX_TOTAL_BYTES = 128 * 1024 * 1024
+
+
+class WireError(ValueError):
+    """A received message that violates the wire contract. ``kind`` groups errors for counting."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass
+class Message:
+    """A decoded message. ``arrays`` share memory with the received frames (read-only views)."""
+
+    topic: str
+    stream: str
+    frame: int
+    device_ts_ms: float
+    stamps: dict[str, int] = field(default_factory=dict)  # stage event -> time.monotonic_ns()
+    meta: dict[str, Any] = field(default_factory=dict)  # free JSON: intrinsics, estimates, truth
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def encode(msg: Message) -> list[Any]:
+    """Return the multipart frames for `msg`. Array buffers are passed through without copying
+    when they are already C-contiguous little-endian (pyzmq sends them with copy=False)."""
+    buffers: list[Any] = []
+    specs: list[dict[str, Any]] = []
+    for name, array in msg.arrays.items():
+        dtype_name = _dtype_name(array.dtype)
+        wire_array = np.ascontiguousarray(array, dtype=DTYPES[dtype_name])
+        specs.append({"name": name, "dtype": dtype_name, "shape": list(wire_array.shape)})
+        buffers.append(memoryview(wire_array).cast("B"))
+    header = {
+        "schema": SCHEMA_VERSION,
+        "stream": msg.stream,
+        "frame": int(msg.frame),
+        "device_ts_ms": float(msg.device_ts_ms),
+        "stamps": msg.stamps,
+        "meta": msg.meta,
+        "buffers": specs,
+    }
+    header_bytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    if len(header_bytes) > MAX_HEADER_BYTES:
+        raise ValueError(f"header of {len(header_bytes)} bytes exceeds {MAX_HEADER_BYTES}")
+    return [msg.topic.encode(), header_bytes, *buffers]
+
+
+def decode(parts: Sequence[Any]) -> Message:
+    """Validate and decode multipart frames (bytes, memoryview or zmq.Frame). Raises WireError."""
+    if len(parts) < 2:
+        raise WireError("too_few_parts", f"{len(parts)} part(s), need topic and header")
+    topic = _as_bytes(parts[0])
+    if topic not in TOPICS:
+        raise WireError("unknown_topic", repr(topic[:32]))
+    header_bytes = _as_buffer(parts[1])
+    if len(header_bytes) > MAX_HEADER_BYTES:
+        raise WireError("header_too_big", f"{len(header_bytes)} bytes")
+    try:
+        header = json.loads(bytes(header_bytes))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError("bad_header_json", str(exc)[:80]) from None
+    if not isinstance(header, dict):
+        raise WireError("bad_header", "header is not a JSON object")
+    if header.get("schema") != SCHEMA_VERSION:
+        raise WireError("schema_version", f"got {header.get('schema')!r}, expect {SCHEMA_VERSION}")
+    stream = _field(header, "stream", str)
+    frame = _field(header, "frame", int)
+    device_ts = _field(header, "device_ts_ms", (int, float))
+    stamps = _field(header, "stamps", dict)
+    meta = _field(header, "meta", dict)
+    specs = _field(header, "buffers", list)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in stamps.values()):
+        raise WireError("bad_header", "stamps must map names to integer nanoseconds")
+    buffers = parts[2:]
+    if len(specs) != len(buffers):
+        raise WireError("buffer_count", f"header declares {len(specs)}, message has {len(buffers)}")
+    if len(specs) > MAX_BUFFERS:
+        raise WireError("too_many_buffers", str(len(specs)))
+    arrays: dict[str, np.ndarray] = {}
+    total = 0
+    for spec, part in zip(specs, buffers):
+        name, array = _array(spec, _as_buffer(part))
+        if name in arrays:
+            raise WireError("bad_buffer_spec", f"duplicate buffer name {name!r}")
+        total += array.nbytes
+        if total > MAX_TOTAL_BYTES:
+            raise WireError("message_too_big", f"more than {MAX_TOTAL_BYTES} bytes of buffers")
+        arrays[name] = array
+    return Message(topic.decode(), stream, frame, float(device_ts), stamps, meta, arrays)
+
+
+def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
+    if not isinstance(spec, dict):
+        raise WireError("bad_buffer_spec", "buffer spec is not an object")
+    name, dtype_name, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
+    if not isinstance(name, str) or not name:
+        raise WireError("bad_buffer_spec", "buffer name must be a non-empty string")
+    if dtype_name not in DTYPES:
+        raise WireError("bad_dtype", repr(dtype_name)[:40])
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape)
+    ):
+        raise WireError("bad_shape", repr(shape)[:60])
+    dtype = DTYPES[dtype_name]
+    expected = dtype.itemsize
+    for n in shape:
+        expected *= n
+        if expected > MAX_BUFFER_BYTES:
+            raise WireError("buffer_too_big", f"{name}: declared shape {shape}")
+    if expected != len(data):
+        raise WireError("size_mismatch", f"{name}: shape {shape} x {dtype.itemsize} != {len(data)} bytes")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    array.flags.writeable = False
+    return name, array
+
+
+def _field(header: dict, key: str, kind: Any) -> Any:
+    value = header.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise WireError("bad_header", f"field {key!r} missing or of the wrong type")
+    return value
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    for name, allowed in DTYPES.items():
+        if dtype.newbyteorder("<") == allowed and dtype.kind == allowed.kind:
+            return name
+    raise ValueError(f"dtype {dtype} cannot travel on the wire; allowed: {sorted(DTYPES)}")
+
+
+def _as_buffer(part: Any) -> memoryview:
+    buffer = getattr(part, "buffer", part)  # zmq.Frame exposes .buffer
+    view = memoryview(buffer)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _as_bytes(part: Any) -> bytes:
+    return bytes(getattr(part, "bytes", part) if not isinstance(part, memoryview) else part)
