@@ -1,0 +1,87 @@
+"""Typed results of the estimator stage and their JSON form on the wire (``meta["estimates"]``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Kinect v2 joint order; seed 001 uses the first 21 (all but hand tips and thumbs).
+KINECT_V2_JOINTS: tuple[str, ...] = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
+    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft",
+    "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder",
+    "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
+)
+JOINTS_21: tuple[str, ...] = KINECT_V2_JOINTS[:21]
+
+
+@dataclass
+class Joints:
+    """K body joints. uv: (K, 2) pixels; xyz_mm: (K, 3) camera frame (NaN where unknown);
+    confidence: (K,) in [0, 1] (peak belief-map value)."""
+
+    names: tuple[str, ...]
+    uv: np.ndarray
+    xyz_mm: np.ndarray
+    confidence: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "uv": _nan_to_none(self.uv),
+                "xyz_mm": _nan_to_none(self.xyz_mm), "confidence": _nan_to_none(self.confidence)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Joints":
+        return cls(tuple(d["names"]), _array(d["uv"]), _array(d["xyz_mm"]), _array(d["confidence"]))
+
+
+@dataclass
+class HeadPose:
+    """Head pose in the camera frame (docs/conventions.md): Euler angles in degrees, rotation
+    head->camera, head centre in mm (None without depth), its pixel position and the crop used."""
+
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    rotation: np.ndarray
+    position_mm: np.ndarray | None
+    center_px: tuple[float, float]
+    crop_box: tuple[float, float, float, float]  # x0, y0, x1, y1 pixels
+
+    def to_json(self) -> dict[str, Any]:
+        return {"yaw_deg": self.yaw_deg, "pitch_deg": self.pitch_deg, "roll_deg": self.roll_deg,
+                "rotation": _nan_to_none(self.rotation),
+                "position_mm": None if self.position_mm is None else _nan_to_none(self.position_mm),
+                "center_px": list(self.center_px), "crop_box": list(self.crop_box)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "HeadPose":
+        pos = d.get("position_mm")
+        return cls(float(d["yaw_deg"]), float(d["pitch_deg"]), float(d["roll_deg"]), _array(d["rotation"]),
+                   None if pos is None else _array(pos), tuple(d["center_px"]), tuple(d["crop_box"]))
+
+
+@dataclass
+class Estimates:
+    """What the estimator says about one frameset; either part may be missing (no person found)."""
+
+    head: HeadPose | None = None
+    joints: Joints | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"head": self.head.to_json() if self.head else None,
+                "joints": self.joints.to_json() if self.joints else None}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Estimates":
+        return cls(HeadPose.from_json(d["head"]) if d.get("head") else None,
+                   Joints.from_json(d["joints"]) if d.get("joints") else None)
+
+
+def _nan_to_none(a: np.ndarray) -> Any:
+    """JSON has no NaN: unknown values travel as null."""
+    return np.where(np.isfinite(a), np.round(np.asarray(a, dtype=np.float64), 4), None).tolist()
+
+
+def _array(x: Any) -> np.ndarray:
+    return np.array(x, dtype=np.float64)  # None -> nan

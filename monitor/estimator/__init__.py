@@ -1,0 +1,1 @@
+"""ONNX Runtime estimator: model contracts, the session wrapper and the pose pipeline."""
