@@ -1,7 +1,10 @@
 """One ONNX Runtime session wrapper for every model: providers, warm-up, contract, IO binding."""
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,39 @@ def resolve_providers(names: Sequence[str]) -> list[str]:
     return resolved
 
 
+@functools.lru_cache(maxsize=None)
+def provider_usable(provider: str) -> bool:
+    """Whether a provider can really run here. ``get_available_providers`` only says it was
+    compiled in: onnxruntime-gpu lists CUDA and TensorRT on machines without a GPU, and a session
+    asked for them prints a page of errors before falling back. Probe quietly instead: a GPU must
+    answer the CUDA driver, and the provider's library (with cuDNN/cuBLAS/TensorRT) must load."""
+    if provider == "CPUExecutionProvider":
+        return True
+    import onnxruntime as ort
+
+    if provider not in ort.get_available_providers():
+        return False
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
+            return False
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from the pip extras onnxruntime-gpu[cuda,cudnn]
+        name = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}[provider]
+        ctypes.CDLL(str(Path(ort.__file__).parent / "capi" / f"libonnxruntime_providers_{name}.so"))
+    except (OSError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def _short_ort_error(exc: Exception) -> str:
+    """ORT errors end with the human sentence after a C++ signature; keep that part."""
+    text = " ".join(str(exc).split())
+    match = re.search(r"\)\s+([A-Z][^()]*)$", text)
+    return (match.group(1) if match else text)[:300]
+
+
 class OnnxModel:
     """A loaded model: ``run(x)`` returns the outputs as a dict name -> array.
 
@@ -64,8 +100,7 @@ class OnnxModel:
             raise ModelLoadError(f"model file {self.path} not found; run `python -m train.all` to "
                                  "train and export the default models, or pass --body-model/--head-model")
         requested = resolve_providers(providers)
-        available = set(ort.get_available_providers())
-        usable = [p for p in requested if p in available] or ["CPUExecutionProvider"]
+        usable = [p for p in requested if provider_usable(p)] or ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if intra_op_threads:
@@ -73,7 +108,7 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=usable)
         except Exception as exc:  # ORT raises its own exception types for corrupt files
-            raise ModelLoadError(f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:200]}); "
+            raise ModelLoadError(f"{self.path} is not a loadable ONNX model ({_short_ort_error(exc)}); "
                                  "re-export it or restore the file") from None
         metadata = self.session.get_modelmeta().custom_metadata_map
         try:
