@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 IR_INDEX = 1  # the left imager, which shares the depth frame's geometry on a D4xx
 RECORDING_SUFFIXES = (".bag", ".db3")
 _QUEUE_FRAMES = 8  # copied frames waiting for the consumer (both streams together)
-_LIVE_TIMEOUT_S = 5.0  # a camera that sends nothing this long is gone
+_LIVE_TIMEOUT_S = 10.0  # a camera that sends nothing this long (start-up included) is gone
 _POLL_S = 0.05
 _EMPTY_FILE_S = 5.0  # a playback still 'stopped' this long after start has no frames to give
 
@@ -159,7 +159,7 @@ class _Stream:
 
 
 class _SensorReader:
-    """Opens the chosen profiles, copies every frame in the sensor callback and pairs them.
+    """Opens the chosen profiles and copies every frame, in the sensor callback, into a bounded queue.
 
     ``blocking``: the callback waits for room (playback: no frame is lost); otherwise the oldest
     waiting frame is dropped (live: stay current when the consumer is slow).
@@ -298,7 +298,12 @@ class _RealSenseSource(FrameSource):
         if self._iterated:
             raise SourceError(f"{self.name} can be iterated once; open the source again to restart")
         self._iterated = True
-        self._reader.start()
+        try:
+            self._reader.start()
+        except RuntimeError as exc:
+            self._reader.stop()
+            raise SourceError(f"{self.name}: librealsense cannot start streaming ({exc}); is another "
+                              "program using the camera or file?") from None
         try:
             for raw in self._reader.frames(self._ended, self._idle_timeout_s()):
                 for group in self._pairer.push(raw):
@@ -524,20 +529,27 @@ class RealSenseLiveSource(_RealSenseSource):
             vp = p.as_video_stream_profile()
             return (vp.width(), vp.height(), vp.fps()) == (opts.width, opts.height, opts.fps)
 
-        streams = _pick_streams(rs, [sensor], f"RealSense {serial} at {opts.width}x{opts.height}@{opts.fps}",
-                                wanted)
+        mode = f"{opts.width}x{opts.height}@{opts.fps}"
+        try:
+            streams = _pick_streams(rs, [sensor], f"RealSense {serial} at {mode}", wanted)
+        except SourceError:
+            streams = []
         missing = {"ir", "depth"} - {s.name for s in streams}
         if missing:
             modes = sorted({(p.as_video_stream_profile().width(), p.as_video_stream_profile().height(),
                              p.fps()) for p in sensor.get_stream_profiles()
                             if p.is_video_stream_profile() and p.format() == rs.format.z16})
             raise RealSenseOptionError(
-                f"RealSense {serial} cannot stream {'/'.join(sorted(missing))} at {opts.width}x{opts.height}"
-                f"@{opts.fps}; depth modes: {', '.join(f'{w}x{h}@{f}' for w, h, f in modes)}")
-        if sensor.supports(rs.option.emitter_enabled):
-            sensor.set_option(rs.option.emitter_enabled, 1.0 if opts.emitter else 0.0)
-        elif opts.emitter:
-            log.warning("RealSense %s has no IR emitter option; emitter=on ignored", serial)
+                f"RealSense {serial} cannot stream {' and '.join(sorted(missing))} at {mode}; pick width, "
+                f"height and fps from its depth modes: {', '.join(f'{w}x{h}@{f}' for w, h, f in modes)}")
+        try:
+            if sensor.supports(rs.option.emitter_enabled):
+                sensor.set_option(rs.option.emitter_enabled, 1.0 if opts.emitter else 0.0)
+            elif opts.emitter:
+                log.warning("RealSense %s has no IR emitter option; emitter=on ignored", serial)
+        except RuntimeError as exc:
+            raise SourceError(f"RealSense {serial}: cannot switch the emitter {'on' if opts.emitter else 'off'} "
+                              f"({exc})") from None
         self._setup(streams, _depth_unit_mm(rs, streams, f"RealSense {serial}"), blocking=False)
 
     def _idle_timeout_s(self) -> float | None:

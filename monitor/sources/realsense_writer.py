@@ -90,6 +90,7 @@ def write_realsense_recording(path: str | os.PathLike[str], framesets: Iterable[
     sensor.open([profiles[n] for n in names])
     sensor.start(sink)
     count = 0
+    complete = False
     try:
         fs = first
         while True:
@@ -98,10 +99,13 @@ def write_realsense_recording(path: str | os.PathLike[str], framesets: Iterable[
             fs = next(iterator, None)
             if fs is None:
                 break
+        complete = True
     finally:
         sensor.stop()
         sensor.close()
         del recorder  # the file is complete only once the recorder is released
+        if not complete:
+            path.unlink(missing_ok=True)  # no half-written recording that looks valid
     return count
 
 
