@@ -181,6 +181,7 @@ class _SensorReader:
         self._started: list[Any] = []
         self.received = 0
         self.started_at = 0.0
+        self.streaming = threading.Event()
 
     def start(self) -> None:
         self.started_at = time.monotonic()
@@ -189,6 +190,7 @@ class _SensorReader:
             self._started.append(sensor)
         for sensor in self._sensors:
             sensor.start(self._on_frame)
+        self.streaming.set()
 
     def _on_frame(self, frame: Any) -> None:
         # Runs on a librealsense thread: never raise, and release the frame before returning.
@@ -277,6 +279,11 @@ class _RealSenseSource(FrameSource):
         self._reader = _SensorReader(streams, blocking, snap_ns)
         self._pairer = FramePairer(tuple(s.name for s in streams))
         self._iterated = False
+
+    @property
+    def streaming(self) -> threading.Event:
+        """Set once the sensors run (iteration starts them); frames sent before are not seen."""
+        return self._reader.streaming
 
     @property
     def unpaired(self) -> int:
