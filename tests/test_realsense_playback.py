@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,6 @@ def test_single_stream_recordings_play(tmp_path: Path, names: tuple[str, ...]) -
 
 def test_a_slow_consumer_loses_nothing(db3: tuple[Path, list]) -> None:
     # the reader blocks librealsense instead of dropping when the consumer lags
-    import time
     path, frames = db3
     got = []
     with RealSensePlaybackSource(str(path)) as source:

@@ -120,6 +120,19 @@ def test_frames_without_partner_are_dropped_and_counted() -> None:
     assert p.finish() == 1 and p.unpaired == 3
 
 
+def test_a_restarted_frame_counter_resynchronises() -> None:
+    p = FramePairer(("ir", "depth"), max_pending=4)
+    out = []
+    for n in (500, 501):
+        out += p.push(_raw("ir", n)) + p.push(_raw("depth", n))
+    out += p.push(_raw("depth", 502))  # ir 502 is lost, then both counters restart at 0
+    for n in range(8):
+        out += p.push(_raw("ir", n)) + p.push(_raw("depth", n))
+    numbers = [g["ir"].number for g in out]
+    assert numbers[:2] == [500, 501] and numbers[-4:] == [4, 5, 6, 7]
+    assert all(g["ir"].number == g["depth"].number for g in out)
+
+
 def test_single_stream_passes_through() -> None:
     p = FramePairer(("depth",))
     assert [g["depth"].number for g in p.push(_raw("depth", 7))] == [7]

@@ -109,19 +109,28 @@ class FramePairer:
     """Groups frames of the named streams that share a frame number, in arrival order.
 
     Each stream arrives in order, so when one stream's oldest frame is older than the other's,
-    its partner will never come: it is dropped and counted in ``unpaired``.
+    its partner will never come: it is dropped and counted in ``unpaired``. A stream that runs
+    more than ``max_pending`` frames ahead (a frame counter that restarted) loses its oldest
+    frame too, so pairing resynchronises instead of waiting forever.
     """
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], max_pending: int = 16) -> None:
         if not names:
             raise ValueError("FramePairer needs at least one stream name")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self.names = names
+        self.max_pending = max_pending
         self._pending: dict[str, deque[RawFrame]] = {n: deque() for n in names}
         self.unpaired = 0
 
     def push(self, frame: RawFrame) -> list[dict[str, RawFrame]]:
         """Add a frame; return the groups it completed (zero or one, oldest first)."""
-        self._pending[frame.name].append(frame)
+        pending = self._pending[frame.name]
+        pending.append(frame)
+        if len(pending) > self.max_pending:
+            pending.popleft()
+            self.unpaired += 1
         done: list[dict[str, RawFrame]] = []
         while all(self._pending.values()):
             heads = {n: q[0] for n, q in self._pending.items()}
