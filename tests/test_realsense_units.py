@@ -181,6 +181,7 @@ def test_writer_refuses_a_changing_image_size(tmp_path: Path) -> None:
     frames[1].images["ir"] = frames[1].images["ir"][:, :10].copy()
     with pytest.raises(ValueError, match=r"'ir' is uint8 \(48, 10\); expected uint8 \(48, 64\)"):
         write_realsense_recording(tmp_path / "x.db3", frames)
+    assert not (tmp_path / "x.db3").exists()  # no half-written file left behind
 
 
 def test_current_pyrealsense2_refuses_bag_with_a_clear_error(tmp_path: Path) -> None:
