@@ -4,9 +4,11 @@ A `Sender` (PUSH, binds) feeds one `Receiver` (PULL, connects). A stage with sev
 owns one sender per consumer, each with its own policy, so a slow display never holds back the
 recorder.
 
-- live:   the sender never blocks (a full queue drops the new item, counted as ``send_dropped``)
-          and the receiver drains its queue and keeps only the newest item (the others are
-          counted as ``stale_dropped``), so latency stays flat however slow a stage is.
+- live:   credit-based "newest only". The receiver sends a one-byte credit on a back channel
+          when it is ready for an item; the sender sends only against a credit and otherwise keeps
+          just the newest item pending (a superseded one is counted as ``stale_dropped``). Nothing
+          queues, so a consumer always gets the newest item and latency stays flat however slow
+          a stage is. (ZMQ_CONFLATE would do this but does not support multipart messages.)
 - replay: small high-water marks and blocking sends give backpressure: every item arrives once,
           in order, and a slow stage slows the source instead of losing frames.
 Malformed messages are dropped, counted per kind in ``bad`` and logged once per kind.
@@ -19,6 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,8 @@ class Policy(str, enum.Enum):
 # Queue depths (messages, each side of a link). Live keeps at most a frame or two in flight;
 # replay keeps a few so the pipeline stays busy while still applying backpressure.
 HWM = {Policy.LIVE: 2, Policy.REPLAY: 4}
+CREDIT_RESEND_S = 0.5
+CREDIT_PORT_OFFSET = 1000  # tcp: a live link's credit channel listens this many ports higher
 
 
 @dataclass
@@ -97,7 +102,7 @@ class Endpoints:
 
 
 class Sender:
-    """PUSH end of a link. ``send`` returns False when a live link dropped the message."""
+    """PUSH end of a link. ``send`` returns False when the message did not leave (yet)."""
 
     def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None) -> None:
         self.policy = Policy(policy)
@@ -107,6 +112,13 @@ class Sender:
         self.socket.setsockopt(zmq.SNDHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(address)
+        self._credits = 0
+        self._pending: list[Any] | None = None
+        self._credit_socket: zmq.Socket | None = None
+        if self.policy is Policy.LIVE:
+            self._credit_socket = ctx.socket(zmq.PULL)
+            self._credit_socket.setsockopt(zmq.LINGER, 0)
+            self._credit_socket.bind(credit_address(address))
 
     def send(self, msg: Message, should_stop: Callable[[], bool] = lambda: False,
              on_wait: Callable[[], None] = lambda: None) -> bool:
@@ -115,15 +127,13 @@ class Sender:
     def send_parts(self, parts: list[Any], should_stop: Callable[[], bool] = lambda: False,
                    on_wait: Callable[[], None] = lambda: None) -> bool:
         """Send one multipart message. Replay blocks (backpressure) until the peer takes it or
-        ``should_stop()``; ``on_wait`` runs while blocked (heartbeats)."""
+        ``should_stop()``; ``on_wait`` runs while blocked (heartbeats). Live never blocks: without
+        a credit the message waits as the pending newest item (see `service`)."""
         if self.policy is Policy.LIVE:
-            try:
-                self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                self.stats.send_dropped += 1
-                return False
-            self.stats.sent += 1
-            return True
+            if self._pending is not None:
+                self.stats.stale_dropped += 1
+            self._pending = parts
+            return self.service()
         while not self.socket.poll(100, zmq.POLLOUT):
             on_wait()
             if should_stop():
@@ -132,8 +142,30 @@ class Sender:
         self.stats.sent += 1
         return True
 
+    def service(self) -> bool:
+        """Live links: collect credits and send the pending item if the consumer is ready.
+        Call it whenever the stage is idle so a waiting consumer is served at once."""
+        if self._credit_socket is None:
+            return False
+        while self._credit_socket.poll(0):
+            self._credit_socket.recv(zmq.NOBLOCK)
+            self._credits = 1  # a restarted consumer re-asks; credits never pile up
+        if self._pending is None or not self._credits:
+            return False
+        try:
+            self.socket.send_multipart(self._pending, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # consumer gone since it asked: keep the item pending
+            return False
+        self._pending = None
+        self._credits = 0
+        self.stats.sent += 1
+        return True
+
     def send_blocking(self, msg: Message, timeout_ms: int) -> bool:
-        """Send regardless of policy, waiting at most ``timeout_ms`` (end-of-stream markers)."""
+        """Send regardless of policy and credits, waiting at most ``timeout_ms`` (end of stream)."""
+        if self._pending is not None:
+            self.stats.stale_dropped += 1
+            self._pending = None
         if not self.socket.poll(timeout_ms, zmq.POLLOUT):
             return False
         self.socket.send_multipart(encode(msg), copy=False)
@@ -141,6 +173,16 @@ class Sender:
 
     def close(self, linger_ms: int = 0) -> None:
         self.socket.close(linger=linger_ms)
+        if self._credit_socket is not None:
+            self._credit_socket.close(linger=0)
+
+
+def credit_address(address: str) -> str:
+    """The back channel of a live link: next to the data socket (ipc) or the port after (tcp)."""
+    if address.startswith("ipc://"):
+        return address + ".credit"
+    head, _, port = address.rpartition(":")
+    return f"{head}:{int(port) + CREDIT_PORT_OFFSET}"
 
 
 class Receiver:
@@ -154,29 +196,49 @@ class Receiver:
         self.socket.setsockopt(zmq.RCVHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(address)
+        self._credit_socket: zmq.Socket | None = None
+        self._credit_out = False
+        self._credit_sent_at = 0.0
+        if self.policy is Policy.LIVE:
+            self._credit_socket = ctx.socket(zmq.PUSH)
+            self._credit_socket.setsockopt(zmq.LINGER, 0)
+            self._credit_socket.setsockopt(zmq.SNDHWM, 1)
+            self._credit_socket.connect(credit_address(address))
         self._logged_kinds: set[str] = set()
         self.last_parts: list[zmq.Frame] = []
 
     def recv(self, timeout_ms: int = 100) -> Message | None:
-        """Return a valid message, or None when nothing valid arrived within ``timeout_ms``."""
+        """Return the next valid message, or None when none arrived within ``timeout_ms``."""
+        if self._credit_socket is not None:
+            self._ask_for_newest()
         if not self.socket.poll(timeout_ms, zmq.POLLIN):
             return None
-        newest: Message | None = None
         while True:
             try:
                 parts = self.socket.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                return newest
+                return None
             msg = self._decode(parts)
             if msg is None:
                 continue
             self.stats.received += 1
-            if newest is not None:
-                self.stats.stale_dropped += 1  # live: a newer item supersedes the one we held
-            newest = msg
             self.last_parts = parts
-            if self.policy is Policy.REPLAY or msg.topic == "eos":
-                return newest
+            if msg.topic != "eos":
+                self._credit_out = False
+            return msg
+
+    def _ask_for_newest(self) -> None:
+        """Send a credit, and send it again after a quiet spell: a producer that was restarted
+        lost the one we gave it (the producer caps credits at one, so repeats are harmless)."""
+        now = time.monotonic()
+        if self._credit_out and now - self._credit_sent_at < CREDIT_RESEND_S:
+            return
+        try:
+            self._credit_socket.send(b"1", zmq.NOBLOCK)  # type: ignore[union-attr]
+        except zmq.Again:
+            return
+        self._credit_out = True
+        self._credit_sent_at = now
 
     def _decode(self, parts: list[zmq.Frame]) -> Message | None:
         try:
@@ -191,3 +253,5 @@ class Receiver:
 
     def close(self) -> None:
         self.socket.close(linger=0)
+        if self._credit_socket is not None:
+            self._credit_socket.close(linger=0)

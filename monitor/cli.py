@@ -61,8 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ipc sockets in a private run folder (default) or tcp on --tcp-host")
     p.add_argument("--tcp-host", default="127.0.0.1", help="tcp address to bind (default: %(default)s)")
     p.add_argument("--tcp-port", type=int, default=5550, help="first tcp port to use (default: %(default)s)")
+    p.add_argument("--inject-delay", action="append", default=[], metavar="STAGE=MS",
+                   help="add a known busy-wait of MS milliseconds per item to STAGE (capture, "
+                        "estimator, gaze, sink); used to check the latency figures themselves")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
+
+
+def parse_delays(items: list[str]) -> dict[str, float]:
+    delays = {}
+    for item in items:
+        stage, sep, ms = item.partition("=")
+        if not sep or stage not in ("capture", "estimator", "gaze", "sink"):
+            raise ValueError(f"--inject-delay {item!r}: use STAGE=MS with STAGE one of capture, estimator, gaze, sink")
+        try:
+            delays[stage] = float(ms)
+        except ValueError:
+            raise ValueError(f"--inject-delay {item!r}: {ms!r} is not a number of milliseconds") from None
+    return delays
 
 
 def default_out_dir() -> Path:
@@ -85,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frames < 0:
         print("error: --max-frames must be >= 0", file=sys.stderr)
         return 2
+    try:
+        delays = parse_delays(args.inject_delay)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else default_out_dir()
     if (out / "results.jsonl").exists():
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)
@@ -98,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
-        io_binding=args.io_binding, record=args.record)
+        io_binding=args.io_binding, record=args.record, delay_ms=delays)
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
     supervisor = Supervisor(config, roles, endpoints)
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)

@@ -11,7 +11,7 @@ import pytest
 from monitor.sources import SourceError, open_source
 from monitor.sources.realsense import RealSensePlaybackSource
 from monitor.sources.realsense_writer import write_realsense_recording
-from realsense_helpers import assert_same_frames, make_framesets, needs_legacy, write_legacy_bag
+from tests.realsense_helpers import assert_same_frames, make_framesets, needs_legacy, write_legacy_bag
 
 
 @pytest.fixture(scope="module")

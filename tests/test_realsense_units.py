@@ -16,7 +16,7 @@ from monitor.sources import SourceError, open_source
 from monitor.sources.realsense import (FramePairer, LiveOptions, RawFrame, RealSenseLiveSource,
                                        RealSenseOptionError, load_pyrealsense2, nanosecond_ms)
 from monitor.sources.realsense_writer import write_realsense_recording
-from realsense_helpers import make_framesets
+from tests.realsense_helpers import make_framesets
 
 # ---- options
 

@@ -130,6 +130,7 @@ class Worker:
                 self.poll_commands()
                 if not self.step():
                     break
+                self.service_links()
                 self.beat()
             self.state = "done" if not self.stopping else "stopped"
         except USER_ERRORS as exc:
@@ -189,9 +190,14 @@ class Worker:
             pass  # supervisor busy; the next beat carries the same counters
 
     def wait_beating(self) -> None:
-        """Called while blocked on backpressure: keep the heart beating and commands flowing."""
+        """Called while blocked or pacing: keep the heart beating, commands and live links flowing."""
         self.poll_commands()
+        self.service_links()
         self.beat()
+
+    def service_links(self) -> None:
+        for sender in self.senders.values():
+            sender.service()
 
     def artificial_delay(self) -> None:
         delay = self.config.delay_ms.get(self.role, 0.0)

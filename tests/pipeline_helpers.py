@@ -1,0 +1,57 @@
+"""Run the real pipeline (real processes, real sockets) from tests and inspect what it left."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_run(out: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, str(ROOT / "run_monitor.py"), "--out", str(out), "--headless", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run(out: Path, *args: str, timeout: float = 120) -> tuple[int, str]:
+    proc = start_run(out, *args)
+    output, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, output
+
+
+def results(out: Path) -> list[dict[str, Any]]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]  # every line must be complete JSON
+
+
+def summary(out: Path) -> dict[str, Any]:
+    return json.loads((out / "summary.json").read_text())
+
+
+def worker_pids(out: Path) -> dict[str, list[int]]:
+    """Worker processes of the run writing to ``out`` (found through /proc, by their config)."""
+    found: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) >= 5 and argv[1:3] == [b"-m", b"monitor.workers"] and f'"out_dir": "{out}"'.encode() in argv[4]:
+            found.setdefault(argv[3].decode(), []).append(int(entry.name))
+    return found
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,106 @@
+"""Wire codec: round trip, validation of every field, and a property-based fuzz of the decoder."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import wire
+from monitor.wire import Message, WireError, decode, encode
+
+
+def sample_message() -> Message:
+    return Message("frames", "cam0", 42, 1234.5, {"capture.in": 10, "capture.out": 20}, {"k": [1, 2]},
+                   {"ir": np.arange(12, dtype=np.uint8).reshape(3, 4),
+                    "depth": np.arange(6, dtype=np.uint16).reshape(2, 3),
+                    "pts": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)})
+
+
+def test_round_trip_preserves_everything():
+    msg = sample_message()
+    back = decode([bytes(memoryview(p)) for p in encode(msg)])
+    assert (back.topic, back.stream, back.frame, back.device_ts_ms) == ("frames", "cam0", 42, 1234.5)
+    assert back.stamps == msg.stamps and back.meta == msg.meta
+    for name, array in msg.arrays.items():
+        assert back.arrays[name].dtype == array.dtype
+        np.testing.assert_array_equal(back.arrays[name], array)
+
+
+def test_big_endian_and_strided_arrays_travel_as_little_endian_contiguous():
+    base = np.arange(40, dtype=">u2").reshape(5, 8)
+    msg = Message("frames", "s", 1, 0.0, {}, {}, {"d": base[:, ::2]})
+    back = decode(encode(msg))
+    np.testing.assert_array_equal(back.arrays["d"], base[:, ::2])
+    assert back.arrays["d"].dtype == np.dtype("<u2")
+
+
+def test_decoded_arrays_are_read_only():
+    back = decode(encode(sample_message()))
+    with pytest.raises(ValueError):
+        back.arrays["ir"][0, 0] = 1
+
+
+def test_refuses_to_encode_object_arrays():
+    with pytest.raises(ValueError, match="cannot travel"):
+        encode(Message("frames", "s", 1, 0.0, {}, {}, {"o": np.array([object()])}))
+
+
+def _parts(header_changes=None, buffers=None, topic=b"frames"):
+    header = {"schema": 1, "stream": "s", "frame": 1, "device_ts_ms": 0.0, "stamps": {}, "meta": {},
+              "buffers": [{"name": "ir", "dtype": "uint8", "shape": [2, 2]}]}
+    header.update(header_changes or {})
+    return [topic, json.dumps(header).encode(), *(buffers if buffers is not None else [b"\0" * 4])]
+
+
+@pytest.mark.parametrize("parts, kind", [
+    ([b"frames"], "too_few_parts"),
+    (_parts(topic=b"evil"), "unknown_topic"),
+    ([b"frames", b"{not json"], "bad_header_json"),
+    ([b"frames", b"[1, 2]"], "bad_header"),
+    (_parts({"schema": 2}), "schema_version"),
+    (_parts({"frame": "one"}), "bad_header"),
+    (_parts({"stamps": {"a": 1.5}}), "bad_header"),
+    (_parts(buffers=[]), "buffer_count"),
+    (_parts({"buffers": [{"name": "ir", "dtype": "object", "shape": [2, 2]}]}), "bad_dtype"),
+    (_parts({"buffers": [{"name": "ir", "dtype": "uint8", "shape": [2, -2]}]}), "bad_shape"),
+    (_parts({"buffers": [{"name": "ir", "dtype": "uint8", "shape": [1, 1, 1, 1, 4]}]}), "bad_shape"),
+    (_parts({"buffers": [{"name": "ir", "dtype": "uint16", "shape": [2, 2]}]}), "size_mismatch"),
+    (_parts({"buffers": [{"name": "ir", "dtype": "uint8", "shape": [2**20, 2**20]}]}), "buffer_too_big"),
+    (_parts({"buffers": [{"dtype": "uint8", "shape": [2, 2]}]}), "bad_buffer_spec"),
+    ([b"frames", b" " * (wire.MAX_HEADER_BYTES + 1)], "header_too_big"),
+])
+def test_each_violation_has_its_kind(parts, kind):
+    with pytest.raises(WireError) as info:
+        decode(parts)
+    assert info.value.kind == kind
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=256), min_size=0, max_size=6))
+def test_random_parts_only_ever_raise_wire_error(parts):
+    try:
+        decode(parts)
+    except WireError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_truncated_or_flipped_valid_messages_only_ever_raise_wire_error(data):
+    parts = [bytes(memoryview(p)) for p in encode(sample_message())]
+    index = data.draw(st.integers(0, len(parts) - 1))
+    cut = data.draw(st.integers(0, len(parts[index])))
+    mutated = parts[:index] + [parts[index][:cut]] + parts[index + 1:]
+    if data.draw(st.booleans()) and mutated[index]:
+        position = data.draw(st.integers(0, len(mutated[index]) - 1))
+        flipped = bytearray(mutated[index])
+        flipped[position] ^= data.draw(st.integers(1, 255))
+        mutated[index] = bytes(flipped)
+    mutated = mutated[: data.draw(st.integers(0, len(mutated)))]
+    try:
+        msg = decode(mutated)
+    except WireError:
+        return
+    for array in msg.arrays.values():  # whatever got through is internally consistent
+        assert array.nbytes == int(np.prod(array.shape)) * array.itemsize
