@@ -34,6 +34,10 @@ class Debouncer:
         self._cand_start = 0.0
         self._cand_frames = 0
 
+    def pending_since(self, label: str) -> float | None:
+        """Start time of an unconfirmed run of ``label`` (None when ``label`` is not the candidate)."""
+        return self._cand_start if self._cand == label else None
+
     def update(self, t_s: float, label: str, start_hint_s: float | None = None, force: bool = False
                ) -> tuple[str | None, float | None]:
         """Feed one frame; returns (confirmed label, its start time). ``start_hint_s`` backdates a

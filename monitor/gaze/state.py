@@ -21,6 +21,7 @@ from monitor.gaze.types import DistractionEvent, DriverState
 
 ON, OFF, UNKNOWN = "on", "off", "unknown"
 UNKNOWN_POLICIES = ("off_road", "on_road", "hold")
+_EPS = 1e-6  # seconds: keeps float noise on a window total that sits exactly at the threshold from flapping
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class DistractionMonitor:
         self._road = Debouncer(self.config.hysteresis)
         self._closed: deque[tuple[float, float]] = deque()  # finished off-road runs (start, end)
         self._off_start: float | None = None
+        self._open_until = 0.0                               # the open off-road run counts up to here
         self._missing_since: float | None = None
         self._last_t: float | None = None
         self._long_start: float | None = None               # onset of the active long distraction
@@ -76,7 +78,12 @@ class DistractionMonitor:
                 self._long_start = None
             self._off_start = None
 
-        if self._off_start is not None and self._long_start is None and t_s - self._off_start >= self.config.long_s:
+        # an unconfirmed return to the road probably ended the run where it began: count the open
+        # run only up to there (if it was a glitch, the run simply keeps counting next frame)
+        back = self._road.pending_since(ON) if state == OFF else None
+        self._open_until = t_s if back is None else back
+        if (self._off_start is not None and self._long_start is None
+                and self._open_until - self._off_start >= self.config.long_s):
             self._long_start = self._off_start
             events.append(DistractionEvent("long_distraction", "start", self._off_start,
                                            self._off_start + self.config.long_s, t_s))
@@ -85,7 +92,7 @@ class DistractionMonitor:
         window = self._off_in_window(t_s)
         missing = 0.0 if self._missing_since is None else t_s - self._missing_since
         return DriverState(t_s, zone, None if state is None else state == ON,
-                           0.0 if self._off_start is None else t_s - self._off_start, window,
+                           0.0 if self._off_start is None else self._open_until - self._off_start, window,
                            self._long_start is not None, self._vats is not None, missing), events
 
     def _debounce(self, t_s: float, road_state: str) -> tuple[str | None, float | None]:
@@ -105,28 +112,31 @@ class DistractionMonitor:
         lo = t - self.config.vats_window_s
         total = sum(max(0.0, min(e, t) - max(s, lo)) for s, e in self._closed)
         if self._off_start is not None:
-            total += max(0.0, t - max(self._off_start, lo))
+            total += max(0.0, min(t, self._open_until) - max(self._off_start, lo))
         return total
 
     def _update_vats(self, t_prev: float, t: float) -> list[DistractionEvent]:
         cfg = self.config
         while self._closed and self._closed[0][1] < t - cfg.vats_window_s:
             self._closed.popleft()  # no longer inside any window we will evaluate
-        over = self._off_in_window(t) > cfg.vats_threshold_s
+        over = self._off_in_window(t) > cfg.vats_threshold_s + _EPS
+        # the window total only rises during an open off-road run and only falls on the road, so
+        # searching back to the run's onset (or the last return to the road) finds the one crossing
         if over and self._vats is None:
-            met = self._crossing(t_prev, t, rising=True)
+            met = self._crossing(min(t_prev, self._off_start if self._off_start is not None else t_prev), t, rising=True)
             self._vats = DistractionEvent("vats", "start", self._first_onset(met), met, t)
             return [self._vats]
         if not over and self._vats is not None:
             ev = self._vats
             self._vats = None
             return [DistractionEvent("vats", "end", ev.start_s, ev.criterion_met_s, t,
-                                     self._crossing(t_prev, t, rising=False))]
+                                     self._crossing(min(t_prev, self._closed[-1][1] if self._closed else t_prev),
+                                                    t, rising=False))]
         return []
 
     def _crossing(self, lo: float, hi: float, rising: bool) -> float:
         """Time in [lo, hi] where the window total crosses the threshold (bisection)."""
-        thr = self.config.vats_threshold_s
+        thr = self.config.vats_threshold_s + _EPS
         if (self._off_in_window(lo) > thr) == rising:
             return lo
         for _ in range(40):
@@ -139,5 +149,5 @@ class DistractionMonitor:
 
     def _first_onset(self, t: float) -> float:
         lo = t - self.config.vats_window_s
-        runs = list(self._closed) + ([(self._off_start, t)] if self._off_start is not None else [])
+        runs = list(self._closed) + ([(self._off_start, min(t, self._open_until))] if self._off_start is not None else [])
         return min(max(s, lo) for s, e in runs if e > lo)
