@@ -1,4 +1,4 @@
-"""Hand-eye calibration (Tsai-Lenz, as AutoPOSE sec. 4.2): the camera -> rig transform of a camera
+"""Hand-eye calibration (Tsai-Lenz, as AutoPOSE sec. 4.2, implemented in numpy): the camera -> rig transform of a camera
 that carries tracked markers ("rig", the marker rigid body), from N views of a fixed calibration
 target. Inputs per view: the rig's pose in the tracker frame (rig -> world, from the motion-capture
 system) and the target's pose in the camera frame (target -> camera, e.g. from `calib pnp` or a
@@ -49,22 +49,62 @@ class HandEyeResult:
 
 
 def hand_eye(rig_to_world: list[np.ndarray], target_to_camera: list[np.ndarray]) -> HandEyeResult:
-    import cv2
     if len(rig_to_world) != len(target_to_camera):
         raise ValueError(f"{len(rig_to_world)} rig poses but {len(target_to_camera)} target poses: "
                          "give one of each per view")
     if len(rig_to_world) < MIN_VIEWS:
         raise ValueError(f"need at least {MIN_VIEWS} views for hand-eye calibration, got {len(rig_to_world)}")
     _check_motion(rig_to_world)
-    x = cv2.calibrateHandEye([a[:3, :3] for a in rig_to_world], [a[:3, 3] for a in rig_to_world],
-                             [b[:3, :3] for b in target_to_camera], [b[:3, 3] for b in target_to_camera],
-                             method=cv2.CALIB_HAND_EYE_TSAI)
-    cam_to_rig = make_transform(x[0], x[1].ravel())
+    cam_to_rig = tsai_lenz(rig_to_world, target_to_camera)
     targets = [a @ cam_to_rig @ b for a, b in zip(rig_to_world, target_to_camera)]
     mean = make_transform(mean_rotation([t[:3, :3] for t in targets]), np.mean([t[:3, 3] for t in targets], axis=0))
     res_mm = [float(np.linalg.norm(t[:3, 3] - mean[:3, 3])) for t in targets]
     res_deg = [rotation_angle_deg(mean[:3, :3].T @ t[:3, :3]) for t in targets]
     return HandEyeResult(cam_to_rig, mean, res_mm, res_deg)
+
+
+def tsai_lenz(rig_to_world: list[np.ndarray], target_to_camera: list[np.ndarray]) -> np.ndarray:
+    """Tsai & Lenz (1989) in numpy (OpenCV 5's Python bindings lack calibrateHandEye).
+
+    For every pair of views i < j: A = G_i^-1 G_j (rig motion), B = C_i C_j^-1 (camera motion),
+    and A X = X B. Rotation first, from modified Rodrigues vectors P = 2 sin(theta/2) axis:
+    skew(P_A + P_B) P' = P_B - P_A (least squares), P_X = 2 P' / sqrt(1 + |P'|^2); then the
+    translation from (R_A - I) t_X = R_X t_B - t_A (least squares).
+    """
+    pairs = []
+    for i in range(len(rig_to_world)):
+        for j in range(i + 1, len(rig_to_world)):
+            a = invert(rig_to_world[i]) @ rig_to_world[j]
+            b = target_to_camera[i] @ invert(target_to_camera[j])
+            if rotation_angle_deg(a[:3, :3]) > 1e-3:
+                pairs.append((a, b))
+    lhs, rhs = [], []
+    for a, b in pairs:
+        pa, pb = _modified_rodrigues(a[:3, :3]), _modified_rodrigues(b[:3, :3])
+        lhs.append(_skew(pa + pb))
+        rhs.append(pb - pa)
+    p_prime = np.linalg.lstsq(np.vstack(lhs), np.concatenate(rhs), rcond=None)[0]
+    p = 2.0 * p_prime / np.sqrt(1.0 + p_prime @ p_prime)
+    n2 = p @ p
+    r = (1.0 - n2 / 2.0) * np.eye(3) + 0.5 * (np.outer(p, p) + np.sqrt(4.0 - n2) * _skew(p))
+    lhs = [a[:3, :3] - np.eye(3) for a, _ in pairs]
+    rhs = [r @ b[:3, 3] - a[:3, 3] for a, b in pairs]
+    t = np.linalg.lstsq(np.vstack(lhs), np.concatenate(rhs), rcond=None)[0]
+    return make_transform(r, t)
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def _modified_rodrigues(r: np.ndarray) -> np.ndarray:
+    """2 sin(theta/2) * unit axis of a rotation matrix."""
+    theta = np.radians(rotation_angle_deg(r))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm < 1e-12:
+        return np.zeros(3)
+    return 2.0 * np.sin(theta / 2.0) * axis / norm
 
 
 def _check_motion(rig_to_world: list[np.ndarray]) -> None:
