@@ -11,8 +11,8 @@ smoother and the timers treat it as described in monitor/gaze/state.py (held for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from calib.driver_calibration import DriverCalibration
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
 from monitor.gaze.classifier import GazeZoneClassifier
@@ -20,6 +20,9 @@ from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.state import OFF, ON, UNKNOWN, DistractionConfig, DistractionMonitor
 from monitor.gaze.types import DistractionEvent, DriverState, GazeResult
 from monitor.gaze.zones import OTHER
+
+if TYPE_CHECKING:  # calib.driver_calibration imports monitor.gaze itself
+    from calib.driver_calibration import DriverCalibration
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class GazeStateConfig:
 
 
 class GazeStateStage:
-    def __init__(self, layout: CabinLayout, driver_calibration: DriverCalibration | None = None,
+    def __init__(self, layout: CabinLayout, driver_calibration: "DriverCalibration | None" = None,
                  config: GazeStateConfig | None = None) -> None:
         self.layout = layout
         self.config = config or GazeStateConfig()
