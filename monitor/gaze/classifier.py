@@ -59,7 +59,7 @@ class GazeZoneClassifier:
     def gaze_angles(self, head_angles: tuple[float, float]) -> tuple[float, float]:
         m = self.model
         return (m.yaw_offset_deg + m.yaw_gain * head_angles[0],
-                float(np.clip(m.pitch_offset_deg + m.pitch_gain * head_angles[1], -89.0, 89.0)))
+                min(89.0, max(-89.0, m.pitch_offset_deg + m.pitch_gain * head_angles[1])))
 
     def classify(self, head: HeadPose | None) -> ZoneEstimate:
         ray = None if head is None else self.head_ray(head)

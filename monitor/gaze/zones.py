@@ -6,6 +6,8 @@ The distance is the angle between the ray and the nearest point of the zone as s
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from calib.layout import CabinLayout, Zone
@@ -15,8 +17,12 @@ UNKNOWN = "unknown"
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle in degrees between two vectors (robust near 0 and 180)."""
-    return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), float(a @ b))))
+    """Angle in degrees between two vectors: 2 atan2(|a^ - b^|, |a^ + b^|), accurate near 0 and
+    180 degrees and much cheaper than np.cross on 3-vectors."""
+    ua = a / math.sqrt(float(a @ a))
+    ub = b / math.sqrt(float(b @ b))
+    d, s = ua - ub, ua + ub
+    return math.degrees(2.0 * math.atan2(math.sqrt(float(d @ d)), math.sqrt(float(s @ s))))
 
 
 def zone_distance_deg(zone: Zone, head_mm: np.ndarray, ray: np.ndarray) -> float:
@@ -25,7 +31,7 @@ def zone_distance_deg(zone: Zone, head_mm: np.ndarray, ray: np.ndarray) -> float
         d = _angle(ray, zone.direction) - zone.half_angle_deg
     elif zone.kind == "sphere":
         to_c = zone.center_mm - head_mm
-        d = _angle(ray, to_c) - np.degrees(np.arcsin(min(1.0, zone.radius_mm / np.linalg.norm(to_c))))
+        d = _angle(ray, to_c) - math.degrees(math.asin(min(1.0, zone.radius_mm / math.sqrt(float(to_c @ to_c)))))
     elif zone.kind == "rect":
         d = _rect_distance(zone, head_mm, ray)
     else:
@@ -40,13 +46,13 @@ def _rect_distance(zone: Zone, head_mm: np.ndarray, ray: np.ndarray) -> float:
     s = float(to_c @ n) / denom if abs(denom) > 1e-9 else -1.0
     # where the ray meets the panel's plane; if it never does (points away), use the point of the
     # ray as far away as the centre, which still gives the right side of the panel
-    p = head_mm + ray * (s if s > 0 else np.linalg.norm(to_c))
+    p = head_mm + ray * (s if s > 0 else math.sqrt(float(to_c @ to_c)))
     local = p - zone.center_mm
-    half = zone.size_mm / 2
-    a = np.clip(local @ u, -half[0], half[0])
-    b = np.clip(local @ v, -half[1], half[1])
-    if s > 0 and abs(local @ u) <= half[0] and abs(local @ v) <= half[1]:
+    hw, hh = 0.5 * float(zone.size_mm[0]), 0.5 * float(zone.size_mm[1])
+    lu, lv = float(local @ u), float(local @ v)
+    if s > 0 and abs(lu) <= hw and abs(lv) <= hh:
         return 0.0
+    a, b = min(hw, max(-hw, lu)), min(hh, max(-hh, lv))
     return _angle(ray, zone.center_mm + a * u + b * v - head_mm)
 
 
