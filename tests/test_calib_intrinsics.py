@@ -122,3 +122,46 @@ def test_cli_from_files(tmp_path, twelve_views):
 def test_realsense_recording_missing():
     with pytest.raises(ValueError, match="recording not found"):
         realsense_intrinsics("/nonexistent/file.bag")
+
+
+def _record_software_camera(path: Path) -> None:
+    """A real RealSense recording (librealsense recorder over a software device) whose IR stream
+    carries known intrinsics."""
+    import time
+    rs = pytest.importorskip("pyrealsense2")
+    dev = rs.software_device()
+    sensor = dev.add_sensor("Stereo Module")
+    intr = rs.intrinsics()
+    intr.width, intr.height, intr.ppx, intr.ppy, intr.fx, intr.fy = 848, 480, 421.5, 243.25, 430.5, 431.0
+    intr.model = rs.distortion.brown_conrady
+    intr.coeffs = [0.01, -0.02, 0.0, 0.0, 0.0]
+    vs = rs.video_stream()
+    vs.type, vs.index, vs.uid = rs.stream.infrared, 1, 1
+    vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = 848, 480, 30, 1, rs.format.y8
+    vs.intrinsics = intr
+    prof = sensor.add_video_stream(vs)
+    rec = rs.recorder(str(path), dev)
+    sensor.open(prof)
+    sensor.start(rs.frame_queue(10))
+    img = np.zeros((480, 848), np.uint8)
+    for i in range(3):
+        f = rs.software_video_frame()
+        f.pixels, f.bpp, f.stride, f.timestamp = img, 1, 848, i * 33.3
+        f.domain, f.frame_number, f.profile = rs.timestamp_domain.hardware_clock, i, prof.as_video_stream_profile()
+        sensor.on_video_frame(f)
+        time.sleep(0.02)
+    sensor.stop()
+    sensor.close()
+    del rec
+
+
+def test_realsense_factory_intrinsics_from_a_recording(tmp_path):
+    path = tmp_path / "cam.db3"
+    _record_software_camera(path)
+    intr = realsense_intrinsics(path)
+    assert (intr.width, intr.height) == (848, 480)
+    assert intr.fx == pytest.approx(430.5) and intr.fy == pytest.approx(431.0)
+    assert intr.cx == pytest.approx(421.5) and intr.cy == pytest.approx(243.25)
+    assert intr.coeffs[0] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="no depth stream"):
+        realsense_intrinsics(path, stream="depth")
