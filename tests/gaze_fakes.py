@@ -6,7 +6,7 @@ import numpy as np
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates, HeadPose
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, head_rotation_facing
-from monitor.geometry import matrix_to_euler, rot_x, rot_y
+from monitor.geometry import matrix_to_euler
 
 
 def head_pose(direction_car: np.ndarray, head_car_mm: np.ndarray, camera: CameraPose,
@@ -31,4 +31,4 @@ def looking_at(layout: CabinLayout, zone: str, head_car_mm: np.ndarray | None = 
     return Estimates(head_pose(angles_to_direction(az, el), head, camera or layout.camera_pose))
 
 
-__all__ = ["head_pose", "looking_at", "rot_x", "rot_y"]
+__all__ = ["head_pose", "looking_at"]

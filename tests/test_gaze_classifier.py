@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from calib.layout import CameraPose, load_layout, look_at_rotation
-from monitor.estimates import Estimates
 from monitor.gaze import GazeZoneClassifier
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction, head_rotation_facing
 from gaze_fakes import head_pose, looking_at

@@ -19,7 +19,6 @@ from monitor.gaze.classifier import GazeZoneClassifier
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.state import OFF, ON, UNKNOWN, DistractionConfig, DistractionMonitor
 from monitor.gaze.types import DistractionEvent, DriverState, GazeResult
-from monitor.gaze.zones import OTHER
 
 if TYPE_CHECKING:  # calib.driver_calibration imports monitor.gaze itself
     from calib.driver_calibration import DriverCalibration
@@ -30,7 +29,7 @@ class GazeStateConfig:
     """Zone smoothing and timer settings. The zone smoother uses ``hysteresis`` for zones and
     ``distraction.unknown_hold_s`` before it shows "unknown"."""
 
-    hysteresis: HysteresisConfig = HysteresisConfig()
+    hysteresis: HysteresisConfig = field(default_factory=HysteresisConfig)
     distraction: DistractionConfig = field(default_factory=DistractionConfig)
 
 
@@ -69,4 +68,4 @@ class GazeStateStage:
         return gaze, state, events
 
 
-__all__ = ["GazeStateStage", "GazeStateConfig", "OTHER"]
+__all__ = ["GazeStateStage", "GazeStateConfig"]

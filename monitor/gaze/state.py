@@ -14,7 +14,7 @@ the first missing frame on), "on_road", or "hold" (keep the last known state).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.types import DistractionEvent, DriverState
@@ -31,7 +31,7 @@ class DistractionConfig:
     vats_threshold_s: float = 10.0
     unknown_policy: str = "off_road"
     unknown_hold_s: float = 0.5
-    hysteresis: HysteresisConfig = HysteresisConfig()
+    hysteresis: HysteresisConfig = field(default_factory=HysteresisConfig)
 
     def __post_init__(self) -> None:
         if self.long_s <= 0 or self.vats_window_s <= 0 or self.vats_threshold_s <= 0:
