@@ -23,7 +23,7 @@ CAMERA_INTRINSICS = {"width": 848, "height": 480, "fx": 430.0, "fy": 430.0, "cx"
 # AutoPOSE's six gaze targets (sec. 4.5), as panels (rect: centre, width x height, facing the head)
 # or a direction at infinity for the road ahead.
 ZONES: tuple[dict[str, Any], ...] = (
-    {"name": "road", "kind": "direction", "direction": [0.0, 0.06, 1.0], "half_angle_deg": 8.0,
+    {"name": "road", "kind": "direction", "direction": [0.0, 0.06, 1.0], "half_angle_deg": 6.0,
      "description": "the road ahead through the windscreen"},
     {"name": "left_mirror", "kind": "rect", "center_mm": [-560.0, -560.0, 560.0], "size_mm": [200.0, 120.0],
      "description": "driver-side wing mirror"},

@@ -112,3 +112,21 @@ def test_accuracy_under_head_pose_noise(layout):
             n += 1
     print(f"zone accuracy with 3 deg pose noise, 30 mm head jitter: {hits / n:.3f}")
     assert hits / n > 0.9
+
+
+def test_head_joint_gives_the_ray_origin_without_head_position(layout):
+    from monitor.estimates import JOINTS_21, Joints
+    head = layout.nominal_head_mm + np.array([200.0, 0.0, 0.0])
+    pose = looking_at(layout, "left_mirror", head).head
+    cam_head = pose.position_mm.copy()
+    pose.position_mm = None
+    xyz = np.full((21, 3), np.nan)
+    xyz[JOINTS_21.index("Head")] = cam_head
+    conf = np.zeros(21)
+    conf[JOINTS_21.index("Head")] = 0.9
+    joints = Joints(JOINTS_21, np.zeros((21, 2)), xyz, conf)
+    clf = GazeZoneClassifier(layout)
+    got = clf.classify(pose, joints)
+    assert np.allclose(got.head_position_car_mm, head) and got.zone == "left_mirror"
+    conf[JOINTS_21.index("Head")] = 0.1  # not confident: the nominal head is used
+    assert np.allclose(clf.classify(pose, joints).head_position_car_mm, layout.nominal_head_mm)
