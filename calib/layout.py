@@ -28,7 +28,7 @@ _ZONE_FIELDS = {"direction": ("direction", "half_angle_deg"), "sphere": ("center
 CAR_UP = np.array([0.0, -1.0, 0.0])  # y points down in the car frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: compare explicitly
 class CameraPose:
     """Camera -> car transform: ``rotation`` columns are the camera axes in car coordinates,
     ``position_mm`` is the camera centre in the car frame. car = rotation @ cam + position."""
@@ -46,7 +46,7 @@ class CameraPose:
         return {"position_mm": _r(self.position_mm), "rotation": _r(self.rotation, 9)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Zone:
     """One gaze zone. kind:
     - ``direction``: a direction at infinity (``direction``), e.g. the road ahead, ``half_angle_deg`` wide;
@@ -67,7 +67,7 @@ class Zone:
     tolerance_deg: float = 0.0
     description: str = ""
     # derived once at load time for rect zones: unit in-plane axes (u: width, v: height)
-    axes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    axes: np.ndarray | None = field(default=None, repr=False)
 
     def target_mm(self, head_mm: np.ndarray, far_mm: float = 1e6) -> np.ndarray:
         """A point that stands for the zone when seen from ``head_mm`` (its centre; far along
@@ -123,7 +123,7 @@ class Scoring:
         return {"sigma_deg": self.sigma_deg, "other_deg": self.other_deg}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CabinLayout:
     name: str
     camera_name: str

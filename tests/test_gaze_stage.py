@@ -124,3 +124,12 @@ def test_camera_mount_can_change(layout):
         g, _, _ = stage.process(looking_at(layout, "rear_mirror", None, noise_deg=1.0, rng=rng, camera=cam), i / FPS)
         zones.append(g.zone)
     assert zones[-1] == "rear_mirror"
+
+
+def test_reset_starts_a_new_sequence(layout):
+    stage = GazeStateStage(layout)
+    drive(layout, [("road", 1.0), ("media_centre", 4.0)], stage=stage)
+    assert stage.monitor.update(60.0, "off")[0].long_distraction
+    stage.reset()
+    g, s, e = stage.process(looking_at(layout, "road"), 0.0)  # time restarts at 0: allowed after reset
+    assert g.zone == "unknown" and not s.long_distraction and e == []

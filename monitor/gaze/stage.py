@@ -41,11 +41,16 @@ class GazeStateStage:
         self.calibration = driver_calibration
         self.classifier = GazeZoneClassifier(layout, driver_calibration.model if driver_calibration else None)
         h = self.config.hysteresis
-        self._zones = Debouncer(HysteresisConfig(h.min_frames, h.min_duration_s,
+        self._zone_hysteresis = HysteresisConfig(h.min_frames, h.min_duration_s,
                                                  {UNKNOWN: self.config.distraction.unknown_hold_s,
-                                                  **h.min_duration_for}))
-        self.monitor = DistractionMonitor(self.config.distraction)
+                                                  **h.min_duration_for})
         self._road = frozenset(layout.road_zones)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the smoothing and timer state (a new sequence or driver); time may restart."""
+        self._zones = Debouncer(self._zone_hysteresis)
+        self.monitor = DistractionMonitor(self.config.distraction)
 
     def set_camera_pose(self, pose: CameraPose) -> None:
         """The camera moved (or a recording states its mount): rays use the new pose from now on."""
