@@ -82,7 +82,7 @@ def cmd_intrinsics(a: argparse.Namespace) -> None:
 
 
 def cmd_pnp(a: argparse.Namespace) -> None:
-    from calib.layout import load_layout
+    from calib.layout import layout_from_dict, load_layout
     from calib.pnp import load_points, solve_camera_pose
     obj, img, names = load_points(a.points)
     intr = _intrinsics_arg(a.intrinsics)
@@ -90,9 +90,13 @@ def cmd_pnp(a: argparse.Namespace) -> None:
     res = solve_camera_pose(obj, img, intr, names)
     print(res.report())
     if a.layout:
-        lay = load_layout(a.layout).with_camera_pose(res.pose)
+        # edit the file's own JSON so its comments ('_' keys) and formatting choices survive
+        load_layout(a.layout)
+        data = json.loads(Path(a.layout).read_text())
+        data["camera"]["pose"] = res.pose.to_dict()
+        layout_from_dict(data, a.layout)
         out = a.out or a.layout
-        lay.save(out)
+        Path(out).write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote camera pose into {out}")
     elif a.out:
         Path(a.out).write_text(json.dumps({"pose": res.pose.to_dict(), "rms_px": res.rms_px}, indent=2) + "\n")

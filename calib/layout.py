@@ -170,7 +170,7 @@ class CabinLayout:
 
 
 def look_at_rotation(position_mm: np.ndarray, target_mm: np.ndarray, roll_deg: float = 0.0,
-                     up: np.ndarray = CAR_UP) -> np.ndarray:
+                     up: tuple[float, float, float] = (0.0, -1.0, 0.0)) -> np.ndarray:
     """Camera->car rotation of a camera at ``position_mm`` whose optical axis (z) points at
     ``target_mm`` with image-up as close to ``up`` as possible, then rolled about z."""
     z = np.asarray(target_mm, dtype=np.float64) - np.asarray(position_mm, dtype=np.float64)

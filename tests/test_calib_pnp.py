@@ -101,9 +101,10 @@ def test_cli_writes_pose_into_layout(tmp_path):
     (tmp_path / "cam.json").write_text(json.dumps({"intrinsics": INTR.to_dict()}))
     out = tmp_path / "layout.json"
     p = subprocess.run([sys.executable, "-m", "calib", "pnp", str(tmp_path / "points.json"), "--intrinsics",
-                        str(tmp_path / "cam.json"), "--layout", str(ROOT / "calib/layouts/synthetic_cabin.json"),
+                        str(tmp_path / "cam.json"), "--layout", str(ROOT / "calib/layouts/real_car_template.json"),
                         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     lay = load_layout(out)
+    assert "_how_to" in json.loads(out.read_text())  # the template's comments survive
     assert np.linalg.norm(lay.camera_pose.position_mm - pose.position_mm) < 1.0
     assert rotation_angle_deg(lay.camera_pose.rotation.T @ pose.rotation) < 0.1
