@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_layout_check)
 
     s = sub.add_parser("synthetic-layout", help="(re)write the synthetic cabin layout from calib/synthetic_cabin.py")
-    s.add_argument("--out", default="calib/layouts/synthetic_cabin.json")
+    s.add_argument("--out", default=str(Path(__file__).resolve().parent / "layouts" / "synthetic_cabin.json"))
     s.add_argument("--camera-position", nargs=3, type=float, metavar=("X", "Y", "Z"))
     s.add_argument("--look-at", nargs=3, type=float, metavar=("X", "Y", "Z"))
     s.add_argument("--head", nargs=3, type=float, metavar=("X", "Y", "Z"), help="nominal head centre")
