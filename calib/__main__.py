@@ -1,0 +1,233 @@
+"""Command line: python -m calib <command> --help."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _pattern(s: str) -> tuple[int, int]:
+    try:
+        c, r = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"pattern must look like 9x6 (inner corners), got {s!r}") from None
+    return c, r
+
+
+def _intrinsics_arg(path: str):
+    """An intrinsics JSON (as written by `calib intrinsics --out`) or a layout file."""
+    from calib.layout import FORMAT, load_layout
+    from monitor.frames import Intrinsics
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read intrinsics ({exc})") from None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return load_layout(path).intrinsics
+    try:
+        return Intrinsics.from_dict(data.get("intrinsics", data))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: no intrinsics (need width, height, fx, fy, cx, cy): {exc}") from None
+
+
+def cmd_layout_check(a: argparse.Namespace) -> None:
+    from calib.layout import load_layout
+    from monitor.gaze.ray import direction_to_angles
+    lay = load_layout(a.layout)
+    c = lay.camera_pose.position_mm
+    print(f"{a.layout}: layout {lay.name!r} is valid: {len(lay.zones)} zones, road zones {list(lay.road_zones)}")
+    print(f"camera {lay.camera_name} {lay.intrinsics.width}x{lay.intrinsics.height} at ({c[0]:.0f}, {c[1]:.0f}, {c[2]:.0f}) mm")
+    print("zone directions from the nominal head (azimuth right+, elevation down+):")
+    for z in lay.zones:
+        az, el = direction_to_angles(z.target_mm(lay.nominal_head_mm) - lay.nominal_head_mm)
+        print(f"  {z.name:16s} {z.kind:9s} az {az:7.1f} deg  el {el:6.1f} deg")
+
+
+def cmd_synthetic_layout(a: argparse.Namespace) -> None:
+    from calib.layout import layout_from_dict
+    from calib.synthetic_cabin import synthetic_cabin_dict
+    zones = {name: tuple(map(float, xyz)) for name, *xyz in (a.zone or [])}
+    d = synthetic_cabin_dict(tuple(a.camera_position) if a.camera_position else None,
+                             tuple(a.look_at) if a.look_at else None,
+                             tuple(a.head) if a.head else None, zones)
+    layout_from_dict(d, "synthetic cabin")  # validate before writing
+    Path(a.out).write_text(json.dumps(d, indent=2) + "\n")
+    print(f"wrote {a.out}")
+
+
+def cmd_intrinsics(a: argparse.Namespace) -> None:
+    from calib import intrinsics as ci
+    if a.realsense or a.bag:
+        intr = ci.realsense_intrinsics(a.bag, a.stream, width=a.width, height=a.height, fps=a.fps)
+        print(f"RealSense factory intrinsics ({a.stream}): {intr.width}x{intr.height} fx={intr.fx:.2f} "
+              f"fy={intr.fy:.2f} cx={intr.cx:.2f} cy={intr.cy:.2f} coeffs={list(intr.coeffs)}")
+        report = {"source": "realsense" if not a.bag else str(a.bag)}
+    else:
+        if not a.images or not a.pattern or not a.square_mm:
+            raise ValueError("give --images, --pattern and --square-mm (or --realsense / --bag)")
+        res = ci.calibrate_from_files(a.images, a.pattern, a.square_mm, progress=_say)
+        print(res.report())
+        intr = res.intrinsics
+        report = {"source": a.images, "rms_px": res.rms_px, "views": res.used, "rejected": res.rejected}
+    if a.out:
+        Path(a.out).write_text(json.dumps({"intrinsics": intr.to_dict(), **report}, indent=2) + "\n")
+        print(f"wrote {a.out}")
+
+
+def cmd_pnp(a: argparse.Namespace) -> None:
+    from calib.layout import layout_from_dict, load_layout
+    from calib.pnp import load_points, solve_camera_pose
+    obj, img, names = load_points(a.points)
+    intr = _intrinsics_arg(a.intrinsics)
+    _say(f"solving PnP for {len(names)} points")
+    res = solve_camera_pose(obj, img, intr, names)
+    print(res.report())
+    if a.layout:
+        # edit the file's own JSON so its comments ('_' keys) and formatting choices survive
+        load_layout(a.layout)
+        data = json.loads(Path(a.layout).read_text())
+        data["camera"]["pose"] = res.pose.to_dict()
+        layout_from_dict(data, a.layout)
+        out = a.out or a.layout
+        Path(out).write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote camera pose into {out}")
+    elif a.out:
+        Path(a.out).write_text(json.dumps({"pose": res.pose.to_dict(), "rms_px": res.rms_px}, indent=2) + "\n")
+        print(f"wrote {a.out}")
+
+
+def cmd_handeye(a: argparse.Namespace) -> None:
+    from calib.handeye import hand_eye, load_views
+    from calib.transforms import transform_to_json
+    rig, tgt = load_views(a.views)
+    _say(f"hand-eye (Tsai-Lenz) on {len(rig)} views")
+    res = hand_eye(rig, tgt)
+    print(res.report())
+    if a.out:
+        Path(a.out).write_text(json.dumps({"camera_to_rig": transform_to_json(res.camera_to_rig),
+                                           "rms_mm": res.rms_mm, "rms_deg": res.rms_deg}, indent=2) + "\n")
+        print(f"wrote {a.out}")
+
+
+def cmd_head_frame(a: argparse.Namespace) -> None:
+    from calib.head_frame import head_frame
+    from monitor.geometry import matrix_to_euler
+    try:
+        data = json.loads(Path(a.landmarks).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{a.landmarks}: cannot read landmarks ({exc})") from None
+    hf = head_frame(data.get("landmarks", data) if isinstance(data, dict) else np.array(data))
+    yaw, pitch, roll = matrix_to_euler(hf.rotation)
+    o = hf.origin_mm
+    print(f"head centre ({o[0]:.2f}, {o[1]:.2f}, {o[2]:.2f}) mm; yaw {yaw:.2f} pitch {pitch:.2f} roll {roll:.2f} deg")
+    print("rotation (columns = head x, y, z):")
+    print(np.array2string(hf.rotation, precision=6, suppress_small=True))
+
+
+def cmd_driver_calibrate(a: argparse.Namespace) -> None:
+    from calib.driver_calibration import CalibrationSession
+    from calib.layout import load_layout
+    from monitor.estimates import Estimates
+    lay = load_layout(a.layout)
+    session = CalibrationSession(lay, tuple(a.targets) if a.targets else None)
+    n = 0
+    with open(a.session) as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                target, est = rec["target"], Estimates.from_json(rec["estimates"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{a.session}:{i}: need {{'target': ..., 'estimates': ...}} ({exc})") from None
+            if target in session.targets:
+                n += session.add_labelled(target, est)
+    _say(f"{n} usable samples: " + ", ".join(f"{k}={v}" for k, v in session.counts().items()))
+    cal = session.fit(a.driver, min_samples=a.min_samples)
+    out = Path(a.out_dir) / f"{a.driver}.json"
+    cal.save(out)
+    m = cal.model
+    print(f"driver {a.driver}: yaw gain {m.yaw_gain:.3f} (offset {m.yaw_offset_deg:.2f} deg), "
+          f"pitch gain {m.pitch_gain:.3f} (offset {m.pitch_offset_deg:.2f} deg)")
+    print(f"target RMS error: default model {cal.rms_residual_default_deg:.2f} deg -> calibrated {cal.rms_residual_deg:.2f} deg")
+    for k, t in cal.targets.items():
+        print(f"  {k:16s} n={t.n:4d} default {t.residual_default_deg:6.2f} deg -> {t.residual_deg:6.2f} deg")
+    print(f"wrote {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m calib", description="Calibration tools of the driver monitor "
+                                "(docs/calibration.md). Car frame: x right, y down, z forward, mm.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("layout-check", help="validate a cabin layout and print its zones")
+    s.add_argument("layout")
+    s.set_defaults(func=cmd_layout_check)
+
+    s = sub.add_parser("synthetic-layout", help="(re)write the synthetic cabin layout from calib/synthetic_cabin.py")
+    s.add_argument("--out", default=str(Path(__file__).resolve().parent / "layouts" / "synthetic_cabin.json"))
+    s.add_argument("--camera-position", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    s.add_argument("--look-at", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    s.add_argument("--head", nargs=3, type=float, metavar=("X", "Y", "Z"), help="nominal head centre")
+    s.add_argument("--zone", nargs=4, action="append", metavar=("NAME", "X", "Y", "Z"), help="move a zone centre")
+    s.set_defaults(func=cmd_synthetic_layout)
+
+    s = sub.add_parser("intrinsics", help="camera intrinsics from checkerboard images or a RealSense")
+    s.add_argument("--images", help="glob of checkerboard images, e.g. 'shots/*.png'")
+    s.add_argument("--pattern", type=_pattern, help="inner corners per row x per column, e.g. 9x6")
+    s.add_argument("--square-mm", type=float, help="checkerboard square size in mm")
+    s.add_argument("--realsense", action="store_true", help="read the factory intrinsics of a connected camera")
+    s.add_argument("--bag", help="read the factory intrinsics from a RealSense recording (.bag/.db3)")
+    s.add_argument("--stream", default="infrared", choices=("infrared", "depth", "color"))
+    s.add_argument("--width", type=int, default=848)
+    s.add_argument("--height", type=int, default=480)
+    s.add_argument("--fps", type=int, default=30)
+    s.add_argument("--out", help="write the intrinsics JSON here")
+    s.set_defaults(func=cmd_intrinsics)
+
+    s = sub.add_parser("pnp", help="camera pose in the car frame from measured 3D points and their pixels")
+    s.add_argument("points", help="JSON: {'points': [{'name', 'car_mm': [x,y,z], 'pixel': [u,v]}, ...]}")
+    s.add_argument("--intrinsics", required=True, help="intrinsics JSON or a layout file")
+    s.add_argument("--layout", help="write the pose into this layout (in place unless --out)")
+    s.add_argument("--out")
+    s.set_defaults(func=cmd_pnp)
+
+    s = sub.add_parser("handeye", help="camera -> marker rig transform (Tsai-Lenz) with residuals")
+    s.add_argument("views", help="JSON: {'views': [{'rig_to_world': {...}, 'target_to_camera': {...}}, ...]}")
+    s.add_argument("--out")
+    s.set_defaults(func=cmd_handeye)
+
+    s = sub.add_parser("head-frame", help="AutoPOSE head coordinate system from 8 facial landmarks")
+    s.add_argument("landmarks", help="JSON: {'landmarks': {name: [x,y,z]}} or an 8x3 list (calib.head_frame.LANDMARKS order)")
+    s.set_defaults(func=cmd_head_frame)
+
+    s = sub.add_parser("driver-calibrate", help="fit a per-driver gaze calibration from a recorded session")
+    s.add_argument("--layout", required=True)
+    s.add_argument("--session", required=True, help="JSONL: one {'t_s', 'target', 'estimates'} per frame")
+    s.add_argument("--driver", required=True, help="driver id (file name of the result)")
+    s.add_argument("--targets", nargs="+", help="targets to use (default: every zone)")
+    s.add_argument("--min-samples", type=int, default=10)
+    s.add_argument("--out-dir", default="calib/drivers")
+    s.set_defaults(func=cmd_driver_calibrate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

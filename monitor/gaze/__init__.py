@@ -1,0 +1,11 @@
+"""Gaze zones and driver state (numpy only): classifier, hysteresis, distraction timers, stage."""
+from monitor.gaze.classifier import GazeZoneClassifier, ZoneEstimate
+from monitor.gaze.smoothing import Debouncer, HysteresisConfig
+from monitor.gaze.stage import GazeStateConfig, GazeStateStage
+from monitor.gaze.state import DistractionConfig, DistractionMonitor
+from monitor.gaze.types import DistractionEvent, DriverState, GazeResult
+from monitor.gaze.zones import OTHER, UNKNOWN, ZoneScorer
+
+__all__ = ["GazeZoneClassifier", "ZoneEstimate", "Debouncer", "HysteresisConfig", "GazeStateConfig",
+           "GazeStateStage", "DistractionConfig", "DistractionMonitor", "DistractionEvent", "DriverState",
+           "GazeResult", "OTHER", "UNKNOWN", "ZoneScorer"]

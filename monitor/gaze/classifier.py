@@ -1,0 +1,90 @@
+"""Geometric gaze-zone classifier: head pose -> gaze ray in the car frame -> zone probabilities.
+
+The ray starts at the head centre (head-position parallax: a zone's direction depends on where the
+head is) and points where the face points (-z of the AutoPOSE head frame), corrected by a
+head-to-gaze model (`HeadGazeModel`): gaze angle = offset + gain * head angle per axis. The
+layout's default model is used unless a per-driver calibration supplies its own (the calibrated
+classifier). The ray's origin is the head pose's position; without one (no depth) the body
+joint "Head" (if its confidence is at least `MIN_JOINT_CONFIDENCE`), else the layout's nominal
+head centre.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calib.layout import CabinLayout, CameraPose, HeadGazeModel
+from monitor.estimates import HeadPose, Joints
+from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction
+from monitor.gaze.zones import UNKNOWN, ZoneScorer
+
+
+MIN_JOINT_CONFIDENCE = 0.3
+
+
+@dataclass
+class ZoneEstimate:
+    """One frame's classification before smoothing. head_valid False -> zone "unknown"."""
+
+    zone: str
+    probabilities: dict[str, float]
+    head_valid: bool
+    head_position_car_mm: np.ndarray | None = None
+    gaze_direction_car: np.ndarray | None = None
+    head_angles_deg: tuple[float, float] | None = None
+    gaze_angles_deg: tuple[float, float] | None = None
+
+
+class GazeZoneClassifier:
+    def __init__(self, layout: CabinLayout, model: HeadGazeModel | None = None) -> None:
+        self.layout = layout
+        self.model = model or layout.driver_model
+        self.camera: CameraPose = layout.camera_pose
+        self.scorer = ZoneScorer(layout)
+        self._empty = {label: 0.0 for label in self.scorer.labels}
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.scorer.labels
+
+    def head_ray(self, head: HeadPose, joints: Joints | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]] | None:
+        """(head centre car mm, face direction car, its (azimuth, elevation)) or None if unusable."""
+        rot = np.asarray(head.rotation, dtype=np.float64)
+        if rot.shape != (3, 3) or not np.all(np.isfinite(rot)):
+            return None
+        pos = head.position_mm
+        if pos is None or not np.all(np.isfinite(pos)):
+            pos = _head_joint(joints)
+        origin = self.layout.nominal_head_mm if pos is None else self.camera.to_car(np.asarray(pos, dtype=np.float64))
+        face = face_direction(self.camera.rotation @ rot)
+        return origin, face, direction_to_angles(face)
+
+    def gaze_angles(self, head_angles: tuple[float, float]) -> tuple[float, float]:
+        m = self.model
+        return (m.yaw_offset_deg + m.yaw_gain * head_angles[0],
+                min(89.0, max(-89.0, m.pitch_offset_deg + m.pitch_gain * head_angles[1])))
+
+    def classify(self, head: HeadPose | None, joints: Joints | None = None) -> ZoneEstimate:
+        ray = None if head is None else self.head_ray(head, joints)
+        if ray is None:
+            return ZoneEstimate(UNKNOWN, dict(self._empty), False)
+        origin, _, head_angles = ray
+        gaze_angles = self.gaze_angles(head_angles)
+        direction = angles_to_direction(*gaze_angles)
+        p = self.scorer.probabilities(origin, direction)
+        probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}
+        return ZoneEstimate(self.scorer.labels[int(np.argmax(p))], probs, True, origin, direction,
+                            head_angles, gaze_angles)
+
+
+def _head_joint(joints: Joints | None) -> np.ndarray | None:
+    """Camera-frame position of the "Head" body joint when it is known and confident."""
+    if joints is None or "Head" not in joints.names:
+        return None
+    i = joints.names.index("Head")
+    xyz = np.asarray(joints.xyz_mm[i], dtype=np.float64)
+    if not np.all(np.isfinite(xyz)) or not float(joints.confidence[i]) >= MIN_JOINT_CONFIDENCE:
+        return None
+    return xyz

@@ -1,0 +1,122 @@
+"""Cabin layout files: shipped layouts validate, bad ones fail with a one-line error naming the field."""
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calib.layout import CabinLayout, layout_from_dict, load_layout, look_at_rotation
+from calib.synthetic_cabin import synthetic_cabin_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = sorted((ROOT / "calib" / "layouts").glob("*.json"))
+AUTOPOSE_SIX = {"left_mirror", "right_mirror", "rear_mirror", "dashboard", "road", "media_centre"}
+
+
+@pytest.mark.parametrize("path", LAYOUTS, ids=lambda p: p.name)
+def test_shipped_layouts_validate_and_round_trip(path, tmp_path):
+    lay = load_layout(path)
+    assert isinstance(lay, CabinLayout) and lay.zones
+    lay.save(tmp_path / "again.json")
+    again = load_layout(tmp_path / "again.json")
+    assert again.zone_names == lay.zone_names and again.road_zones == lay.road_zones
+    assert np.allclose(again.camera_pose.rotation, lay.camera_pose.rotation, atol=1e-8)
+    assert np.allclose(again.camera_pose.position_mm, lay.camera_pose.position_mm)
+
+
+def test_synthetic_layout_is_autopose_six_and_regenerates_identically(tmp_path):
+    shipped = json.loads((ROOT / "calib/layouts/synthetic_cabin.json").read_text())
+    assert shipped == synthetic_cabin_dict(), "run: python -m calib synthetic-layout"
+    assert set(load_layout(ROOT / "calib/layouts/synthetic_cabin.json").zone_names) == AUTOPOSE_SIX
+    assert set(load_layout(ROOT / "calib/layouts/real_car_template.json").zone_names) == AUTOPOSE_SIX
+    assert len(load_layout(ROOT / "calib/layouts/dmd_nine_zones.json").zones) == 9
+    out = tmp_path / "moved.json"
+    p = subprocess.run([sys.executable, "-m", "calib", "synthetic-layout", "--out", str(out),
+                        "--camera-position", "300", "-700", "600", "--zone", "left_mirror", "-600", "-560", "560"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    moved = load_layout(out)
+    assert np.allclose(moved.camera_pose.position_mm, [300, -700, 600])
+    assert np.allclose(moved.zone("left_mirror").center_mm, [-600, -560, 560])
+
+
+def test_look_at_rotation_is_a_camera_looking_at_the_target():
+    pos, target = np.array([60.0, -390.0, 580.0]), np.array([0.0, -640.0, -120.0])
+    r = look_at_rotation(pos, target)
+    assert np.allclose(r.T @ r, np.eye(3)) and np.linalg.det(r) > 0
+    z = (target - pos) / np.linalg.norm(target - pos)
+    assert np.allclose(r[:, 2], z)
+    assert r[1, 1] > 0  # image down points roughly down the car (y down)
+
+
+def _base():
+    return synthetic_cabin_dict()
+
+
+def _set(d, path, value):
+    d = copy.deepcopy(d)
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return d
+
+
+BAD = [
+    (("format",), "yaml-layout", "format: must be"),
+    (("version",), 7, "version: must be 1"),
+    (("units",), "inch", "units: must be 'mm'"),
+    (("camera", "intrinsics", "fx"), -5, "camera.intrinsics"),
+    (("camera", "pose", "rotation"), [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "give exactly one of"),
+    (("camera", "pose", "look_at_mm"), KeyError, "give exactly one of"),
+    (("camera", "pose", "position_mm"), [1, 2], "camera.pose.position_mm: must be a list of 3 numbers"),
+    (("nominal_head_mm",), "centre", "nominal_head_mm"),
+    (("zones",), [], "zones: must be a non-empty list"),
+    (("zones", 1, "kind"), "cone", r"zones\[1\] \(left_mirror\)\.kind: must be one of"),
+    (("zones", 1, "size_mm"), [200, -1], r"zones\[1\] \(left_mirror\)\.size_mm"),
+    (("zones", 1, "name"), "road", "duplicate zone names"),
+    (("zones", 1, "name"), "other", "reserved"),
+    (("zones", 0, "half_angel_deg"), 5, r"zones\[0\] \(road\): unknown field"),
+    (("zones", 0, "direction"), [0, 0, 0], "must not be zero"),
+    (("road_zones",), ["highway"], "road_zones: must list zones that exist"),
+    (("driver_model", "yaw_gain"), 50, "driver_model: gains"),
+    (("scoring", "sigma_deg"), 0, "scoring: sigma_deg"),
+    (("camera", "exposure"), 3, "camera: unknown field"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[m for _, _, m in BAD])
+def test_invalid_layouts_give_one_line_errors(path, value, message):
+    with pytest.raises(ValueError, match=message) as err:
+        layout_from_dict(_set(_base(), path, value), "cabin.json")
+    text = str(err.value)
+    assert "\n" not in text and text.startswith("cabin.json: ")
+
+
+def test_bad_rotation_and_bad_files(tmp_path):
+    d = _set(_base(), ("camera", "pose", "look_at_mm"), KeyError)
+    d = _set(d, ("camera", "pose", "rotation"), [[1, 0, 0], [0, 1, 0], [0, 0, 2]])
+    with pytest.raises(ValueError, match="camera.pose.rotation: is not a rotation matrix"):
+        layout_from_dict(d, "x.json")
+    with pytest.raises(ValueError, match="layout file not found"):
+        load_layout(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text('{"format": "dms-cabin-layout",\n "version": 1,,}')
+    with pytest.raises(ValueError, match=r"broken.json: not valid JSON \(line 2"):
+        load_layout(tmp_path / "broken.json")
+
+
+def test_cli_layout_check(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "calib", "layout-check", str(ROOT / "calib/layouts/dmd_nine_zones.json")],
+                        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "9 zones" in ok.stdout and "steering_wheel" in ok.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_set(_base(), ("zones", 2, "kind"), "cone")))
+    p = subprocess.run([sys.executable, "-m", "calib", "layout-check", str(bad)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "zones[2] (right_mirror).kind" in p.stderr
