@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io-binding", action="store_true", help="use ONNX Runtime IO binding")
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
+    p.add_argument("--layout", default="", metavar="JSON",
+                   help="cabin layout: camera pose and gaze zones (default: calib/layouts/synthetic_cabin.json; "
+                        "see docs/cabin_layout.md)")
+    p.add_argument("--driver-calibration", default="", metavar="JSON",
+                   help="per-driver gaze calibration from `python -m calib driver-calibrate`")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
     p.add_argument("--transport", choices=["ipc", "tcp"], default="ipc",
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
-        io_binding=args.io_binding, record=args.record, delay_ms=delays)
+        io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
+        driver_calibration=args.driver_calibration)
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
     supervisor = Supervisor(config, roles, endpoints)
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)

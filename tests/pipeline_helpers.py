@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,12 @@ def start_run(out: Path, *args: str) -> subprocess.Popen:
 
 def run(out: Path, *args: str, timeout: float = 120) -> tuple[int, str]:
     proc = start_run(out, *args)
-    output, _ = proc.communicate(timeout=timeout)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # the supervisor stops its workers
+        output, _ = proc.communicate(timeout=10)
+        raise AssertionError(f"run did not finish in {timeout} s; output:\n{output}") from None
     return proc.returncode, output
 
 

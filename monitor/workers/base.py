@@ -16,6 +16,7 @@ from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.estimator.session import ModelLoadError
 from monitor.recording import RecordingError
 from monitor.sources.base import SourceError
+from monitor.wire import Message
 
 log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 0.2
@@ -23,6 +24,7 @@ HEARTBEAT_INTERVAL_S = 0.2
 # worker reports the one-line message and exits with FATAL_EXIT_CODE; the supervisor ends the run.
 USER_ERRORS = (SourceError, ModelLoadError, RecordingError)
 FATAL_EXIT_CODE = 2
+EOS_TIMEOUT_MS = 5000
 
 
 @dataclass
@@ -198,6 +200,18 @@ class Worker:
     def service_links(self) -> None:
         for sender in self.senders.values():
             sender.service()
+
+    def forward_eos(self, msg: Message) -> None:
+        """Pass the end-of-stream marker to every consumer. It must not be lost: on replay links
+        it waits like any item (the consumer is draining towards it); on live links, where the
+        consumer may be gone, it waits at most EOS_TIMEOUT_MS."""
+        for consumer, sender in self.senders.items():
+            if sender.policy is Policy.REPLAY:
+                delivered = sender.send(msg, self.should_stop, self.wait_beating)
+            else:
+                delivered = sender.send_blocking(msg, EOS_TIMEOUT_MS)
+            if not delivered and not self.stopping:
+                log.warning("%s: end of stream could not be passed to %s", self.role, consumer)
 
     def artificial_delay(self) -> None:
         delay = self.config.delay_ms.get(self.role, 0.0)

@@ -11,8 +11,6 @@ from monitor.sources import open_source
 from monitor.wire import Message, encode
 from monitor.workers.base import Worker
 
-EOS_TIMEOUT_MS = 5000
-
 
 class CaptureWorker(Worker):
     role = "capture"
@@ -75,9 +73,7 @@ class CaptureWorker(Worker):
             now = time.monotonic()
 
     def send_eos(self) -> None:
-        eos = Message("eos", self._last_stream or "none", -1, 0.0, {"capture.out": time.monotonic_ns()})
-        for sender in self.senders.values():
-            sender.send_blocking(eos, EOS_TIMEOUT_MS)
+        self.forward_eos(Message("eos", self._last_stream or "none", -1, 0.0, {"capture.out": time.monotonic_ns()}))
 
     def teardown(self) -> None:
         if hasattr(self, "source"):

@@ -28,7 +28,7 @@ class EstimatorWorker(Worker):
         if msg is None:
             return True
         if msg.topic == "eos":
-            self.tx.send_blocking(msg, 5000)
+            self.forward_eos(msg)
             return False
         msg.stamps["estimator.in"] = time.monotonic_ns()
         try:

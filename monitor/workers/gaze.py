@@ -2,33 +2,51 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+from calib.driver_calibration import DriverCalibration
+from calib.layout import load_layout
 from monitor.bus import Policy
+from monitor.estimates import Estimates
+from monitor.gaze import GazeStateStage
+from monitor.sources.base import SourceError
 from monitor.wire import Message
 from monitor.workers.base import Worker
+
+DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "calib" / "layouts" / "synthetic_cabin.json"
 
 
 class GazeWorker(Worker):
     role = "gaze"
 
     def setup(self) -> None:
+        cfg = self.config
+        try:
+            layout = load_layout(cfg.layout or DEFAULT_LAYOUT)
+            calibration = DriverCalibration.load(cfg.driver_calibration) if cfg.driver_calibration else None
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"cannot use the cabin layout / driver calibration: {exc}") from None
+        self.stage = GazeStateStage(layout, calibration)
+        self.info["layout"] = str(cfg.layout or DEFAULT_LAYOUT)
         self.rx = self.add_receiver("estimator")
         self.add_sender("sink")
-        if self.config.display:
+        if cfg.display:
             self.add_sender("display", Policy.LIVE)
-        self.stage = None  # the gaze-zone classifier and distraction timers plug in here
 
     def step(self) -> bool:
         msg = self.rx.recv(100)
         if msg is None:
             return True
         if msg.topic == "eos":
-            for sender in self.senders.values():
-                sender.send_blocking(msg, 5000)
+            self.forward_eos(msg)
             return False
         msg.stamps["gaze.in"] = time.monotonic_ns()
+        meta = dict(msg.meta)
+        estimates = Estimates.from_json(meta["estimates"]) if meta.get("estimates") else Estimates()
+        gaze, state, events = self.stage.process(estimates, msg.device_ts_ms / 1000.0)
+        meta.update(gaze=gaze.to_json(), state=state.to_json(), events=[e.to_json() for e in events])
         self.artificial_delay()
-        out = Message("states", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, dict(msg.meta))
+        out = Message("states", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)
         out.stamps["gaze.out"] = time.monotonic_ns()
         for sender in self.senders.values():
             sender.send(out, self.should_stop, self.wait_beating)
