@@ -118,8 +118,15 @@ class Supervisor:
                 self._check(handle, now)
             if all(h.finished for h in self.workers.values()):
                 return 0
-            if all(h.state in ("ready", "done") or h.finished for h in self.workers.values()):
-                self.command.send(json.dumps({"command": "go"}).encode())
+            self._publish_run_state()
+
+    def _publish_run_state(self) -> None:
+        """Tell the workers whether everyone is ready (capture starts then) and who has finished
+        (a worker leaves only once its consumers have finished). Repeated every loop, so a late
+        subscriber or a restarted worker catches up at once."""
+        go = all(h.state not in ("starting", "restarting") for h in self.workers.values())
+        finished = [role for role, h in self.workers.items() if h.finished or h.state in ("draining", "done")]
+        self.command.send(json.dumps({"go": go, "finished": finished}).encode())
 
     def _read_heartbeats(self, timeout_ms: int) -> None:
         if not self.control.poll(timeout_ms):

@@ -25,6 +25,7 @@ HEARTBEAT_INTERVAL_S = 0.2
 USER_ERRORS = (SourceError, ModelLoadError, RecordingError)
 FATAL_EXIT_CODE = 2
 EOS_TIMEOUT_MS = 5000
+CONSUMER_WAIT_S = 30.0
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Worker:
         self._command.setsockopt(zmq.LINGER, 0)
         self._command.connect(self.endpoints.address(COMMAND))
         self.go = False
+        self.finished_roles: set[str] = set()
 
     # --- links -----------------------------------------------------------------------------
     def add_sender(self, consumer: str, policy: Policy | None = None) -> Sender:
@@ -131,6 +133,7 @@ class Worker:
             while not self.stopping:
                 self.poll_commands()
                 if not self.step():
+                    self.wait_for_consumers()
                     break
                 self.service_links()
                 self.beat()
@@ -168,13 +171,30 @@ class Worker:
         return self.stopping
 
     def poll_commands(self) -> None:
+        """Read the supervisor's run state: whether to go, and which workers have finished."""
         while self._command.poll(0):
             try:
-                command = json.loads(self._command.recv(zmq.NOBLOCK)).get("command")
-            except (zmq.Again, ValueError, AttributeError):
+                command = json.loads(self._command.recv(zmq.NOBLOCK))
+                go, finished = bool(command["go"]), set(command["finished"])
+            except (zmq.Again, ValueError, KeyError, TypeError):
                 continue
-            if command == "go":
-                self.go = True
+            self.go = self.go or go
+            self.finished_roles = finished
+
+    def wait_for_consumers(self) -> None:
+        """Stay up until every consumer has finished the stream. libzmq discards what is still
+        queued at the receiving end of a link when the sending end closes, so closing right
+        after the end-of-stream marker could lose the last items."""
+        deadline = time.monotonic() + CONSUMER_WAIT_S
+        self.state = "draining"
+        while not set(self.senders) <= self.finished_roles and not self.stopping:
+            if time.monotonic() > deadline:
+                log.warning("%s: consumers %s did not finish within %.0f s", self.role,
+                            sorted(set(self.senders) - self.finished_roles), CONSUMER_WAIT_S)
+                return
+            self.poll_commands()
+            self.beat()
+            time.sleep(0.01)
 
     def beat(self, force: bool = False) -> None:
         """Send a heartbeat with the current counters (at most every HEARTBEAT_INTERVAL_S)."""

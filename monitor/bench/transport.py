@@ -1,0 +1,129 @@
+"""Transport benchmark: one-way latency and sustained throughput of RealSense-sized framesets
+(IR uint8 + depth uint16) between two processes over the project's bus.
+
+    python -m monitor.bench.transport [--width 848 --height 480 --fps 60 --seconds 10 --transport ipc]
+
+One-way latency = receiver's monotonic clock after decode minus the sender's just before send
+(CLOCK_MONOTONIC is shared by all processes of a host).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from monitor.bus import Endpoints, Policy, Receiver, Sender
+from monitor.latency import percentiles
+from monitor.wire import Message
+
+
+def make_frameset(width: int, height: int, i: int) -> Message:
+    rng = np.random.default_rng(i)
+    return Message("frames", "bench", i, i * 1.0, {}, {}, {
+        "ir": rng.integers(0, 256, (height, width), dtype=np.uint8),
+        "depth": rng.integers(0, 4000, (height, width), dtype=np.uint16)})
+
+
+def produce(address: str, width: int, height: int, fps: float, count: int) -> None:
+    """Sender process: ``count`` framesets at ``fps`` (0 = as fast as backpressure allows)."""
+    ctx = zmq.Context()
+    tx = Sender(ctx, address, Policy.REPLAY)
+    pool = [make_frameset(width, height, i) for i in range(8)]  # pixels made once, not per frame
+    time.sleep(0.5)  # let the receiver connect
+    start = time.monotonic()
+    for i in range(count):
+        if fps:
+            due = start + i / fps
+            while time.monotonic() < due:
+                time.sleep(max(min(due - time.monotonic() - 0.0005, 0.01), 0))
+        msg = pool[i % len(pool)]
+        msg.frame = i
+        msg.stamps = {"capture.out": time.monotonic_ns()}
+        tx.send(msg)
+    tx.send(Message("eos", "bench", -1, 0.0, {}))
+    time.sleep(1.0)  # libzmq drops what the receiver has queued if we close now (see Worker.wait_for_consumers)
+    tx.close(linger_ms=5000)
+    ctx.term()
+
+
+def consume(address: str) -> tuple[list[float], int, float]:
+    ctx = zmq.Context()
+    rx = Receiver(ctx, address, Policy.REPLAY)
+    latencies: list[float] = []
+    nbytes = 0
+    first = last = 0.0
+    expected = 0
+    while True:
+        msg = rx.recv(10000)
+        if msg is None:
+            raise RuntimeError(f"sender went silent after {expected} framesets")
+        if msg.topic == "eos":
+            break
+        now = time.monotonic_ns()
+        if msg.frame != expected:
+            raise RuntimeError(f"frame {msg.frame} arrived, expected {expected}")
+        expected += 1
+        latencies.append((now - msg.stamps["capture.out"]) / 1e6)
+        nbytes += sum(a.nbytes for a in msg.arrays.values())
+        first = first or now / 1e9
+        last = now / 1e9
+    rx.close()
+    ctx.term()
+    return latencies, nbytes, last - first
+
+
+def run_case(transport: str, width: int, height: int, fps: float, count: int) -> dict:
+    endpoints = Endpoints.create_private(transport, base_port=5790)
+    address = endpoints.address("bench")
+    args = [sys.executable, "-m", "monitor.bench.transport", "--produce", address,
+            "--width", str(width), "--height", str(height), "--fps", str(fps), "--count", str(count)]
+    producer = subprocess.Popen(args)
+    try:
+        latencies, nbytes, span = consume(address)
+    finally:
+        producer.wait(timeout=30)
+        endpoints.remove()
+    frames = len(latencies)
+    return {"transport": transport, "fps_asked": fps, "frames": frames,
+            "frameset_bytes": nbytes // max(frames, 1),
+            "throughput_fps": round((frames - 1) / span, 1) if span else None,
+            "throughput_MBps": round(nbytes / span / 1e6, 1) if span else None,
+            "one_way_ms": percentiles(latencies[min(10, frames // 10):])}  # skip connection warm-up
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--width", type=int, default=848)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--fps", type=float, default=60.0, help="paced rate for the latency case")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of the paced latency case")
+    p.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.add_argument("--produce", metavar="ADDRESS", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.produce:
+        produce(args.produce, args.width, args.height, args.fps, args.count)
+        return 0
+    paced = run_case(args.transport, args.width, args.height, args.fps, int(args.fps * args.seconds))
+    flat_out = run_case(args.transport, args.width, args.height, 0, 600)
+    print(f"{args.width}x{args.height} IR u8 + depth u16 = {paced['frameset_bytes'] / 1e6:.2f} MB per frameset, "
+          f"{args.transport}, replay policy (lossless)")
+    lat = paced["one_way_ms"]
+    print(f"paced at {args.fps:g} fps, {paced['frames']} framesets: one-way latency ms "
+          f"p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
+    print(f"as fast as possible, {flat_out['frames']} framesets: {flat_out['throughput_fps']} framesets/s "
+          f"({flat_out['throughput_MBps']} MB/s); one-way p50 {flat_out['one_way_ms']['p50']} ms under backpressure")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"paced": paced, "max_throughput": flat_out}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
