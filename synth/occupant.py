@@ -1,0 +1,335 @@
+"""An articulated occupant: Kinect v2 skeleton, limb volumes, a head with facial relief, accessories.
+
+Head-local coordinates are AutoPOSE's head frame (monitor/geometry.py): origin at the mean of the
+four eye corners, x towards the subject's left eye, y down, z out of the back of the head, mm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.estimates import KINECT_V2_JOINTS
+from monitor.geometry import euler_to_matrix, rot_x, rot_y, rot_z
+from synth.cabin import GAZE_TARGETS
+from synth.primitives import (LABEL_ACCESSORY, LABEL_DRIVER, Box, Capsule, Ellipsoid, Primitive)
+
+J = {name: i for i, name in enumerate(KINECT_V2_JOINTS)}
+# head frame of a driver looking straight ahead (+z of the car): x -> car -x, y -> car +y, z -> car -z
+R_CAR_HEAD_NEUTRAL = np.diag([-1.0, 1.0, -1.0])
+GLASSES = ("none", "clear", "sunglasses")
+BACK_ANGLE_DEG = 18.0  # torso recline from vertical
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Body and head shape, reflectances and accessories of one person (seeded by subject id)."""
+
+    subject_id: int
+    stature: float        # overall scale, 1 = ~1.75 m
+    girth: float          # width/depth of the trunk and limbs
+    head_scale: float
+    face_width: float
+    jaw_width: float
+    nose: float           # nose size
+    brow: float           # brow ridge prominence
+    hair: float           # 0 = bald, 1 = full volume
+    skin: float           # NIR reflectance (0..1)
+    cloth: float
+    trousers: float
+    hair_albedo: float
+    sleeves: bool
+    glasses: str
+    scarf: bool
+
+    @classmethod
+    def sample(cls, subject_id: int, glasses: str | None = None, scarf: bool | None = None) -> "Subject":
+        r = np.random.default_rng([7, subject_id])
+        return cls(
+            subject_id=subject_id,
+            stature=float(np.clip(r.normal(1.0, 0.05), 0.88, 1.12)),
+            girth=float(np.clip(r.normal(1.0, 0.1), 0.8, 1.3)),
+            head_scale=float(np.clip(r.normal(1.0, 0.04), 0.9, 1.1)),
+            face_width=float(np.clip(r.normal(1.0, 0.05), 0.88, 1.12)),
+            jaw_width=float(np.clip(r.normal(1.0, 0.07), 0.85, 1.18)),
+            nose=float(np.clip(r.normal(1.0, 0.12), 0.75, 1.3)),
+            brow=float(np.clip(r.normal(1.0, 0.15), 0.6, 1.4)),
+            hair=float(r.choice([0.0, 0.5, 1.0, 1.0, 1.4])),
+            skin=float(r.uniform(0.45, 0.75)),
+            cloth=float(r.uniform(0.12, 0.8)),
+            trousers=float(r.uniform(0.1, 0.5)),
+            hair_albedo=float(r.uniform(0.15, 0.5)),
+            sleeves=bool(r.random() < 0.7),
+            glasses=glasses if glasses is not None else str(r.choice(GLASSES, p=[0.55, 0.25, 0.2])),
+            scarf=bool(r.random() < 0.15) if scarf is None else scarf,
+        )
+
+
+@dataclass
+class Pose:
+    """What the behaviour timeline sets at one instant (car frame, degrees, mm)."""
+
+    head_ypr: tuple[float, float, float] = (0.0, 0.0, 0.0)   # head vs looking straight ahead
+    eye_yp: tuple[float, float] = (0.0, 0.0)                  # eyes vs head (yaw, pitch)
+    torso: tuple[float, float, float] = (0.0, 0.0, 0.0)       # lean forward, lean right, twist right
+    wrist_left: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    wrist_right: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    hand_dir_left: np.ndarray | None = None
+    hand_dir_right: np.ndarray | None = None
+    phone: bool = False                                       # phone in the right hand
+    hand_goals: dict[str, tuple[str, float]] = field(default_factory=dict)  # side -> (activity, weight)
+
+
+@dataclass
+class Body:
+    """A posed occupant: joints, head pose and solids, all in the car frame."""
+
+    joints: np.ndarray               # (25, 3) Kinect v2 order
+    head_rotation: np.ndarray        # head -> car
+    head_center: np.ndarray          # head-frame origin (mean of the eye corners)
+    eye_centers: np.ndarray          # (2, 3) left, right eyeball centres
+    gaze_dir: np.ndarray             # unit gaze direction (car frame)
+    prims: list[Primitive]
+    owners: list[list[int]]          # per joint: indices of the solids that carry its surface
+    head_prims: list[int]
+    landmarks: dict[str, np.ndarray]  # eye corners, nose and mouth corners (car frame)
+
+
+def two_bone(root: np.ndarray, target: np.ndarray, l1: float, l2: float, pole: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic two-bone IK: (middle joint, reached end) bending towards ``pole``."""
+    v = target - root
+    d = float(np.linalg.norm(v))
+    axis = v / max(d, 1e-6)
+    d = float(np.clip(d, abs(l1 - l2) + 1.0, l1 + l2 - 1.0))
+    a = (l1 * l1 - l2 * l2 + d * d) / (2 * d)
+    h = np.sqrt(max(l1 * l1 - a * a, 0.0))
+    p = pole - (pole @ axis) * axis
+    p = p / max(np.linalg.norm(p), 1e-6)
+    return root + axis * a + p * h, root + axis * d
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _frame(along: np.ndarray, hint: np.ndarray) -> np.ndarray:
+    """Rotation whose y column is ``along`` and x column is as close to ``hint`` as possible."""
+    y = _unit(along)
+    x = _unit(hint - (hint @ y) * y)
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
+def head_parts(s: Subject) -> tuple[list[tuple[str, Ellipsoid]], dict[str, np.ndarray]]:
+    """Head solids in head-local coordinates (label, solid) and the facial landmarks."""
+    hs, fw, jw, nz, br = s.head_scale, s.face_width, s.jaw_width, s.nose, s.brow
+    skin, eye_alb = s.skin, 0.6
+
+    def e(c, r, alb=skin, rot=None, carves=(), pupil=None):
+        return Ellipsoid(np.array(c, float) * hs, np.eye(3) if rot is None else rot,
+                         np.array(r, float) * hs, alb, LABEL_DRIVER,
+                         tuple((np.array(cc, float) * hs, rr * hs) for cc, rr in carves), pupil)
+
+    ex = 32.0 * fw
+    sockets = (((ex, -1.0, -15.0), 16.5), ((-ex, -1.0, -15.0), 16.5))
+    parts = [
+        ("cranium", e((0, -20, 62), (74 * fw, 102, 88), carves=sockets)),
+        ("jaw", e((0, 40, 25), (56 * jw, 62, 55))),
+        ("chin", e((0, 92, -4), (24 * jw, 18, 18))),
+        ("lip_upper", e((0, 58, -24), (23, 6.5, 9), alb=skin * 0.9)),
+        ("lip_lower", e((0, 70, -22), (21, 7, 8), alb=skin * 0.9)),
+        ("nose_bridge", e((0, 8, -14 - 3 * (nz - 1)), (9, 24 * nz, 9))),
+        ("nose_tip", e((0, 32 * nz ** 0.5, -28 - 6 * (nz - 1)), (13 * nz ** 0.5, 13, 16 * nz))),
+        ("nostril_left", e((11, 38, -21), (9, 8, 9))),
+        ("nostril_right", e((-11, 38, -21), (9, 8, 9))),
+        ("brow", e((0, -24, -13 - 4 * br), (58 * fw, 11, 15 * br))),
+        ("cheek_left", e((38 * fw, 28, -5), (26, 24, 20))),
+        ("cheek_right", e((-38 * fw, 28, -5), (26, 24, 20))),
+        ("ear_left", e((76 * fw, 8, 48), (10, 30, 18))),
+        ("ear_right", e((-76 * fw, 8, 48), (10, 30, 18))),
+        ("eye_left", e((ex, 0, 2), (12, 12, 12), alb=eye_alb, pupil=np.array([0.0, 0.0, -1.0]))),
+        ("eye_right", e((-ex, 0, 2), (12, 12, 12), alb=eye_alb, pupil=np.array([0.0, 0.0, -1.0]))),
+    ]
+    if s.hair > 0:
+        g = 1.0 + 0.06 * s.hair
+        parts.append(("hair", e((0, -44 - 4 * s.hair, 78), (78 * fw * g, 104 * g, 96 * g), alb=s.hair_albedo)))
+    lm = {
+        "eye_left_outer": np.array([ex + 13, 0, 3]) * hs, "eye_left_inner": np.array([ex - 13, 0, -3]) * hs,
+        "eye_right_inner": np.array([-ex + 13, 0, -3]) * hs, "eye_right_outer": np.array([-ex - 13, 0, 3]) * hs,
+        # nose and mouth corners: their mean lies on the +y axis, as the head-frame definition requires
+        "nose_left": np.array([13, 40, -4]) * hs, "nose_right": np.array([-13, 40, -4]) * hs,
+        "mouth_left": np.array([22, 64, 4]) * hs, "mouth_right": np.array([-22, 64, 4]) * hs,
+        "head_joint": np.array([0, -15, 50]) * hs, "pivot": np.array([0, 85, 70]) * hs,
+        "neck_top": np.array([0, 95, 60]) * hs, "ear_right": np.array([-80 * fw, 10, 40]) * hs,
+        "cheek_right": np.array([-50 * fw, 45, -10]) * hs, "chin": np.array([0, 100, -15]) * hs,
+    }
+    return parts, lm
+
+
+def accessory_parts(s: Subject) -> list[Primitive]:
+    """Glasses in head-local coordinates (scarf and phone are built on the body)."""
+    if s.glasses == "none":
+        return []
+    hs, fw = s.head_scale, s.face_width
+    ex = 32.0 * fw * hs
+    z = -27.0 * hs
+    rim, alb = 2.2, 0.3
+    out: list[Primitive] = []
+    for side in (1.0, -1.0):
+        c = np.array([side * ex, -1.0 * hs, z])
+        pts = [c + np.array([25 * np.cos(a), 17 * np.sin(a), 0]) * hs for a in np.linspace(0, 2 * np.pi, 9)]
+        out += [Capsule(pts[i], pts[i + 1], rim, alb, LABEL_ACCESSORY) for i in range(8)]
+        out.append(Capsule(c + np.array([side * 25 * hs, -4, 0]), np.array([side * 74 * fw * hs, 0, 45 * hs]),
+                           rim, alb, LABEL_ACCESSORY))
+        if s.glasses == "sunglasses":
+            out.append(Ellipsoid(c, np.eye(3), np.array([25.0, 17.0, 2.5]) * hs, 0.03, LABEL_ACCESSORY))
+    out.append(Capsule(np.array([ex - 25 * hs, -4, z]), np.array([-ex + 25 * hs, -4, z]), rim, alb, LABEL_ACCESSORY))
+    return out
+
+
+class Occupant:
+    """A subject in the driver's seat: turns a `Pose` into a posed `Body` (car frame)."""
+
+    def __init__(self, subject: Subject, seat_offset: np.ndarray) -> None:
+        self.subject = subject
+        self.hip = np.asarray(seat_offset, float).copy()
+        self.head_local, self.landmarks_local = head_parts(subject)
+        self.glasses_local = accessory_parts(subject)
+        parts = dict(self.head_local)
+        self.eye_local = np.stack([parts["eye_left"].center, parts["eye_right"].center])
+
+    def _hand_goal(self, kind: str, to_car, r_head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Wrist position and hand direction (car frame) for a hand activity."""
+        s = self.subject
+        hs, fw = s.head_scale, s.face_width
+        if kind == "hand_near_face":  # left palm on the left cheek / jaw
+            palm = to_car(np.array([48 * fw, 62, -22]) * hs)
+            wrist = to_car(np.array([62 * fw, 150, -40]) * hs)
+        elif kind == "phone_to_ear":  # right hand holding a phone at the right ear
+            palm = to_car(np.array([-100 * fw, 15, 20]) * hs)
+            wrist = to_car(np.array([-108 * fw, 110, 5]) * hs)
+        elif kind == "reach_media_centre":
+            screen = np.array(GAZE_TARGETS["media_centre"].center_mm)
+            return screen + np.array([-20.0, 30.0, -120.0]), np.array([0.0, -0.2, 1.0])
+        else:
+            raise ValueError(f"unknown hand activity {kind!r}")
+        return wrist, _unit(palm - wrist)
+
+    def pose(self, p: Pose) -> Body:
+        s = self.subject
+        st, gw = s.stature, s.girth
+        jt = np.zeros((25, 3))
+        hip = self.hip
+        lean_f, lean_r, twist = p.torso
+        rt = rot_y(twist) @ rot_x(BACK_ANGLE_DEG - lean_f) @ rot_z(-lean_r)
+        up, right, fwd = rt @ np.array([0, -1.0, 0]), rt @ np.array([1.0, 0, 0]), rt @ np.array([0, 0, 1.0])
+        hw = 88 * st * gw ** 0.5
+        jt[J["SpineBase"]] = hip + np.array([0, -30, -20]) * st
+        jt[J["HipLeft"]] = hip + np.array([-hw, 10, 0])
+        jt[J["HipRight"]] = hip + np.array([hw, 10, 0])
+        base = jt[J["SpineBase"]]
+        jt[J["SpineMid"]] = base + up * 240 * st
+        jt[J["SpineShoulder"]] = base + up * 460 * st
+        sw = 178 * st * gw ** 0.3
+        jt[J["ShoulderLeft"]] = jt[J["SpineShoulder"]] - right * sw - up * 25 * st
+        jt[J["ShoulderRight"]] = jt[J["SpineShoulder"]] + right * sw - up * 25 * st
+        u_neck = _unit(up + fwd * 0.45)
+        jt[J["Neck"]] = jt[J["SpineShoulder"]] + u_neck * 60 * st
+        pivot = jt[J["SpineShoulder"]] + u_neck * 120 * st
+
+        r_head = R_CAR_HEAD_NEUTRAL @ euler_to_matrix(*p.head_ypr)
+        lm = self.landmarks_local
+        head_c = pivot - r_head @ lm["pivot"]
+        to_car = lambda q: r_head @ q + head_c  # noqa: E731 - tiny local transform
+        jt[J["Head"]] = to_car(lm["head_joint"])
+
+        # arms: two-bone IK from the shoulders to the wrist targets, elbows down and out
+        l1, l2 = 310 * st, 265 * st
+        for side, wrist_t, hdir in (("Left", p.wrist_left, p.hand_dir_left), ("Right", p.wrist_right, p.hand_dir_right)):
+            sh = jt[J["Shoulder" + side]]
+            goal = p.hand_goals.get(side.lower())
+            if goal is not None and goal[1] > 0:
+                g_wrist, g_dir = self._hand_goal(goal[0], to_car, r_head)
+                w = goal[1]
+                base_dir = _unit(wrist_t - sh) if hdir is None else _unit(hdir)
+                wrist_t = wrist_t + (g_wrist - wrist_t) * w
+                hdir = _unit(base_dir + (g_dir - base_dir) * w)
+            out = -right if side == "Left" else right
+            elbow, wrist = two_bone(sh, wrist_t, l1, l2, out * 0.7 + np.array([0, 1.0, -0.3]))
+            forearm = _unit(wrist - elbow)
+            hd = forearm if hdir is None else _unit(hdir)
+            jt[J["Elbow" + side]] = elbow
+            jt[J["Wrist" + side]] = wrist
+            jt[J["Hand" + side]] = wrist + hd * 70 * st
+            jt[J["HandTip" + side]] = wrist + hd * 165 * st
+            thumb_side = _unit(np.cross(hd, np.array([0, 1.0, 0]))) * (1 if side == "Left" else -1)
+            jt[J["Thumb" + side]] = wrist + hd * 75 * st + thumb_side * 40 * st
+        # legs: feet on the footrest and the accelerator
+        lt, ls = 430 * st, 430 * st
+        for side, x in (("Left", -150.0), ("Right", 150.0)):
+            hipj = jt[J["Hip" + side]]
+            ankle_t = np.array([x, 230.0, 720.0])
+            knee, ankle = two_bone(hipj, ankle_t, lt, ls, np.array([0, -1.0, 0.6]))
+            jt[J["Knee" + side]] = knee
+            jt[J["Ankle" + side]] = ankle
+            jt[J["Foot" + side]] = ankle + np.array([0, 40.0, 140.0]) * st
+
+        prims: list[Primitive] = []
+        owners: list[list[int]] = [[] for _ in range(25)]
+
+        def add(prim: Primitive, *joint_names: str) -> int:
+            prims.append(prim)
+            for name in joint_names:
+                owners[J[name]].append(len(prims) - 1)
+            return len(prims) - 1
+
+        cloth, skin = s.cloth, s.skin
+        trunk = np.stack([right, -up, fwd], axis=1)  # x right, y down along the spine, z forward
+        add(Ellipsoid(base + up * 30 * st, trunk, np.array([175 * gw, 110, 125 * gw]) * st, s.trousers, LABEL_DRIVER),
+            "SpineBase", "HipLeft", "HipRight")
+        add(Ellipsoid(base + up * 190 * st + fwd * 10, trunk, np.array([158 * gw, 150, 112 * gw]) * st, cloth, LABEL_DRIVER),
+            "SpineMid")
+        add(Ellipsoid(base + up * 345 * st + fwd * 12, trunk, np.array([182 * gw ** 0.5, 165, 118 * gw ** 0.7]) * st,
+                      cloth, LABEL_DRIVER), "SpineShoulder")
+        for side in ("Left", "Right"):
+            sh, el, wr = jt[J["Shoulder" + side]], jt[J["Elbow" + side]], jt[J["Wrist" + side]]
+            add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, LABEL_DRIVER), "Shoulder" + side)
+            add(Capsule(sh, el, 47 * st * gw ** 0.5, cloth, LABEL_DRIVER), "Elbow" + side)
+            add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, LABEL_DRIVER), "Elbow" + side, "Wrist" + side)
+            hd = _unit(jt[J["HandTip" + side]] - wr)
+            thumb = _unit(jt[J["Thumb" + side]] - jt[J["Hand" + side]])
+            add(Ellipsoid(wr + hd * 85 * st, _frame(hd, thumb), np.array([44, 88, 24]) * st, skin, LABEL_DRIVER),
+                "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
+            add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, LABEL_DRIVER), "Thumb" + side)
+            hp, kn, an, ft = jt[J["Hip" + side]], jt[J["Knee" + side]], jt[J["Ankle" + side]], jt[J["Foot" + side]]
+            add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, LABEL_DRIVER), "Hip" + side, "Knee" + side)
+            add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, LABEL_DRIVER), "Knee" + side, "Ankle" + side)
+            add(Ellipsoid((an + ft) / 2 + np.array([0, 10, 20]), _frame(ft - an, np.array([1.0, 0, 0])),
+                          np.array([45, 120, 40]) * st, 0.1, LABEL_DRIVER), "Ankle" + side, "Foot" + side)
+        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 52 * st * gw ** 0.3, skin, LABEL_DRIVER), "Neck")
+
+        # head: solids posed by the head rotation; eyes look along the gaze
+        gaze_head = euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0])
+        gaze = r_head @ gaze_head
+        head_idx = []
+        for name, part in self.head_local:
+            moved = part.moved(r_head, head_c)
+            if name.startswith("eye_"):
+                moved.pupil_dir = gaze
+            head_idx.append(add(moved, "Head"))
+        for part in self.glasses_local:
+            add(part.moved(r_head, head_c))
+        if s.scarf:
+            add(Ellipsoid(jt[J["SpineShoulder"]] + up * 35 + fwd * 25, trunk, np.array([100, 45, 88]) * st,
+                          s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
+            add(Capsule(jt[J["SpineShoulder"]] + fwd * 95 + right * 40, jt[J["SpineMid"]] + fwd * 125 + right * 55,
+                        28, s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
+        if p.phone:
+            hd = _unit(jt[J["HandTip" + "Right"]] - jt[J["WristRight"]])
+            face_normal = _unit(np.cross(hd, jt[J["ThumbRight"]] - jt[J["HandRight"]]))
+            rot = _frame(hd, np.cross(face_normal, hd))
+            add(Box(jt[J["HandRight"]] + hd * 30 - rot[:, 2] * 25, rot, np.array([35.0, 72.0, 4.5]), 0.08, LABEL_ACCESSORY))
+
+        landmarks = {k: to_car(v) for k, v in lm.items() if k not in ("pivot", "neck_top")}
+        eye_c = np.stack([to_car(self.eye_local[0]), to_car(self.eye_local[1])])
+        return Body(jt, r_head, head_c, eye_c, gaze, prims, owners, head_idx, landmarks)
