@@ -59,6 +59,8 @@ MOUNTS: dict[str, Mount] = {
     "dashboard": Mount("dashboard", (0.0, -580.0, 660.0), (0.0, -560.0, -100.0)),
     # at the rear-view mirror, looking down and across at the driver (AutoPOSE's Kinect view)
     "mirror": Mount("mirror", (370.0, -860.0, 520.0), (-40.0, -420.0, -60.0)),
+    # on the left A-pillar, looking across at the face (held out of training: an unseen mount)
+    "pillar": Mount("pillar", (-440.0, -780.0, 560.0), (60.0, -560.0, -100.0)),
 }
 
 
