@@ -8,7 +8,7 @@ import numpy as np
 from monitor.estimates import KINECT_V2_JOINTS
 from monitor.geometry import matrix_to_euler, project
 from synth.cabin import cabin_layout_json
-from synth.primitives import LABEL_NAMES, cast_each, cast_rays
+from synth.primitives import LABEL_NAMES, cast_each_exact
 
 if TYPE_CHECKING:
     from synth.occupant import Body
@@ -35,7 +35,7 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
     dv = (uv[:, 1] - k.cy) / k.fy
     surface = np.full(len(xyz), np.inf)
     owned = sorted({i for owner in body.owners for i in owner})
-    hits = cast_each([cam_prims[i] for i in owned], du, dv)  # (n_owned, K)
+    hits = cast_each_exact([cam_prims[i] for i in owned], du, dv)  # (n_owned, K)
     row = {i: n for n, i in enumerate(owned)}
     for j, owner in enumerate(body.owners):
         for i in owner:
@@ -52,8 +52,8 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
     pos = r @ body.head_center + tr
     yaw, pitch, roll = matrix_to_euler(rot)
     c_uv = project(pos, k.fx, k.fy, k.cx, k.cy)
-    head_surface = float(cast_rays([cam_prims[i] for i in body.head_prims],
-                                   np.array([(c_uv[0] - k.cx) / k.fx]), np.array([(c_uv[1] - k.cy) / k.fy]))[0])
+    head_surface = float(cast_each_exact([cam_prims[i] for i in body.head_prims],
+                                         np.array([(c_uv[0] - k.cx) / k.fx]), np.array([(c_uv[1] - k.cy) / k.fy])).min())
     eyes = cam(body.eye_centers)
     gaze_o = eyes.mean(axis=0)
     gaze_d = r @ body.gaze_dir
