@@ -51,11 +51,11 @@ def draw_labels(img: np.ndarray, labels: dict, text: bool = True) -> np.ndarray:
 
     k = labels["camera"]["intrinsics"]
     j = labels["joints"]
-    uv = np.array(j["uv"])
+    uv = np.array(j["uv"], dtype=float)  # None -> nan (behind the camera)
     vis = j["visible"]
     for a, b in BONES:
         pa, pb = uv[_IDX[a]], uv[_IDX[b]]
-        if np.all(np.abs(np.concatenate([pa, pb])) < 5000):
+        if np.all(np.abs(np.concatenate([pa, pb])) < 5000):  # False for nan
             cv2.line(img, tuple(int(x) for x in pa), tuple(int(x) for x in pb), (255, 255, 0), 1, cv2.LINE_AA)
     for p, v in zip(uv, vis):
         if np.all(np.abs(p) < 5000):

@@ -4,8 +4,10 @@
     python -m synth.dataset --out data/synth/test --frames 1000 --seed 0 --split test
 
 Layout of DIR:
-    index.json              {"version", "split", "seed", "frames", "shards": [{file, labels, n, camera,
-                             mount, subject, scene_seed, width, height, intrinsics}], "arrays": {...}}
+    index.json              {"version", "split", "seed", "frames", "scenario", "zones", "shards": [{file,
+                             labels, n, camera, mount, subject, scene_seed, scenario, duration_s, width,
+                             height, intrinsics}]}; Scene(seed=scene_seed, scenario=..., camera=...,
+                             mount=..., subject=..., duration_s=..., width=..., height=...) re-renders a shard
     shard_00000.npz         ir (n,H,W) uint8, depth (n,H,W) uint16 mm, plus label arrays (below) and,
                              with --masks / --clean-depth, mask (n,H,W) uint8 and depth_clean (n,H,W)
                              uint16 mm (noise-free, 0 = nothing)
@@ -50,7 +52,7 @@ def label_arrays(labels: list[dict]) -> dict[str, np.ndarray]:
         "head_pos_mm": np.array([h["position_mm"] for h in head], np.float32),
         "head_ypr_deg": np.array([[h["yaw_deg"], h["pitch_deg"], h["roll_deg"]] for h in head], np.float32),
         "head_px": np.array([h["center_px"] for h in head], np.float32),
-        "joints_uv": np.array([j["uv"] for j in jts], np.float32),
+        "joints_uv": np.array([j["uv"] for j in jts], np.float32),  # null -> nan
         "joints_xyz_mm": np.array([j["xyz_mm"] for j in jts], np.float32),
         "joints_visible": np.array([j["visible"] for j in jts], bool),
         "zone": np.array([GAZE_ZONES.index(lb["gaze_zone"]) if lb["gaze_zone"] else -1 for lb in labels], np.int8),
@@ -118,9 +120,10 @@ def write_dataset(out: str | Path, frames: int, seed: int = 0, split: str = "tra
     bar = Progress(frames, f"synth {split}") if progress else None
     shards = []
     for s_i, sc in enumerate(scenes):
+        duration = max(8.0, sc["n"] * 0.35)
         scene = Scene(seed=sc["scene_seed"], scenario=scenario, camera=sc["camera"], mount=sc["mount"],
                       width=size[0] if size else None, height=size[1] if size else None,
-                      subject=sc["subject"], duration_s=max(8.0, sc["n"] * 0.35))
+                      subject=sc["subject"], duration_s=duration)
         rng = np.random.default_rng([19, sc["scene_seed"]])
         idx = np.sort(rng.choice(len(scene), size=min(sc["n"], len(scene)), replace=False))
         irs, depths, msk, clean, labels = [], [], [], [], []
@@ -146,6 +149,7 @@ def write_dataset(out: str | Path, frames: int, seed: int = 0, split: str = "tra
         k = scene.intrinsics
         shards.append({"file": f"{name}.npz", "labels": f"{name}.json", "n": len(idx), "camera": sc["camera"],
                        "mount": sc["mount"], "subject": sc["subject"], "scene_seed": sc["scene_seed"],
+                       "scenario": scenario, "duration_s": duration,
                        "width": k.width, "height": k.height, "intrinsics": k.to_dict()})
     index = {"version": INDEX_VERSION, "split": split, "seed": seed, "frames": sum(s["n"] for s in shards),
              "scenario": scenario, "zones": list(GAZE_ZONES), "shards": shards}

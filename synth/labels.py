@@ -8,14 +8,14 @@ import numpy as np
 from monitor.estimates import KINECT_V2_JOINTS
 from monitor.geometry import matrix_to_euler, project
 from synth.cabin import cabin_layout_json
-from synth.primitives import LABEL_NAMES, cast_each_exact
+from synth.primitives import LABEL_NAMES, NEAR_MM, cast_each_exact
 
 if TYPE_CHECKING:
     from synth.occupant import Body
     from synth.scene import Scene
 
 LABELS_VERSION = 1
-VISIBLE_TOL_MM = 15.0  # a joint is occluded when something lies more than this in front of its surface
+VISIBLE_TOL_MM = 10.0  # a joint is occluded when something lies more than this in front of its surface
 
 
 def _r(a: np.ndarray, nd: int = 3) -> list:
@@ -41,7 +41,7 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
         for i in owner:
             surface[j] = min(surface[j], float(hits[row[i], j]))
     ui = np.round(uv).astype(int)
-    inside = (xyz[:, 2] > 0) & (ui[:, 0] >= 0) & (ui[:, 0] < k.width) & (ui[:, 1] >= 0) & (ui[:, 1] < k.height)
+    inside = (xyz[:, 2] > NEAR_MM) & (ui[:, 0] >= 0) & (ui[:, 0] < k.width) & (ui[:, 1] >= 0) & (ui[:, 1] < k.height)
     seen = np.zeros(len(xyz), bool)
     for j in np.flatnonzero(inside & np.isfinite(surface)):
         d = clean_depth[ui[j, 1], ui[j, 0]]
@@ -78,7 +78,7 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
         },
         "joints": {
             "names": list(KINECT_V2_JOINTS),
-            "uv": _r(uv),
+            "uv": [p if z > NEAR_MM else [None, None] for p, z in zip(_r(uv), xyz[:, 2])],
             "xyz_mm": _r(xyz),
             "surface_z_mm": [round(float(s), 3) if np.isfinite(s) else None for s in surface],
             "visible": seen.tolist(),

@@ -285,12 +285,15 @@ class Occupant:
 
         cloth, skin = s.cloth, s.skin
         trunk = np.stack([right, -up, fwd], axis=1)  # x right, y down along the spine, z forward
-        add(Ellipsoid(base + up * 30 * st, trunk, np.array([175 * gw, 110, 125 * gw]) * st, s.trousers, LABEL_DRIVER),
+        add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, LABEL_DRIVER),
             "SpineBase", "HipLeft", "HipRight")
-        add(Ellipsoid(base + up * 190 * st + fwd * 10, trunk, np.array([158 * gw, 150, 112 * gw]) * st, cloth, LABEL_DRIVER),
-            "SpineMid")
-        add(Ellipsoid(base + up * 345 * st + fwd * 12, trunk, np.array([182 * gw ** 0.5, 165, 118 * gw ** 0.7]) * st,
-                      cloth, LABEL_DRIVER), "SpineShoulder")
+        add(Ellipsoid(base + up * 190 * st + fwd * 12, trunk, np.array([150 * gw, 140, 108 * gw]) * st, cloth,
+                      LABEL_DRIVER), "SpineBase", "SpineMid")
+        add(Ellipsoid(base + up * 345 * st + fwd * 8, trunk, np.array([168 * gw ** 0.5, 150, 105 * gw ** 0.7]) * st,
+                      cloth, LABEL_DRIVER), "SpineMid", "SpineShoulder")
+        # shoulder girdle: broad, flat top between the shoulder joints
+        add(Capsule(jt[J["ShoulderLeft"]] + right * 30 - up * 5, jt[J["ShoulderRight"]] - right * 30 - up * 5,
+                    58 * st * gw ** 0.4, cloth, LABEL_DRIVER), "SpineShoulder", "ShoulderLeft", "ShoulderRight")
         for side in ("Left", "Right"):
             sh, el, wr = jt[J["Shoulder" + side]], jt[J["Elbow" + side]], jt[J["Wrist" + side]]
             add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, LABEL_DRIVER), "Shoulder" + side)
@@ -306,7 +309,8 @@ class Occupant:
             add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, LABEL_DRIVER), "Knee" + side, "Ankle" + side)
             add(Ellipsoid((an + ft) / 2 + np.array([0, 10, 20]), _frame(ft - an, np.array([1.0, 0, 0])),
                           np.array([45, 120, 40]) * st, 0.1, LABEL_DRIVER), "Ankle" + side, "Foot" + side)
-        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 52 * st * gw ** 0.3, skin, LABEL_DRIVER), "Neck")
+        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 50 * st * gw ** 0.3, skin, LABEL_DRIVER),
+            "Neck", "SpineShoulder")
 
         # head: solids posed by the head rotation; eyes look along the gaze
         gaze_head = euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0])
