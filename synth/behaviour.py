@@ -151,9 +151,7 @@ class Timeline:
             eye_yp = (float(np.clip(np.degrees(np.arctan2(-d[0], -d[2])), -35, 35)),
                       float(np.clip(np.degrees(np.arcsin(np.clip(d[1], -1, 1))), -30, 30)))
         clock = 60.0 + m[4]
-        wl, wr = WHEEL.rim_point(-clock, -25.0), WHEEL.rim_point(clock, -25.0)
-        wheel_n = np.cross(WHEEL.right, WHEEL.up)
-        wl, wr = wl - wheel_n * 30, wr - wheel_n * 30
+        wl, wr = WHEEL.rim_point(-clock), WHEEL.rim_point(clock)  # grip points on the rim
         pose = Pose(head_ypr=(yaw, pitch, roll), eye_yp=eye_yp, torso=(m[3], 0.0, m[5]),
                     wrist_left=wl, wrist_right=wr)
         hand_goal = pose.hand_goals

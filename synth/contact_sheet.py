@@ -28,11 +28,11 @@ SAMPLES = [
     (1, "drive", "d435", "dashboard", 3.0),
     (2, "drive", "d435", "mirror", 21.0),
     (3, "activities", "kinect_v2", "mirror", 9.0),
-    (4, "activities", "autopose_ir", "dashboard", 3.0),
-    (5, "sweeps", "d435", "dashboard", 2.0),
     (6, "gaze", "kinect_v2", "mirror", 6.0),
-    (7, "activities", "d435", "dashboard", 16.5),
+    (4, "activities", "autopose_ir", "dashboard", 3.0),
     (8, "drive", "autopose_ir", "dashboard", 9.5),
+    (5, "sweeps", "d435", "dashboard", 2.0),
+    (7, "activities", "d435", "pillar", 16.5),
 ]
 
 
@@ -40,7 +40,7 @@ def colorize_depth(depth: np.ndarray, lo: float = 300.0, hi: float = 2000.0) -> 
     import cv2
 
     d = np.clip((depth.astype(np.float32) - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
-    out = cv2.applyColorMap(255 - d, cv2.COLORMAP_JET)
+    out = cv2.applyColorMap(d, cv2.COLORMAP_JET)  # near blue, far red (RealSense Viewer "Jet")
     out[depth == 0] = 0
     return out
 
@@ -79,34 +79,52 @@ def draw_labels(img: np.ndarray, labels: dict, text: bool = True) -> np.ndarray:
     return img
 
 
-def make_sheet(samples=SAMPLES, cell_w: int = 424, overlay: bool = True) -> np.ndarray:
+def make_sheet(samples=SAMPLES, cell_h: int = 216, overlay: bool = True) -> np.ndarray:
+    """Rows of two samples, each an [IR | depth] pair scaled to ``cell_h`` pixels high."""
     import cv2
 
     from synth.scene import Scene
 
-    rows = []
+    pairs = []
     for seed, scenario, camera, mount, t in samples:
         scene = Scene(seed=seed, scenario=scenario, camera=camera, mount=mount)
         f = scene.render(min(int(round(t * scene.fps)), len(scene) - 1))
         ir = cv2.cvtColor(f.ir, cv2.COLOR_GRAY2BGR)
         dep = colorize_depth(f.depth)
         if overlay:
-            draw_labels(ir, f.labels)
+            draw_labels(ir, f.labels, text=False)
             draw_labels(dep, f.labels, text=False)
-        h = int(round(cell_w * f.ir.shape[0] / f.ir.shape[1]))
-        pair = [cv2.resize(x, (cell_w, h), interpolation=cv2.INTER_AREA) for x in (ir, dep)]
-        rows.append(np.hstack(pair))
-    # two pairs per row; pad cells to a common height
-    hmax = max(r.shape[0] for r in rows)
-    rows = [np.pad(r, ((0, hmax - r.shape[0]), (0, 0), (0, 0))) for r in rows]
-    if len(rows) % 2:
-        rows.append(np.zeros_like(rows[0]))
-    grid = [np.hstack([rows[i], np.full((hmax, 4, 3), 255, np.uint8), rows[i + 1]]) for i in range(0, len(rows), 2)]
-    sep = np.full((4, grid[0].shape[1], 3), 255, np.uint8)
-    out = grid[0]
-    for g in grid[1:]:
-        out = np.vstack([out, sep, g])
+        w = int(round(cell_h * f.ir.shape[1] / f.ir.shape[0]))
+        pair = np.hstack([cv2.resize(x, (w, cell_h), interpolation=cv2.INTER_AREA) for x in (ir, dep)])
+        if overlay:
+            _caption(pair, f.labels)
+        pairs.append(pair)
+    if len(pairs) % 2:
+        pairs.append(np.zeros_like(pairs[0]))
+    gap = np.full((cell_h, 6, 3), 255, np.uint8)
+    rows = [np.hstack([pairs[i], gap, pairs[i + 1]]) for i in range(0, len(pairs), 2)]
+    wmax = max(r.shape[1] for r in rows)  # centre narrower rows (Kinect's 512x424 is squarer)
+    rows = [np.pad(r, ((0, 0), ((wmax - r.shape[1]) // 2, wmax - r.shape[1] - (wmax - r.shape[1]) // 2), (0, 0)),
+                   constant_values=255) for r in rows]
+    sep = np.full((6, rows[0].shape[1], 3), 255, np.uint8)
+    out = rows[0]
+    for r in rows[1:]:
+        out = np.vstack([out, sep, r])
     return out
+
+
+def _caption(img: np.ndarray, labels: dict) -> None:
+    import cv2
+
+    h = labels["head"]
+    zone = labels["gaze_zone"] or "in transit"
+    lines = (f"{labels['camera']['preset']} @ {labels['camera']['mount']}  t={labels['time_s']:.1f}s",
+             f"zone: {zone}  {labels['activity']}",
+             f"yaw {h['yaw_deg']:.0f} pitch {h['pitch_deg']:.0f} roll {h['roll_deg']:.0f}  glasses: {labels['subject']['glasses']}")
+    for row, line in enumerate(lines):
+        y = 14 + 14 * row
+        cv2.putText(img, line, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, line, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="Render a contact sheet of labelled synthetic frames.")
     ap.add_argument("--out", default="docs/img/contact_sheet.png")
-    ap.add_argument("--cell-width", type=int, default=424)
+    ap.add_argument("--cell-height", type=int, default=216)
     ap.add_argument("--no-overlay", action="store_true", help="pixels only, no labels drawn")
     a = ap.parse_args(argv)
-    sheet = make_sheet(cell_w=a.cell_width, overlay=not a.no_overlay)
+    sheet = make_sheet(cell_h=a.cell_height, overlay=not a.no_overlay)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(a.out, sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {a.out} ({sheet.shape[1]}x{sheet.shape[0]})")

@@ -8,7 +8,7 @@ import numpy as np
 from monitor.estimates import KINECT_V2_JOINTS
 from monitor.geometry import matrix_to_euler, project
 from synth.cabin import cabin_layout_json
-from synth.primitives import LABEL_NAMES, NEAR_MM, cast_each_exact
+from synth.primitives import LABEL_ACCESSORY, LABEL_DRIVER, LABEL_NAMES, NEAR_MM, cast_each_exact
 
 if TYPE_CHECKING:
     from synth.occupant import Body
@@ -23,7 +23,7 @@ def _r(a: np.ndarray, nd: int = 3) -> list:
 
 
 def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: list, info: dict,
-                clean_depth: np.ndarray) -> dict:
+                clean_depth: np.ndarray, mask: np.ndarray) -> dict:
     k = scene.intrinsics
     r, tr = scene.r_cam_car, scene.t_cam_car
     cam = lambda p: (r @ np.asarray(p).T).T + tr  # noqa: E731 - car -> camera for (..., 3)
@@ -45,7 +45,8 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
     seen = np.zeros(len(xyz), bool)
     for j in np.flatnonzero(inside & np.isfinite(surface)):
         d = clean_depth[ui[j, 1], ui[j, 0]]
-        seen[j] = d > 0 and d > surface[j] - VISIBLE_TOL_MM
+        own = mask[ui[j, 1], ui[j, 0]] in (LABEL_DRIVER, LABEL_ACCESSORY)
+        seen[j] = own and d > 0 and d > surface[j] - VISIBLE_TOL_MM
 
     # head: AutoPOSE head frame in camera coordinates
     rot = r @ body.head_rotation

@@ -72,8 +72,8 @@ class Pose:
     head_ypr: tuple[float, float, float] = (0.0, 0.0, 0.0)   # head vs looking straight ahead
     eye_yp: tuple[float, float] = (0.0, 0.0)                  # eyes vs head (yaw, pitch)
     torso: tuple[float, float, float] = (0.0, 0.0, 0.0)       # lean forward, lean right, twist right
-    wrist_left: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    wrist_right: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    wrist_left: np.ndarray = field(default_factory=lambda: np.zeros(3))   # grip point: the fist closes
+    wrist_right: np.ndarray = field(default_factory=lambda: np.zeros(3))  # around it (wheel rim)
     hand_dir_left: np.ndarray | None = None
     hand_dir_right: np.ndarray | None = None
     phone: bool = False                                       # phone in the right hand
@@ -134,7 +134,7 @@ def head_parts(s: Subject) -> tuple[list[tuple[str, Ellipsoid]], dict[str, np.nd
     sockets = (((ex, -1.0, -15.0), 16.5), ((-ex, -1.0, -15.0), 16.5))
     parts = [
         ("cranium", e((0, -20, 62), (74 * fw, 102, 88), carves=sockets)),
-        ("jaw", e((0, 40, 25), (56 * jw, 62, 55))),
+        ("jaw", e((0, 40, 25), (60 * jw, 62, 56))),
         ("chin", e((0, 92, -4), (24 * jw, 18, 18))),
         ("lip_upper", e((0, 58, -24), (23, 6.5, 9), alb=skin * 0.9)),
         ("lip_lower", e((0, 70, -22), (21, 7, 8), alb=skin * 0.9)),
@@ -142,17 +142,17 @@ def head_parts(s: Subject) -> tuple[list[tuple[str, Ellipsoid]], dict[str, np.nd
         ("nose_tip", e((0, 32 * nz ** 0.5, -28 - 6 * (nz - 1)), (13 * nz ** 0.5, 13, 16 * nz))),
         ("nostril_left", e((11, 38, -21), (9, 8, 9))),
         ("nostril_right", e((-11, 38, -21), (9, 8, 9))),
-        ("brow", e((0, -24, -13 - 4 * br), (58 * fw, 11, 15 * br))),
-        ("cheek_left", e((38 * fw, 28, -5), (26, 24, 20))),
-        ("cheek_right", e((-38 * fw, 28, -5), (26, 24, 20))),
-        ("ear_left", e((76 * fw, 8, 48), (10, 30, 18))),
-        ("ear_right", e((-76 * fw, 8, 48), (10, 30, 18))),
+        ("brow", e((0, -24, -11 - 4 * br), (48 * fw, 12, 15 * br))),
+        ("cheek_left", e((42 * fw, 22, 4), (22, 20, 12))),
+        ("cheek_right", e((-42 * fw, 22, 4), (22, 20, 12))),
+        ("ear_left", e((73 * fw, 8, 48), (8, 28, 16))),
+        ("ear_right", e((-73 * fw, 8, 48), (8, 28, 16))),
         ("eye_left", e((ex, 0, 2), (12, 12, 12), alb=eye_alb, pupil=np.array([0.0, 0.0, -1.0]))),
         ("eye_right", e((-ex, 0, 2), (12, 12, 12), alb=eye_alb, pupil=np.array([0.0, 0.0, -1.0]))),
     ]
     if s.hair > 0:
         g = 1.0 + 0.06 * s.hair
-        parts.append(("hair", e((0, -44 - 4 * s.hair, 78), (78 * fw * g, 104 * g, 96 * g), alb=s.hair_albedo)))
+        parts.append(("hair", e((0, -40 - 4 * s.hair, 76), (76 * fw * g, 101 * g, 94 * g), alb=s.hair_albedo)))
     lm = {
         "eye_left_outer": np.array([ex + 13, 0, 3]) * hs, "eye_left_inner": np.array([ex - 13, 0, -3]) * hs,
         "eye_right_inner": np.array([-ex + 13, 0, -3]) * hs, "eye_right_outer": np.array([-ex - 13, 0, 3]) * hs,
@@ -245,12 +245,15 @@ class Occupant:
 
         # arms: two-bone IK from the shoulders to the wrist targets, elbows down and out
         l1, l2 = 310 * st, 265 * st
+        open_hand = {"Left": 0.0, "Right": 0.0}  # 0 = fist gripping the wheel, 1 = open hand
         for side, wrist_t, hdir in (("Left", p.wrist_left, p.hand_dir_left), ("Right", p.wrist_right, p.hand_dir_right)):
             sh = jt[J["Shoulder" + side]]
+            wrist_t = wrist_t - _unit(wrist_t - sh) * 58 * st  # the wrist sits a fist short of the grip
             goal = p.hand_goals.get(side.lower())
             if goal is not None and goal[1] > 0:
                 g_wrist, g_dir = self._hand_goal(goal[0], to_car, r_head)
                 w = goal[1]
+                open_hand[side] = w
                 base_dir = _unit(wrist_t - sh) if hdir is None else _unit(hdir)
                 wrist_t = wrist_t + (g_wrist - wrist_t) * w
                 hdir = _unit(base_dir + (g_dir - base_dir) * w)
@@ -261,7 +264,7 @@ class Occupant:
             jt[J["Elbow" + side]] = elbow
             jt[J["Wrist" + side]] = wrist
             jt[J["Hand" + side]] = wrist + hd * 70 * st
-            jt[J["HandTip" + side]] = wrist + hd * 165 * st
+            jt[J["HandTip" + side]] = wrist + hd * (115 + 50 * open_hand[side]) * st
             thumb_side = _unit(np.cross(hd, np.array([0, 1.0, 0]))) * (1 if side == "Left" else -1)
             jt[J["Thumb" + side]] = wrist + hd * 75 * st + thumb_side * 40 * st
         # legs: feet on the footrest and the accelerator
@@ -287,9 +290,9 @@ class Occupant:
         trunk = np.stack([right, -up, fwd], axis=1)  # x right, y down along the spine, z forward
         add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, LABEL_DRIVER),
             "SpineBase", "HipLeft", "HipRight")
-        add(Ellipsoid(base + up * 190 * st + fwd * 12, trunk, np.array([150 * gw, 140, 108 * gw]) * st, cloth,
+        add(Ellipsoid(base + up * 180 * st + fwd * 10, trunk, np.array([158 * gw, 165, 108 * gw]) * st, cloth,
                       LABEL_DRIVER), "SpineBase", "SpineMid")
-        add(Ellipsoid(base + up * 345 * st + fwd * 8, trunk, np.array([168 * gw ** 0.5, 150, 105 * gw ** 0.7]) * st,
+        add(Ellipsoid(base + up * 330 * st + fwd * 8, trunk, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st,
                       cloth, LABEL_DRIVER), "SpineMid", "SpineShoulder")
         # shoulder girdle: broad, flat top between the shoulder joints
         add(Capsule(jt[J["ShoulderLeft"]] + right * 30 - up * 5, jt[J["ShoulderRight"]] - right * 30 - up * 5,
@@ -301,7 +304,9 @@ class Occupant:
             add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, LABEL_DRIVER), "Elbow" + side, "Wrist" + side)
             hd = _unit(jt[J["HandTip" + side]] - wr)
             thumb = _unit(jt[J["Thumb" + side]] - jt[J["Hand" + side]])
-            add(Ellipsoid(wr + hd * 85 * st, _frame(hd, thumb), np.array([44, 88, 24]) * st, skin, LABEL_DRIVER),
+            o = open_hand[side]
+            add(Ellipsoid(wr + hd * (62 + 23 * o) * st, _frame(hd, thumb), np.array([44, 60 + 28 * o, 36 - 12 * o]) * st,
+                          skin, LABEL_DRIVER),
                 "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
             add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, LABEL_DRIVER), "Thumb" + side)
             hp, kn, an, ft = jt[J["Hip" + side]], jt[J["Knee" + side]], jt[J["Ankle" + side]], jt[J["Foot" + side]]
@@ -311,6 +316,26 @@ class Occupant:
                           np.array([45, 120, 40]) * st, 0.1, LABEL_DRIVER), "Ankle" + side, "Foot" + side)
         add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 50 * st * gw ** 0.3, skin, LABEL_DRIVER),
             "Neck", "SpineShoulder")
+        # seat belt: from the B-pillar anchor over the left shoulder, across the chest and abdomen
+        # to the right hip, laid on the front of the trunk ellipsoids
+        trunk_parts = [(base + up * 180 * st + fwd * 10, np.array([158 * gw, 165, 108 * gw]) * st),
+                       (base + up * 330 * st + fwd * 8, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st)]
+
+        def on_front(x: float, h: float) -> np.ndarray:
+            best = None
+            for c, r in trunk_parts:
+                dy = (h - (c - base) @ up) / r[1]
+                q = 1 - (x / r[0]) ** 2 - dy ** 2
+                if q > 0:
+                    z = (c - base) @ fwd + r[2] * np.sqrt(q)
+                    best = z if best is None else max(best, z)
+            return base + right * x + up * h + fwd * ((best if best is not None else 60.0) + 9)
+
+        belt = [np.array([-470.0, -880.0, -330.0]) + self.hip,
+                jt[J["ShoulderLeft"]] + right * 75 + up * 50]
+        belt += [on_front(x, h) for x, h in zip(np.linspace(-95, 130, 5) * st, np.linspace(440, 130, 5) * st)]
+        for a, b in zip(belt[:-1], belt[1:]):
+            add(Capsule(a, b, 9.0, 0.12, LABEL_DRIVER))
 
         # head: solids posed by the head rotation; eyes look along the gaze
         gaze_head = euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0])

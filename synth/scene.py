@@ -74,7 +74,7 @@ class Scene:
         self.n_frames = int(round(self.timeline.duration_s * self.fps))
         head_cam = self.r_cam_car @ neutral.head_center + self.t_cam_car
         day = bool(rng.random() < 0.4) if daylight is None else daylight
-        target_dn = rng.uniform(100, 170)
+        target_dn = rng.uniform(150, 210)  # auto-exposure on the face
         exposure = target_dn * float(head_cam @ head_cam) * 1e-6 / (self.subject.skin * 0.9)
         self.daylight = day
         self.sensor = SensorModel(self.preset, k.width, k.height, k.fx, exposure,
@@ -96,7 +96,7 @@ class Scene:
             canvas.draw(prim)
         depth, ir = self.sensor.apply(canvas.depth, canvas.cos, canvas.albedo, (self.seed, index))
         clean = np.where(np.isfinite(canvas.depth), canvas.depth, np.float32(0.0))
-        labels = make_labels(self, index, t, body, cam_prims, info, clean)
+        labels = make_labels(self, index, t, body, cam_prims, info, clean, canvas.label)
         return SynthFrame(index, t, ir, depth, clean, canvas.label, labels, body)
 
     def frameset(self, index: int, stream: str = "synthetic") -> FrameSet:

@@ -46,7 +46,9 @@ class SensorModel:
         white = rng.standard_normal((2 * h, 2 * w), dtype=np.float32)
         self._corr = _blur_rows_cols(white, 4)          # correlated depth noise
         self._white = rng.standard_normal((2 * h, 2 * w), dtype=np.float32)
-        self._uniform = rng.random((2 * h, 2 * w), dtype=np.float32)
+        # spatially correlated uniform numbers (holes come in blobs, as on a real sensor): the
+        # logistic approximation of the normal CDF applied to blurred normal noise
+        self._uniform = (1.0 / (1.0 + np.exp(-1.7 * _blur_rows_cols(rng.standard_normal((2 * h, 2 * w), dtype=np.float32), 3)))).astype(np.float32)
         du = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / self.fx
         dv = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / self.fx
         dn2 = du[None, :] ** 2 + dv[:, None] ** 2 + 1
