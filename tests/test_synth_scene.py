@@ -188,3 +188,25 @@ def test_db3_export_plays_back_through_the_realsense_source(tmp_path):
         np.testing.assert_array_equal(fs.images["ir"], ref.ir)
         np.testing.assert_array_equal(fs.images["depth"], ref.depth)
         assert labels[fs.frame]["frame"] == fs.frame
+
+
+def test_gaze_points_at_the_labelled_zone():
+    """At mid-dwell the labelled gaze ray (eyeball midpoint + direction) points at the zone's target."""
+    from synth.cabin import GAZE_TARGETS
+
+    s = Scene(seed=9, scenario="gaze", width=160, height=120)
+    seen = set()
+    for fx in s.timeline.fixations[1:]:
+        if fx.leave_s > 1e8:
+            continue
+        i = int(round((fx.arrive_s + fx.leave_s) / 2 * s.fps))
+        lb = s.render(i).labels
+        assert lb["gaze_zone"] == fx.target
+        o, d = np.array(lb["gaze"]["origin_car_mm"]), np.array(lb["gaze"]["direction_car"])
+        v = np.array(GAZE_TARGETS[fx.target].center_mm) - o
+        assert np.degrees(np.arccos(v / np.linalg.norm(v) @ d)) < 4.0, fx.target
+        # the camera-frame copy is the same ray
+        r = np.array(lb["camera"]["extrinsics"]["rotation"])
+        np.testing.assert_allclose(r @ np.array(lb["gaze"]["direction"]), d, atol=1e-5)
+        seen.add(fx.target)
+    assert len(seen) == 6
