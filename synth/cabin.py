@@ -119,7 +119,7 @@ def steering_wheel(w: Wheel = WHEEL, albedo: float = 0.18) -> list[Primitive]:
     return parts
 
 
-def cabin_primitives(rng: np.random.Generator, seat_offset: np.ndarray) -> list[Primitive]:
+def cabin_primitives(rng: np.random.Generator, seat_offset: np.ndarray, back_deg: float = 20.0) -> list[Primitive]:
     """Static interior around a driver's seat shifted by ``seat_offset`` (car frame)."""
     plastic = float(rng.uniform(0.12, 0.3))
     trim = float(rng.uniform(0.2, 0.45))
@@ -156,7 +156,7 @@ def cabin_primitives(rng: np.random.Generator, seat_offset: np.ndarray) -> list[
         _ell((cx, 120, -850), (720, 90, 260), fabric * 0.9, LABEL_CABIN),        # rear bench cushion
         _box((cx, -640, -1260), (900, 30, 60), trim),                           # parcel shelf
     ]
-    prims += seat(0.0, seat_offset, fabric)
+    prims += seat(0.0, seat_offset, fabric, back_deg)
     prims += seat(2 * cx, np.zeros(3), fabric)
     prims += steering_wheel()
     return prims

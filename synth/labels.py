@@ -104,6 +104,8 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
             "depth_kind": scene.preset.depth_kind,
         },
         "seat_offset_mm": _r(scene.seat_offset),
+        "seat_back_deg": round(scene.back_deg, 3),
+        "passenger": scene.passenger,
         "daylight": scene.daylight,
         "mask_labels": list(LABEL_NAMES),
         "cabin": cabin_layout_json(),

@@ -12,7 +12,7 @@ import numpy as np
 from monitor.estimates import KINECT_V2_JOINTS
 from monitor.geometry import euler_to_matrix, rot_x, rot_y, rot_z
 from synth.cabin import GAZE_TARGETS
-from synth.primitives import (LABEL_ACCESSORY, LABEL_DRIVER, Box, Capsule, Ellipsoid, Primitive)
+from synth.primitives import LABEL_ACCESSORY, LABEL_DRIVER, Box, Capsule, Ellipsoid, Primitive
 
 J = {name: i for i, name in enumerate(KINECT_V2_JOINTS)}
 # head frame of a driver looking straight ahead (+z of the car): x -> car -x, y -> car +y, z -> car -z
@@ -190,9 +190,16 @@ def accessory_parts(s: Subject) -> list[Primitive]:
 class Occupant:
     """A subject in the driver's seat: turns a `Pose` into a posed `Body` (car frame)."""
 
-    def __init__(self, subject: Subject, seat_offset: np.ndarray) -> None:
+    def __init__(self, subject: Subject, seat_offset: np.ndarray, back_deg: float = BACK_ANGLE_DEG,
+                 label: int = LABEL_DRIVER, belt_side: float = -1.0, foot_z: float = 720.0) -> None:
+        """``seat_offset``: the hip point (car frame); ``back_deg``: trunk recline; ``belt_side``:
+        -1 = belt anchor on the left (driver), +1 = on the right (front passenger)."""
         self.subject = subject
         self.hip = np.asarray(seat_offset, float).copy()
+        self.back_deg = float(back_deg)
+        self.label = label
+        self.belt_side = belt_side
+        self.foot_z = foot_z
         self.head_local, self.landmarks_local = head_parts(subject)
         self.glasses_local = accessory_parts(subject)
         parts = dict(self.head_local)
@@ -221,7 +228,7 @@ class Occupant:
         jt = np.zeros((25, 3))
         hip = self.hip
         lean_f, lean_r, twist = p.torso
-        rt = rot_y(twist) @ rot_x(BACK_ANGLE_DEG - lean_f) @ rot_z(-lean_r)
+        rt = rot_y(twist) @ rot_x(self.back_deg - lean_f) @ rot_z(-lean_r)
         up, right, fwd = rt @ np.array([0, -1.0, 0]), rt @ np.array([1.0, 0, 0]), rt @ np.array([0, 0, 1.0])
         hw = 88 * st * gw ** 0.5
         jt[J["SpineBase"]] = hip + np.array([0, -30, -20]) * st
@@ -271,7 +278,7 @@ class Occupant:
         lt, ls = 430 * st, 430 * st
         for side, x in (("Left", -150.0), ("Right", 150.0)):
             hipj = jt[J["Hip" + side]]
-            ankle_t = np.array([x, 230.0, 720.0])
+            ankle_t = np.array([self.hip[0] + x, 230.0, self.foot_z])
             knee, ankle = two_bone(hipj, ankle_t, lt, ls, np.array([0, -1.0, 0.6]))
             jt[J["Knee" + side]] = knee
             jt[J["Ankle" + side]] = ankle
@@ -288,33 +295,33 @@ class Occupant:
 
         cloth, skin = s.cloth, s.skin
         trunk = np.stack([right, -up, fwd], axis=1)  # x right, y down along the spine, z forward
-        add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, LABEL_DRIVER),
+        add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, self.label),
             "SpineBase", "HipLeft", "HipRight")
         add(Ellipsoid(base + up * 180 * st + fwd * 10, trunk, np.array([158 * gw, 165, 108 * gw]) * st, cloth,
-                      LABEL_DRIVER), "SpineBase", "SpineMid")
+                      self.label), "SpineBase", "SpineMid")
         add(Ellipsoid(base + up * 330 * st + fwd * 8, trunk, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st,
-                      cloth, LABEL_DRIVER), "SpineMid", "SpineShoulder")
+                      cloth, self.label), "SpineMid", "SpineShoulder")
         # shoulder girdle: broad, flat top between the shoulder joints
         add(Capsule(jt[J["ShoulderLeft"]] + right * 30 - up * 5, jt[J["ShoulderRight"]] - right * 30 - up * 5,
-                    58 * st * gw ** 0.4, cloth, LABEL_DRIVER), "SpineShoulder", "ShoulderLeft", "ShoulderRight")
+                    58 * st * gw ** 0.4, cloth, self.label), "SpineShoulder", "ShoulderLeft", "ShoulderRight")
         for side in ("Left", "Right"):
             sh, el, wr = jt[J["Shoulder" + side]], jt[J["Elbow" + side]], jt[J["Wrist" + side]]
-            add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, LABEL_DRIVER), "Shoulder" + side)
-            add(Capsule(sh, el, 47 * st * gw ** 0.5, cloth, LABEL_DRIVER), "Elbow" + side)
-            add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, LABEL_DRIVER), "Elbow" + side, "Wrist" + side)
+            add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, self.label), "Shoulder" + side)
+            add(Capsule(sh, el, 47 * st * gw ** 0.5, cloth, self.label), "Elbow" + side)
+            add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, self.label), "Elbow" + side, "Wrist" + side)
             hd = _unit(jt[J["HandTip" + side]] - wr)
             thumb = _unit(jt[J["Thumb" + side]] - jt[J["Hand" + side]])
             o = open_hand[side]
             add(Ellipsoid(wr + hd * (62 + 23 * o) * st, _frame(hd, thumb), np.array([44, 60 + 28 * o, 36 - 12 * o]) * st,
-                          skin, LABEL_DRIVER),
+                          skin, self.label),
                 "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
-            add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, LABEL_DRIVER), "Thumb" + side)
+            add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, self.label), "Thumb" + side)
             hp, kn, an, ft = jt[J["Hip" + side]], jt[J["Knee" + side]], jt[J["Ankle" + side]], jt[J["Foot" + side]]
-            add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, LABEL_DRIVER), "Hip" + side, "Knee" + side)
-            add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, LABEL_DRIVER), "Knee" + side, "Ankle" + side)
+            add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, self.label), "Hip" + side, "Knee" + side)
+            add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, self.label), "Knee" + side, "Ankle" + side)
             add(Ellipsoid((an + ft) / 2 + np.array([0, 10, 20]), _frame(ft - an, np.array([1.0, 0, 0])),
-                          np.array([45, 120, 40]) * st, 0.1, LABEL_DRIVER), "Ankle" + side, "Foot" + side)
-        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 50 * st * gw ** 0.3, skin, LABEL_DRIVER),
+                          np.array([45, 120, 40]) * st, 0.1, self.label), "Ankle" + side, "Foot" + side)
+        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 50 * st * gw ** 0.3, skin, self.label),
             "Neck", "SpineShoulder")
         # seat belt: from the B-pillar anchor over the left shoulder, across the chest and abdomen
         # to the right hip, laid on the front of the trunk ellipsoids
@@ -331,11 +338,12 @@ class Occupant:
                     best = z if best is None else max(best, z)
             return base + right * x + up * h + fwd * ((best if best is not None else 60.0) + 9)
 
-        belt = [np.array([-470.0, -880.0, -330.0]) + self.hip,
-                jt[J["ShoulderLeft"]] + right * 75 + up * 50]
-        belt += [on_front(x, h) for x, h in zip(np.linspace(-95, 130, 5) * st, np.linspace(440, 130, 5) * st)]
+        side = self.belt_side
+        belt = [np.array([470.0 * side, -880.0, -330.0]) + self.hip,
+                jt[J["ShoulderLeft" if side < 0 else "ShoulderRight"]] - side * right * 75 + up * 50]
+        belt += [on_front(x, h) for x, h in zip(np.linspace(95, -130, 5) * side * st, np.linspace(440, 130, 5) * st)]
         for a, b in zip(belt[:-1], belt[1:]):
-            add(Capsule(a, b, 9.0, 0.12, LABEL_DRIVER))
+            add(Capsule(a, b, 9.0, 0.12, self.label))
 
         # head: solids posed by the head rotation; eyes look along the gaze
         gaze_head = euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0])
@@ -343,6 +351,7 @@ class Occupant:
         head_idx = []
         for name, part in self.head_local:
             moved = part.moved(r_head, head_c)
+            moved.label = self.label
             if name.startswith("eye_"):
                 moved.pupil_dir = gaze
             head_idx.append(add(moved, "Head"))

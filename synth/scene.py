@@ -12,11 +12,11 @@ import numpy as np
 
 from monitor.frames import FrameSet, Intrinsics
 from synth.behaviour import SCENARIOS, Timeline, build_timeline
-from synth.cabin import cabin_primitives
+from synth.cabin import CAR_CENTRE_X, cabin_primitives
 from synth.camera import MOUNTS, PRESETS, CameraPose, mount_pose
 from synth.labels import make_labels
 from synth.occupant import Body, Occupant, Pose, Subject
-from synth.primitives import Canvas
+from synth.primitives import LABEL_PASSENGER, Canvas
 from synth.sensors import SensorModel
 
 
@@ -45,7 +45,8 @@ class Scene:
     def __init__(self, seed: int = 0, scenario: str = "drive", camera: str = "d435", mount: str = "dashboard",
                  width: int | None = None, height: int | None = None, fps: float | None = None,
                  duration_s: float | None = None, subject: int | None = None, glasses: str | None = None,
-                 scarf: bool | None = None, daylight: bool | None = None, jitter: bool = True) -> None:
+                 scarf: bool | None = None, daylight: bool | None = None, jitter: bool = True,
+                 passenger: bool | None = None) -> None:
         if camera not in PRESETS:
             raise ValueError(f"unknown camera preset {camera!r}: use one of {sorted(PRESETS)}")
         if mount not in MOUNTS:
@@ -58,14 +59,20 @@ class Scene:
         rng = np.random.default_rng([1, self.seed])
         self.subject = Subject.sample(self.seed if subject is None else int(subject), glasses, scarf)
         self.seat_offset = np.array([0.0, rng.uniform(-25, 25), rng.uniform(-60, 60)])
-        self.occupant = Occupant(self.subject, self.seat_offset)
+        self.back_deg = float(rng.uniform(14.0, 23.0))
+        self.occupant = Occupant(self.subject, self.seat_offset, self.back_deg - 2.0)  # trunk leans 2 deg off the backrest
         self.intrinsics: Intrinsics = self.preset.intrinsics(width, height)
         self.fps = float(fps or self.preset.fps)
         self.camera_pose: CameraPose = mount_pose(self.mount, rng if jitter else None)
         self.r_cam_car, self.t_cam_car = self.camera_pose.car_to_cam()
         k = self.intrinsics
         self.static = Canvas.empty(k.width, k.height, k.fx, k.fy, k.cx, k.cy)
-        for prim in cabin_primitives(rng, self.seat_offset):
+        static_prims = cabin_primitives(rng, self.seat_offset, self.back_deg)
+        # optional front passenger: a second subject in a still pose, part of the static layer
+        self.passenger = bool(rng.random() < 0.3) if passenger is None else bool(passenger)
+        if self.passenger:
+            static_prims += self._passenger_prims(rng)
+        for prim in static_prims:
             self.static.draw(prim.moved(self.r_cam_car, self.t_cam_car))
 
         neutral = self.occupant.pose(Pose(wrist_left=np.zeros(3), wrist_right=np.zeros(3)))
@@ -80,6 +87,15 @@ class Scene:
         self.sensor = SensorModel(self.preset, k.width, k.height, k.fx, exposure,
                                   outside_level=float(rng.uniform(150, 255) if day else rng.uniform(2, 10)),
                                   ambient=float(rng.uniform(15, 50) if day else rng.uniform(0, 3)), seed=self.seed)
+
+    def _passenger_prims(self, rng: np.random.Generator) -> list:
+        other = Subject.sample(int(rng.integers(3_000_000, 4_000_000)))
+        hip = np.array([2 * CAR_CENTRE_X, 0.0, 0.0])
+        occ = Occupant(other, hip, float(rng.uniform(16.0, 24.0)), label=LABEL_PASSENGER, belt_side=1.0, foot_z=760.0)
+        lap_l, lap_r = hip + np.array([-80.0, -90.0, 300.0]), hip + np.array([80.0, -90.0, 300.0])
+        yaw = float(rng.uniform(-30, 15))
+        body = occ.pose(Pose(head_ypr=(yaw, float(rng.uniform(-5, 15)), 0.0), wrist_left=lap_l, wrist_right=lap_r))
+        return body.prims
 
     def __len__(self) -> int:
         return self.n_frames

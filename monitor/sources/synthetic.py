@@ -11,6 +11,7 @@ Spec: ``synthetic[:key=value,...]``, keys (all optional):
     frames=, duration=  stop after this many frames / seconds (default: the scenario's length)
     subject=          body/head shape seed (default: seed)
     glasses=          none | clear | sunglasses;  scarf=0|1;  daylight=0|1;  jitter=1|0
+    passenger=0|1     a still front passenger (default: drawn per seed, 30% of scenes)
     loop=0            1: start over at the end (endless demo)
 Frames carry ``truth`` = the label dict of docs/labels.md. Rendering is numpy-only (synth/).
 """
@@ -73,7 +74,7 @@ def open_synthetic(**options: str) -> SyntheticSource:
 
     opts = dict(options)
     known = {"seed", "scenario", "camera", "mount", "width", "height", "fps", "frames", "duration", "subject",
-             "glasses", "scarf", "daylight", "jitter", "loop", "stream"}
+             "glasses", "scarf", "daylight", "jitter", "loop", "stream", "passenger"}
     unknown = sorted(set(opts) - known)
     if unknown:
         raise SourceError(f"unknown synthetic option(s) {unknown}: use {sorted(known)}")
@@ -86,7 +87,7 @@ def open_synthetic(**options: str) -> SyntheticSource:
     for key in ("scenario", "camera", "mount", "glasses"):
         if key in opts:
             kw[key] = opts[key]
-    for key in ("scarf", "daylight", "jitter"):
+    for key in ("scarf", "daylight", "jitter", "passenger"):
         if key in opts:
             kw[key] = _bool(key, opts[key])
     if "duration" in opts:
