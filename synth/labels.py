@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from synth.scene import Scene
 
 LABELS_VERSION = 1
-VISIBLE_TOL_MM = 10.0  # a joint is occluded when something lies more than this in front of its surface
+VISIBLE_TOL_MM = 10.0
+SURFACE_REACH_MM = 170.0  # the joint's own surface lies within this distance of the joint  # a joint is occluded when something lies more than this in front of its surface
 
 
 def _r(a: np.ndarray, nd: int = 3) -> list:
@@ -37,9 +38,13 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
     owned = sorted({i for owner in body.owners for i in owner})
     hits = cast_each_exact([cam_prims[i] for i in owned], du, dv)  # (n_owned, K)
     row = {i: n for n, i in enumerate(owned)}
+    ray_len = np.sqrt(du * du + dv * dv + 1.0)
     for j, owner in enumerate(body.owners):
         for i in owner:
-            surface[j] = min(surface[j], float(hits[row[i], j]))
+            hit_z = float(hits[row[i], j])
+            # a hit far from the joint is the far end of a limb seen end-on, not the joint's surface
+            if (xyz[j, 2] - hit_z) * ray_len[j] < SURFACE_REACH_MM:
+                surface[j] = min(surface[j], hit_z)
     ui = np.round(uv).astype(int)
     inside = (xyz[:, 2] > NEAR_MM) & (ui[:, 0] >= 0) & (ui[:, 0] < k.width) & (ui[:, 1] >= 0) & (ui[:, 1] < k.height)
     seen = np.zeros(len(xyz), bool)
