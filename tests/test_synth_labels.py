@@ -149,3 +149,30 @@ def test_instance_mask_marks_the_driver_at_visible_joints(rendered):
             if j["visible"][n]:
                 u, v = np.round(uv).astype(int)
                 assert names[f.mask[v, u]] in ("driver", "accessory"), KINECT_V2_JOINTS[n]
+
+
+def test_euler_signs_match_the_image():
+    """Positive yaw turns the face to image left, positive pitch tips it down, positive roll tilts
+    the top of the head to image right (monitor/geometry.py), seen by a camera in front."""
+    scene = Scene(seed=3, camera="autopose_ir", mount="dashboard", scenario="sweeps", jitter=False, width=376, height=240)
+    k = scene.intrinsics
+    checked = set()
+    for i in range(0, len(scene), 15):
+        lb = scene.render(i).labels
+        h = lb["head"]
+        lm = {n: project(np.array(p), k.fx, k.fy, k.cx, k.cy) for n, p in h["landmarks_mm"].items()}
+        c = np.array(h["center_px"])
+        # a point 100 mm in front of the face (along -z of the head frame)
+        front = project(np.array(h["position_mm"]) - np.array(h["rotation"])[:, 2] * 100.0, k.fx, k.fy, k.cx, k.cy)
+        if lb["activity"] == "sweep_yaw" and abs(h["yaw_deg"]) > 30:
+            assert np.sign(c[0] - front[0]) == np.sign(h["yaw_deg"])
+            checked.add("yaw")
+        if lb["activity"] == "sweep_pitch" and abs(h["pitch_deg"]) > 40:
+            assert np.sign(front[1] - c[1]) == np.sign(h["pitch_deg"])
+            checked.add("pitch")
+        if lb["activity"] == "sweep_roll" and abs(h["roll_deg"]) > 30:
+            eye_l = (lm["eye_left_outer"] + lm["eye_left_inner"]) / 2
+            eye_r = (lm["eye_right_outer"] + lm["eye_right_inner"]) / 2
+            assert np.sign(eye_l[1] - eye_r[1]) == np.sign(h["roll_deg"])
+            checked.add("roll")
+    assert checked == {"yaw", "pitch", "roll"}
