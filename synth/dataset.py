@@ -106,51 +106,68 @@ def plan(split: str, seed: int, frames: int, per_scene: int, cameras: tuple[str,
     return out
 
 
+def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
+    """Render one scene's frames into ``shard_NNNNN.npz/.json``; returns its index entry."""
+    from synth.scene import Scene  # here so that `--help` stays instant
+
+    sc, out, size = job["scene"], Path(job["out"]), job["size"]
+    duration = max(8.0, sc["n"] * 0.35)
+    scene = Scene(seed=sc["scene_seed"], scenario=job["scenario"], camera=sc["camera"], mount=sc["mount"],
+                  width=size[0] if size else None, height=size[1] if size else None,
+                  subject=sc["subject"], duration_s=duration)
+    rng = np.random.default_rng([19, sc["scene_seed"]])
+    idx = np.sort(rng.choice(len(scene), size=min(sc["n"], len(scene)), replace=False))
+    irs, depths, msk, clean, labels = [], [], [], [], []
+    for i in idx:
+        f = scene.render(int(i))
+        irs.append(f.ir)
+        depths.append(f.depth)
+        labels.append(f.labels)
+        if job["masks"]:
+            msk.append(f.mask)
+        if job["clean_depth"]:
+            clean.append(np.clip(f.depth_clean + 0.5, 0, 65535).astype(np.uint16))
+    arrays = {"ir": np.stack(irs), "depth": np.stack(depths), **label_arrays(labels)}
+    if job["masks"]:
+        arrays["mask"] = np.stack(msk)
+    if job["clean_depth"]:
+        arrays["depth_clean"] = np.stack(clean)
+    name = f"shard_{job['index']:05d}"
+    np.savez(out / f"{name}.npz", **arrays)
+    (out / f"{name}.json").write_text(json.dumps(labels))
+    k = scene.intrinsics
+    return {"file": f"{name}.npz", "labels": f"{name}.json", "n": len(idx), "camera": sc["camera"],
+            "mount": sc["mount"], "subject": sc["subject"], "scene_seed": sc["scene_seed"],
+            "scenario": job["scenario"], "duration_s": duration,
+            "width": k.width, "height": k.height, "intrinsics": k.to_dict()}
+
+
 def write_dataset(out: str | Path, frames: int, seed: int = 0, split: str = "train", per_scene: int = 64,
                   cameras: tuple[str, ...] = SPLIT_CAMERAS, mounts: tuple[str, ...] | None = None,
                   size: tuple[int, int] | None = None, masks: bool = False, clean_depth: bool = False,
-                  scenario: str = "random", progress: bool = True) -> dict:
-    """Render ``frames`` labelled frames into shards under ``out``; returns the index."""
-    from synth.scene import Scene  # here so that `--help` stays instant
-
+                  scenario: str = "random", progress: bool = True, workers: int = 1) -> dict:
+    """Render ``frames`` labelled frames into shards under ``out``; returns the index. Shards
+    are independent, so ``workers`` > 1 renders them in parallel processes (same output)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mounts = mounts or SPLIT_MOUNTS[split]
-    scenes = plan(split, seed, frames, per_scene, cameras, mounts)
+    jobs = [{"scene": sc, "index": i, "out": str(out), "size": size, "masks": masks, "clean_depth": clean_depth,
+             "scenario": scenario} for i, sc in enumerate(plan(split, seed, frames, per_scene, cameras, mounts))]
     bar = Progress(frames, f"synth {split}") if progress else None
     shards = []
-    for s_i, sc in enumerate(scenes):
-        duration = max(8.0, sc["n"] * 0.35)
-        scene = Scene(seed=sc["scene_seed"], scenario=scenario, camera=sc["camera"], mount=sc["mount"],
-                      width=size[0] if size else None, height=size[1] if size else None,
-                      subject=sc["subject"], duration_s=duration)
-        rng = np.random.default_rng([19, sc["scene_seed"]])
-        idx = np.sort(rng.choice(len(scene), size=min(sc["n"], len(scene)), replace=False))
-        irs, depths, msk, clean, labels = [], [], [], [], []
-        for i in idx:
-            f = scene.render(int(i))
-            irs.append(f.ir)
-            depths.append(f.depth)
-            labels.append(f.labels)
-            if masks:
-                msk.append(f.mask)
-            if clean_depth:
-                clean.append(np.clip(f.depth_clean + 0.5, 0, 65535).astype(np.uint16))
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for info in pool.imap(_write_shard, jobs):
+                shards.append(info)
+                if bar:
+                    bar.update(info["n"])
+    else:
+        for job in jobs:
+            shards.append(_write_shard(job))
             if bar:
-                bar.update()
-        arrays = {"ir": np.stack(irs), "depth": np.stack(depths), **label_arrays(labels)}
-        if masks:
-            arrays["mask"] = np.stack(msk)
-        if clean_depth:
-            arrays["depth_clean"] = np.stack(clean)
-        name = f"shard_{s_i:05d}"
-        np.savez(out / f"{name}.npz", **arrays)
-        (out / f"{name}.json").write_text(json.dumps(labels))
-        k = scene.intrinsics
-        shards.append({"file": f"{name}.npz", "labels": f"{name}.json", "n": len(idx), "camera": sc["camera"],
-                       "mount": sc["mount"], "subject": sc["subject"], "scene_seed": sc["scene_seed"],
-                       "scenario": scenario, "duration_s": duration,
-                       "width": k.width, "height": k.height, "intrinsics": k.to_dict()})
+                bar.update(shards[-1]["n"])
     index = {"version": INDEX_VERSION, "split": split, "seed": seed, "frames": sum(s["n"] for s in shards),
              "scenario": scenario, "zones": list(GAZE_ZONES), "shards": shards}
     (out / "index.json").write_text(json.dumps(index, indent=1))
@@ -229,13 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="random")
     ap.add_argument("--masks", action="store_true", help="also store instance masks")
     ap.add_argument("--clean-depth", action="store_true", help="also store noise-free depth")
+    ap.add_argument("--workers", type=int, default=1, help="parallel processes (one shard each)")
     a = ap.parse_args(argv)
     size = tuple(int(x) for x in a.size.lower().split("x")) if a.size else None
     if size is not None and len(size) != 2:
         ap.error("--size must look like 640x480")
     index = write_dataset(a.out, a.frames, a.seed, a.split, a.per_scene, tuple(a.cameras.split(",")),
                           tuple(a.mounts.split(",")) if a.mounts else None, size, a.masks, a.clean_depth,
-                          a.scenario)
+                          a.scenario, workers=a.workers)
     print(f"wrote {index['frames']} frames in {len(index['shards'])} shards to {a.out}")
     return 0
 
