@@ -316,6 +316,13 @@ class Occupant:
                           skin, self.label),
                 "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
             add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, self.label), "Thumb" + side)
+            if o < 0.5:  # a fist: knuckle ridge and curled fingers make it read as a hand
+                fr = _frame(hd, thumb)
+                across, back = fr[:, 0] * 30 * st, fr[:, 2] * 14 * st
+                add(Capsule(wr + hd * 92 * st + back + across, wr + hd * 92 * st + back - across * 1.1, 17 * st, skin,
+                            self.label), "HandTip" + side)
+                add(Capsule(wr + hd * 78 * st - back * 1.6 + across, wr + hd * 74 * st - back * 1.6 - across * 1.1,
+                            15 * st, skin, self.label), "HandTip" + side)
             hp, kn, an, ft = jt[J["Hip" + side]], jt[J["Knee" + side]], jt[J["Ankle" + side]], jt[J["Foot" + side]]
             add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, self.label), "Hip" + side, "Knee" + side)
             add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, self.label), "Knee" + side, "Ankle" + side)
