@@ -333,24 +333,6 @@ class Canvas:
             np.copyto(self.label[rows, cols], np.uint8(p.label), where=hit)
 
 
-def cast_rays(prims: list[Primitive], du: np.ndarray, dv: np.ndarray) -> np.ndarray:
-    """Nearest hit depth along single rays against a list of solids."""
-    rays = Rays.make(du, dv)
-    best = np.full(rays.du.shape, np.inf, np.float32)
-    for p in prims:
-        best = np.minimum(best, cast(p, rays)[0])
-    return best
-
-
-def cast_each(prims: list[Primitive], du: np.ndarray, dv: np.ndarray) -> np.ndarray:
-    """(len(prims), K) hit depths of K single rays against each solid separately."""
-    rays = Rays.make(du, dv)
-    out = np.full((len(prims), rays.du.size), np.inf, np.float32)
-    for n, p in enumerate(prims):
-        out[n] = cast(p, rays)[0]
-    return out
-
-
 def _first_root(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Smaller positive-side root t of a t^2 + 2 b t + c = 0 (inf where none)."""
     disc = b * b - a * c
@@ -360,8 +342,9 @@ def _first_root(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def cast_each_exact(prims: list[Primitive], du: np.ndarray, dv: np.ndarray) -> np.ndarray:
-    """Like `cast_each` but vectorised over solids too, in float64 (labels): plain ellipsoids and
-    capsules go in one batch each; carved ellipsoids and boxes take the general path."""
+    """(len(prims), K) hit depths (z, mm; inf = miss) of K single rays against each solid, in
+    float64 (labels): plain ellipsoids and capsules go in one batch each; carved ellipsoids and
+    boxes take the general path."""
     d = np.stack([np.asarray(du, float), np.asarray(dv, float), np.ones(np.size(du))])  # (3, K)
     out = np.full((len(prims), d.shape[1]), np.inf)
     ell = [i for i, p in enumerate(prims) if isinstance(p, Ellipsoid) and not p.carves]
