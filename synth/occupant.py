@@ -143,6 +143,8 @@ def head_parts(s: Subject) -> tuple[list[tuple[str, Ellipsoid]], dict[str, np.nd
         ("nostril_left", e((10, 37, -20), (8.5, 7, 8.5))),
         ("nostril_right", e((-10, 37, -20), (8.5, 7, 8.5))),
         ("brow", e((0, -24, -11 - 4 * br), (48 * fw, 12, 15 * br))),
+        ("eyebrow_left", e((ex + 2, -19, -25 - 4 * br), (17, 3.5, 5), alb=s.hair_albedo * 0.8, rot=rot_z(-6))),
+        ("eyebrow_right", e((-ex - 2, -19, -25 - 4 * br), (17, 3.5, 5), alb=s.hair_albedo * 0.8, rot=rot_z(6))),
         ("cheek_left", e((42 * fw, 22, 4), (22, 20, 12))),
         ("cheek_right", e((-42 * fw, 22, 4), (22, 20, 12))),
         ("ear_left", e((73 * fw, 8, 48), (8, 28, 16))),
