@@ -185,6 +185,9 @@ def accessory_parts(s: Subject) -> list[Primitive]:
                            rim, alb, LABEL_ACCESSORY))
         if s.glasses == "sunglasses":
             out.append(Ellipsoid(c, np.eye(3), np.array([25.0, 17.0, 2.5]) * hs, 0.03, LABEL_ACCESSORY))
+        else:  # clear lens: no depth, a glare spot where it reflects the illuminator
+            out.append(Ellipsoid(c + np.array([0, 0, 2.0]), np.eye(3), np.array([30.0, 21.0, 10.0]) * hs, 0.0,
+                                 LABEL_ACCESSORY, glare_only=True))
     out.append(Capsule(np.array([ex - 25 * hs, -4, z]), np.array([-ex + 25 * hs, -4, z]), rim, alb, LABEL_ACCESSORY))
     return out
 

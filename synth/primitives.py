@@ -31,6 +31,7 @@ class Ellipsoid:
     label: int
     carves: tuple[tuple[np.ndarray, float], ...] = ()
     pupil_dir: np.ndarray | None = None  # eyeballs: unit gaze direction; albedo varies with it
+    glare_only: bool = False  # clear lenses: invisible to depth, only a specular glare in IR
 
     def moved(self, rot: np.ndarray, trans: np.ndarray) -> "Ellipsoid":
         return replace(self, center=rot @ self.center + trans, axes=rot @ self.axes,
@@ -327,6 +328,10 @@ class Canvas:
             t, cos, albedo = cast(p, self.rays.sub(rows, cols))
             zbuf = self.depth[rows, cols]
             hit = t < zbuf
+            if getattr(p, "glare_only", False):
+                # reflection of the illuminator where the lens faces the camera; depth sees through
+                np.copyto(self.albedo[rows, cols], np.float32(3.0), where=hit & (cos > 0.997))
+                continue
             np.copyto(zbuf, t, where=hit)
             np.copyto(self.cos[rows, cols], cos, where=hit)
             np.copyto(self.albedo[rows, cols], np.float32(albedo) if np.isscalar(albedo) else albedo, where=hit)
