@@ -228,6 +228,21 @@ class Occupant:
         return wrist, _unit(palm - wrist)
 
     def pose(self, p: Pose) -> Body:
+        """The posed occupant: skeleton first, then the solids around it."""
+        sk = self._skeleton(p)
+        solids = _Solids()
+        self._trunk_and_limbs(sk, solids)
+        self._seat_belt(sk, solids)
+        gaze = sk.r_head @ (euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0]))
+        head_idx = self._head(sk, gaze, solids)
+        self._accessories(sk, p.phone, solids)
+        lm = self.landmarks_local
+        landmarks = {k: sk.to_car(v) for k, v in lm.items() if k not in ("pivot", "neck_top")}
+        eye_c = np.stack([sk.to_car(self.eye_local[0]), sk.to_car(self.eye_local[1])])
+        return Body(sk.joints, sk.r_head, sk.head_c, eye_c, gaze, solids.prims, solids.owners, head_idx, landmarks)
+
+    def _skeleton(self, p: Pose) -> "_Skeleton":
+        """The 25 joints (car frame), trunk axes and head pose for a `Pose`."""
         s = self.subject
         st, gw = s.stature, s.girth
         jt = np.zeros((25, 3))
@@ -252,97 +267,106 @@ class Occupant:
         r_head = R_CAR_HEAD_NEUTRAL @ euler_to_matrix(*p.head_ypr)
         lm = self.landmarks_local
         head_c = pivot - r_head @ lm["pivot"]
-        to_car = lambda q: r_head @ q + head_c  # noqa: E731 - tiny local transform
-        jt[J["Head"]] = to_car(lm["head_joint"])
+        sk = _Skeleton(jt, up, right, fwd, r_head, head_c, {"Left": 0.0, "Right": 0.0})
+        jt[J["Head"]] = sk.to_car(lm["head_joint"])
 
         # arms: two-bone IK from the shoulders to the wrist targets, elbows down and out
         l1, l2 = 310 * st, 265 * st
-        open_hand = {"Left": 0.0, "Right": 0.0}  # 0 = fist gripping the wheel, 1 = open hand
         for side, wrist_t, hdir in (("Left", p.wrist_left, p.hand_dir_left), ("Right", p.wrist_right, p.hand_dir_right)):
             sh = jt[J["Shoulder" + side]]
             wrist_t = wrist_t - _unit(wrist_t - sh) * 58 * st  # the wrist sits a fist short of the grip
             goal = p.hand_goals.get(side.lower())
             if goal is not None and goal[1] > 0:
-                g_wrist, g_dir = self._hand_goal(goal[0], to_car, r_head)
+                g_wrist, g_dir = self._hand_goal(goal[0], sk.to_car, r_head)
                 w = goal[1]
-                open_hand[side] = w
+                sk.open_hand[side] = w
                 base_dir = _unit(wrist_t - sh) if hdir is None else _unit(hdir)
                 wrist_t = wrist_t + (g_wrist - wrist_t) * w
                 hdir = _unit(base_dir + (g_dir - base_dir) * w)
             out = -right if side == "Left" else right
             elbow, wrist = two_bone(sh, wrist_t, l1, l2, out * 0.7 + np.array([0, 1.0, -0.3]))
-            forearm = _unit(wrist - elbow)
-            hd = forearm if hdir is None else _unit(hdir)
+            hd = _unit(wrist - elbow) if hdir is None else _unit(hdir)
             jt[J["Elbow" + side]] = elbow
             jt[J["Wrist" + side]] = wrist
             jt[J["Hand" + side]] = wrist + hd * 70 * st
-            jt[J["HandTip" + side]] = wrist + hd * (115 + 50 * open_hand[side]) * st
+            jt[J["HandTip" + side]] = wrist + hd * (115 + 50 * sk.open_hand[side]) * st
             thumb_side = _unit(np.cross(hd, np.array([0, 1.0, 0]))) * (1 if side == "Left" else -1)
             jt[J["Thumb" + side]] = wrist + hd * 75 * st + thumb_side * 40 * st
         # legs: feet on the footrest and the accelerator
         lt, ls = 430 * st, 430 * st
         for side, x in (("Left", -150.0), ("Right", 150.0)):
-            hipj = jt[J["Hip" + side]]
             ankle_t = np.array([self.hip[0] + x, 230.0, self.foot_z])
-            knee, ankle = two_bone(hipj, ankle_t, lt, ls, np.array([0, -1.0, 0.6]))
+            knee, ankle = two_bone(jt[J["Hip" + side]], ankle_t, lt, ls, np.array([0, -1.0, 0.6]))
             jt[J["Knee" + side]] = knee
             jt[J["Ankle" + side]] = ankle
             jt[J["Foot" + side]] = ankle + np.array([0, 40.0, 140.0]) * st
+        return sk
 
-        prims: list[Primitive] = []
-        owners: list[list[int]] = [[] for _ in range(25)]
+    def _trunk_parts(self, sk: "_Skeleton") -> list[tuple[np.ndarray, np.ndarray]]:
+        """(centre, radii) of the abdomen and chest ellipsoids (trunk axes)."""
+        st, gw = self.subject.stature, self.subject.girth
+        base, up, fwd = sk.joints[J["SpineBase"]], sk.up, sk.fwd
+        return [(base + up * 180 * st + fwd * 10, np.array([158 * gw, 165, 108 * gw]) * st),
+                (base + up * 330 * st + fwd * 8, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st)]
 
-        def add(prim: Primitive, *joint_names: str) -> int:
-            prims.append(prim)
-            for name in joint_names:
-                owners[J[name]].append(len(prims) - 1)
-            return len(prims) - 1
-
+    def _trunk_and_limbs(self, sk: "_Skeleton", out: "_Solids") -> None:
+        s, lab = self.subject, self.label
+        st, gw = s.stature, s.girth
+        jt, up, right = sk.joints, sk.up, sk.right
         cloth, skin = s.cloth, s.skin
-        trunk = np.stack([right, -up, fwd], axis=1)  # x right, y down along the spine, z forward
-        add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, self.label),
-            "SpineBase", "HipLeft", "HipRight")
-        add(Ellipsoid(base + up * 180 * st + fwd * 10, trunk, np.array([158 * gw, 165, 108 * gw]) * st, cloth,
-                      self.label), "SpineBase", "SpineMid")
-        add(Ellipsoid(base + up * 330 * st + fwd * 8, trunk, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st,
-                      cloth, self.label), "SpineMid", "SpineShoulder")
+        trunk = sk.trunk_axes
+        base = jt[J["SpineBase"]]
+        out.add(Ellipsoid(base + up * 30 * st, trunk, np.array([172 * gw, 110, 125 * gw]) * st, s.trousers, lab),
+                "SpineBase", "HipLeft", "HipRight")
+        (c_abd, r_abd), (c_chest, r_chest) = self._trunk_parts(sk)
+        out.add(Ellipsoid(c_abd, trunk, r_abd, cloth, lab), "SpineBase", "SpineMid")
+        out.add(Ellipsoid(c_chest, trunk, r_chest, cloth, lab), "SpineMid", "SpineShoulder")
         # shoulder girdle: broad, flat top between the shoulder joints
-        add(Capsule(jt[J["ShoulderLeft"]] + right * 30 - up * 5, jt[J["ShoulderRight"]] - right * 30 - up * 5,
-                    58 * st * gw ** 0.4, cloth, self.label), "SpineShoulder", "ShoulderLeft", "ShoulderRight")
+        out.add(Capsule(jt[J["ShoulderLeft"]] + right * 30 - up * 5, jt[J["ShoulderRight"]] - right * 30 - up * 5,
+                        58 * st * gw ** 0.4, cloth, lab), "SpineShoulder", "ShoulderLeft", "ShoulderRight")
         for side in ("Left", "Right"):
             sh, el, wr = jt[J["Shoulder" + side]], jt[J["Elbow" + side]], jt[J["Wrist" + side]]
-            add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, self.label), "Shoulder" + side)
-            add(Capsule(sh, el, 47 * st * gw ** 0.5, cloth, self.label), "Elbow" + side)
-            add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, self.label), "Elbow" + side, "Wrist" + side)
-            hd = _unit(jt[J["HandTip" + side]] - wr)
-            thumb = _unit(jt[J["Thumb" + side]] - jt[J["Hand" + side]])
-            o = open_hand[side]
-            add(Ellipsoid(wr + hd * (62 + 23 * o) * st, _frame(hd, thumb), np.array([44, 60 + 28 * o, 36 - 12 * o]) * st,
-                          skin, self.label),
-                "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
-            add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, self.label), "Thumb" + side)
-            if o < 0.5:  # a fist: knuckle ridge and curled fingers make it read as a hand
-                fr = _frame(hd, thumb)
-                across, back = fr[:, 0] * 30 * st, fr[:, 2] * 14 * st
-                add(Capsule(wr + hd * 92 * st + back + across, wr + hd * 92 * st + back - across * 1.1, 17 * st, skin,
-                            self.label), "HandTip" + side)
-                add(Capsule(wr + hd * 78 * st - back * 1.6 + across, wr + hd * 74 * st - back * 1.6 - across * 1.1,
-                            15 * st, skin, self.label), "HandTip" + side)
+            out.add(Ellipsoid(sh, trunk, np.array([58, 58, 62]) * st * gw ** 0.5, cloth, lab), "Shoulder" + side)
+            out.add(Capsule(sh, el, 47 * st * gw ** 0.5, cloth, lab), "Elbow" + side)
+            out.add(Capsule(el, wr, 36 * st * gw ** 0.4, cloth if s.sleeves else skin, lab), "Elbow" + side,
+                    "Wrist" + side)
+            self._hand(sk, side, out)
             hp, kn, an, ft = jt[J["Hip" + side]], jt[J["Knee" + side]], jt[J["Ankle" + side]], jt[J["Foot" + side]]
-            add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, self.label), "Hip" + side, "Knee" + side)
-            add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, self.label), "Knee" + side, "Ankle" + side)
-            add(Ellipsoid((an + ft) / 2 + np.array([0, 10, 20]), _frame(ft - an, np.array([1.0, 0, 0])),
-                          np.array([45, 120, 40]) * st, 0.1, self.label), "Ankle" + side, "Foot" + side)
-        add(Capsule(jt[J["SpineShoulder"]], to_car(lm["neck_top"]), 50 * st * gw ** 0.3, skin, self.label),
-            "Neck", "SpineShoulder")
-        # seat belt: from the B-pillar anchor over the left shoulder, across the chest and abdomen
-        # to the right hip, laid on the front of the trunk ellipsoids
-        trunk_parts = [(base + up * 180 * st + fwd * 10, np.array([158 * gw, 165, 108 * gw]) * st),
-                       (base + up * 330 * st + fwd * 8, np.array([180 * gw ** 0.5, 165, 108 * gw ** 0.7]) * st)]
+            out.add(Capsule(hp, kn, 78 * st * gw ** 0.5, s.trousers, lab), "Hip" + side, "Knee" + side)
+            out.add(Capsule(kn, an, 50 * st * gw ** 0.3, s.trousers, lab), "Knee" + side, "Ankle" + side)
+            out.add(Ellipsoid((an + ft) / 2 + np.array([0, 10, 20]), _frame(ft - an, np.array([1.0, 0, 0])),
+                              np.array([45, 120, 40]) * st, 0.1, lab), "Ankle" + side, "Foot" + side)
+        out.add(Capsule(jt[J["SpineShoulder"]], sk.to_car(self.landmarks_local["neck_top"]), 50 * st * gw ** 0.3,
+                        skin, lab), "Neck", "SpineShoulder")
+
+    def _hand(self, sk: "_Skeleton", side: str, out: "_Solids") -> None:
+        """Palm (a fist on the rim, or open), thumb, and for a fist the knuckles and curled fingers."""
+        st, skin, lab = self.subject.stature, self.subject.skin, self.label
+        jt = sk.joints
+        wr = jt[J["Wrist" + side]]
+        hd = _unit(jt[J["HandTip" + side]] - wr)
+        fr = _frame(hd, _unit(jt[J["Thumb" + side]] - jt[J["Hand" + side]]))
+        o = sk.open_hand[side]
+        out.add(Ellipsoid(wr + hd * (62 + 23 * o) * st, fr, np.array([44, 60 + 28 * o, 36 - 12 * o]) * st, skin, lab),
+                "Wrist" + side, "Hand" + side, "HandTip" + side, "Thumb" + side)
+        out.add(Capsule(jt[J["Hand" + side]], jt[J["Thumb" + side]], 13 * st, skin, lab), "Thumb" + side)
+        if o < 0.5:  # a fist: knuckle ridge and curled fingers make it read as a hand
+            across, back = fr[:, 0] * 30 * st, fr[:, 2] * 14 * st
+            out.add(Capsule(wr + hd * 92 * st + back + across, wr + hd * 92 * st + back - across * 1.1, 17 * st, skin,
+                            lab), "HandTip" + side)
+            out.add(Capsule(wr + hd * 78 * st - back * 1.6 + across, wr + hd * 74 * st - back * 1.6 - across * 1.1,
+                            15 * st, skin, lab), "HandTip" + side)
+
+    def _seat_belt(self, sk: "_Skeleton", out: "_Solids") -> None:
+        """From the B-pillar anchor over the outboard shoulder, across the chest and abdomen to the
+        inboard hip, laid on the front of the trunk ellipsoids."""
+        st = self.subject.stature
+        base, up, right, fwd = sk.joints[J["SpineBase"]], sk.up, sk.right, sk.fwd
+        parts = self._trunk_parts(sk)
 
         def on_front(x: float, h: float) -> np.ndarray:
             best = None
-            for c, r in trunk_parts:
+            for c, r in parts:
                 dy = (h - (c - base) @ up) / r[1]
                 q = 1 - (x / r[0]) ** 2 - dy ** 2
                 if q > 0:
@@ -352,34 +376,69 @@ class Occupant:
 
         side = self.belt_side
         belt = [np.array([470.0 * side, -880.0, -330.0]) + self.hip,
-                jt[J["ShoulderLeft" if side < 0 else "ShoulderRight"]] - side * right * 75 + up * 50]
+                sk.joints[J["ShoulderLeft" if side < 0 else "ShoulderRight"]] - side * right * 75 + up * 50]
         belt += [on_front(x, h) for x, h in zip(np.linspace(95, -130, 5) * side * st, np.linspace(440, 130, 5) * st)]
         for a, b in zip(belt[:-1], belt[1:]):
-            add(Capsule(a, b, 9.0, 0.12, self.label))
+            out.add(Capsule(a, b, 9.0, 0.12, self.label))
 
-        # head: solids posed by the head rotation; eyes look along the gaze
-        gaze_head = euler_to_matrix(p.eye_yp[0], p.eye_yp[1], 0.0) @ np.array([0, 0, -1.0])
-        gaze = r_head @ gaze_head
-        head_idx = []
+    def _head(self, sk: "_Skeleton", gaze: np.ndarray, out: "_Solids") -> list[int]:
+        """Head solids posed by the head rotation; the eyes look along ``gaze``. Returns their indices."""
+        idx = []
         for name, part in self.head_local:
-            moved = part.moved(r_head, head_c)
+            moved = part.moved(sk.r_head, sk.head_c)
             moved.label = self.label
             if name.startswith("eye_"):
                 moved.pupil_dir = gaze
-            head_idx.append(add(moved, "Head"))
+            idx.append(out.add(moved, "Head"))
         for part in self.glasses_local:
-            add(part.moved(r_head, head_c))
+            out.add(part.moved(sk.r_head, sk.head_c))
+        return idx
+
+    def _accessories(self, sk: "_Skeleton", phone: bool, out: "_Solids") -> None:
+        s = self.subject
+        jt, up, right, fwd = sk.joints, sk.up, sk.right, sk.fwd
         if s.scarf:
-            add(Ellipsoid(jt[J["SpineShoulder"]] + up * 35 + fwd * 25, trunk, np.array([100, 45, 88]) * st,
-                          s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
-            add(Capsule(jt[J["SpineShoulder"]] + fwd * 95 + right * 40, jt[J["SpineMid"]] + fwd * 125 + right * 55,
-                        28, s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
-        if p.phone:
-            hd = _unit(jt[J["HandTip" + "Right"]] - jt[J["WristRight"]])
+            out.add(Ellipsoid(jt[J["SpineShoulder"]] + up * 35 + fwd * 25, sk.trunk_axes,
+                              np.array([100, 45, 88]) * s.stature, s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
+            out.add(Capsule(jt[J["SpineShoulder"]] + fwd * 95 + right * 40, jt[J["SpineMid"]] + fwd * 125 + right * 55,
+                            28, s.cloth * 0.7 + 0.2, LABEL_ACCESSORY))
+        if phone:  # in the right hand, screen towards the face
+            hd = _unit(jt[J["HandTipRight"]] - jt[J["WristRight"]])
             face_normal = _unit(np.cross(hd, jt[J["ThumbRight"]] - jt[J["HandRight"]]))
             rot = _frame(hd, np.cross(face_normal, hd))
-            add(Box(jt[J["HandRight"]] + hd * 30 - rot[:, 2] * 25, rot, np.array([35.0, 72.0, 4.5]), 0.08, LABEL_ACCESSORY))
+            out.add(Box(jt[J["HandRight"]] + hd * 30 - rot[:, 2] * 25, rot, np.array([35.0, 72.0, 4.5]), 0.08,
+                        LABEL_ACCESSORY))
 
-        landmarks = {k: to_car(v) for k, v in lm.items() if k not in ("pivot", "neck_top")}
-        eye_c = np.stack([to_car(self.eye_local[0]), to_car(self.eye_local[1])])
-        return Body(jt, r_head, head_c, eye_c, gaze, prims, owners, head_idx, landmarks)
+
+@dataclass
+class _Skeleton:
+    joints: np.ndarray
+    up: np.ndarray
+    right: np.ndarray
+    fwd: np.ndarray
+    r_head: np.ndarray
+    head_c: np.ndarray
+    open_hand: dict[str, float]  # per side: 0 = fist on the rim, 1 = open hand
+
+    @property
+    def trunk_axes(self) -> np.ndarray:
+        """x right, y down along the spine, z forward."""
+        return np.stack([self.right, -self.up, self.fwd], axis=1)
+
+    def to_car(self, q: np.ndarray) -> np.ndarray:
+        """Head-local point -> car frame."""
+        return self.r_head @ q + self.head_c
+
+
+class _Solids:
+    """Collects solids and, per joint, which of them carry its surface."""
+
+    def __init__(self) -> None:
+        self.prims: list[Primitive] = []
+        self.owners: list[list[int]] = [[] for _ in range(25)]
+
+    def add(self, prim: Primitive, *joint_names: str) -> int:
+        self.prims.append(prim)
+        for name in joint_names:
+            self.owners[J[name]].append(len(self.prims) - 1)
+        return len(self.prims) - 1
