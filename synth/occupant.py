@@ -41,6 +41,8 @@ class Subject:
     sleeves: bool
     glasses: str
     scarf: bool
+    long_hair: bool = False  # hair down to the shoulders
+    cap: bool = False         # a peaked cap (its brim shades and hides the forehead)
 
     @classmethod
     def sample(cls, subject_id: int, glasses: str | None = None, scarf: bool | None = None) -> "Subject":
@@ -60,9 +62,16 @@ class Subject:
             trousers=float(r.uniform(0.1, 0.5)),
             hair_albedo=float(r.uniform(0.15, 0.5)),
             sleeves=bool(r.random() < 0.7),
-            glasses=glasses if glasses is not None else str(r.choice(GLASSES, p=[0.55, 0.25, 0.2])),
-            scarf=bool(r.random() < 0.15) if scarf is None else scarf,
+            # drawn whether or not overridden, so an override never shifts the other draws
+            glasses=_override(glasses, str(r.choice(GLASSES, p=[0.55, 0.25, 0.2]))),
+            scarf=_override(scarf, bool(r.random() < 0.15)),
+            long_hair=bool(r.random() < 0.3),
+            cap=bool(r.random() < 0.1),
         )
+
+
+def _override(value, drawn):
+    return drawn if value is None else value
 
 
 @dataclass
@@ -155,6 +164,11 @@ def head_parts(s: Subject) -> tuple[list[tuple[str, Ellipsoid]], dict[str, np.nd
     if s.hair > 0:
         g = 1.0 + 0.06 * s.hair
         parts.append(("hair", e((0, -40 - 4 * s.hair, 76), (76 * fw * g, 101 * g, 94 * g), alb=s.hair_albedo)))
+        if s.long_hair:  # falls behind the ears to the shoulders
+            parts.append(("hair_long", e((0, 40, 78), (80 * fw * g, 125, 62), alb=s.hair_albedo)))
+    if s.cap:
+        parts.append(("cap", e((0, -48, 66), (82 * fw, 98, 98), alb=s.cloth * 0.8 + 0.1)))
+        parts.append(("cap_brim", e((0, -62, -40), (72 * fw, 7, 62), alb=s.cloth * 0.8 + 0.1, rot=rot_x(-12))))
     lm = {
         "eye_left_outer": np.array([ex + 13, 0, 3]) * hs, "eye_left_inner": np.array([ex - 13, 0, -3]) * hs,
         "eye_right_inner": np.array([-ex + 13, 0, -3]) * hs, "eye_right_outer": np.array([-ex - 13, 0, 3]) * hs,
