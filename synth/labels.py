@@ -71,7 +71,8 @@ def make_labels(scene: "Scene", index: int, t: float, body: "Body", cam_prims: l
         "time_s": round(t, 6),
         "seed": scene.seed,
         "scenario": scene.scenario,
-        "subject": {"id": scene.subject.subject_id, "glasses": scene.subject.glasses, "scarf": scene.subject.scarf},
+        "subject": {"id": scene.subject.subject_id, "glasses": scene.subject.glasses, "scarf": scene.subject.scarf,
+                    "cap": scene.subject.cap, "long_hair": scene.subject.long_hair},
         "head": {
             "rotation": _r(rot, 6),
             "position_mm": _r(pos),
