@@ -6,8 +6,9 @@
 Layout of DIR:
     index.json              {"version", "split", "seed", "frames", "scenario", "zones", "shards": [{file,
                              labels, n, camera, mount, subject, scene_seed, scenario, duration_s, width,
-                             height, intrinsics}]}; Scene(seed=scene_seed, scenario=..., camera=...,
-                             mount=..., subject=..., duration_s=..., width=..., height=...) re-renders a shard
+                             height, intrinsics, jitter_scale}]}; Scene(seed=scene_seed, scenario=...,
+                             camera=..., mount=..., subject=..., duration_s=..., width=..., height=...,
+                             jitter_scale=...) re-renders a shard
     shard_00000.npz         ir (n,H,W) uint8, depth (n,H,W) uint16 mm, plus label arrays (below) and,
                              with --masks / --clean-depth, mask (n,H,W) uint8 and depth_clean (n,H,W)
                              uint16 mm (noise-free, 0 = nothing)
@@ -41,6 +42,7 @@ SPLIT_MOUNTS = {"train": ("dashboard", "mirror"), "val": ("dashboard", "mirror")
                 "test": ("dashboard", "mirror", "pillar")}
 SPLIT_CAMERAS = ("d435", "kinect_v2", "autopose_ir")
 N_SUBJECTS = {"train": 400, "val": 40, "test": 40}
+JITTER_SCALE = 2.0  # camera mounts vary by +-50 mm and +-6 deg in training sets
 
 
 def label_arrays(labels: list[dict]) -> dict[str, np.ndarray]:
@@ -114,7 +116,7 @@ def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
     duration = max(8.0, sc["n"] * 0.35)
     scene = Scene(seed=sc["scene_seed"], scenario=job["scenario"], camera=sc["camera"], mount=sc["mount"],
                   width=size[0] if size else None, height=size[1] if size else None,
-                  subject=sc["subject"], duration_s=duration)
+                  subject=sc["subject"], duration_s=duration, jitter_scale=JITTER_SCALE)
     rng = np.random.default_rng([19, sc["scene_seed"]])
     idx = np.sort(rng.choice(len(scene), size=min(sc["n"], len(scene)), replace=False))
     irs, depths, msk, clean, labels = [], [], [], [], []
@@ -138,7 +140,7 @@ def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
     k = scene.intrinsics
     return {"file": f"{name}.npz", "labels": f"{name}.json", "n": len(idx), "camera": sc["camera"],
             "mount": sc["mount"], "subject": sc["subject"], "scene_seed": sc["scene_seed"],
-            "scenario": job["scenario"], "duration_s": duration,
+            "scenario": job["scenario"], "duration_s": duration, "jitter_scale": JITTER_SCALE,
             "width": k.width, "height": k.height, "intrinsics": k.to_dict()}
 
 

@@ -46,7 +46,7 @@ class Scene:
                  width: int | None = None, height: int | None = None, fps: float | None = None,
                  duration_s: float | None = None, subject: int | None = None, glasses: str | None = None,
                  scarf: bool | None = None, daylight: bool | None = None, jitter: bool = True,
-                 passenger: bool | None = None) -> None:
+                 passenger: bool | None = None, jitter_scale: float = 1.0) -> None:
         if camera not in PRESETS:
             raise ValueError(f"unknown camera preset {camera!r}: use one of {sorted(PRESETS)}")
         if mount not in MOUNTS:
@@ -63,7 +63,9 @@ class Scene:
         self.occupant = Occupant(self.subject, self.seat_offset, self.back_deg - 2.0)  # trunk leans 2 deg off the backrest
         self.intrinsics: Intrinsics = self.preset.intrinsics(width, height)
         self.fps = float(fps or self.preset.fps)
-        self.camera_pose: CameraPose = mount_pose(self.mount, rng if jitter else None)
+        # mount jitter: +-25 mm and +-3 deg, times jitter_scale (training sets use wider jitter)
+        self.camera_pose: CameraPose = mount_pose(self.mount, rng if jitter else None, 25.0 * jitter_scale,
+                                                  3.0 * jitter_scale)
         self.r_cam_car, self.t_cam_car = self.camera_pose.car_to_cam()
         k = self.intrinsics
         self.static = Canvas.empty(k.width, k.height, k.fx, k.fy, k.cx, k.cy)

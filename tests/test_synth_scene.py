@@ -146,7 +146,8 @@ def test_shards_roundtrip(tmp_path):
     # regenerating the frame from the index gives the same pixels
     sh = index["shards"][1]
     scene = Scene(seed=sh["scene_seed"], scenario=sh["scenario"], camera=sh["camera"], mount=sh["mount"],
-                  width=160, height=120, subject=sh["subject"], duration_s=sh["duration_s"])
+                  width=160, height=120, subject=sh["subject"], duration_s=sh["duration_s"],
+                  jitter_scale=sh["jitter_scale"])
     np.testing.assert_array_equal(scene.render(lb["frame"]).ir, item["ir"])
     # held-out splits share no subjects or scene seeds with training, and test adds an unseen mount
     tr, te = plan("train", 0, 5000, 64, ("d435",), ("dashboard", "mirror")), plan("test", 0, 2000, 64, ("d435",),
