@@ -1,0 +1,104 @@
+"""The procedural in-cabin scene as a frame source (the pipeline's default).
+
+Spec: ``synthetic[:key=value,...]``, keys (all optional):
+    seed=0            scene seed (subject, cabin, camera jitter, behaviour, noise)
+    scenario=drive    drive | gaze | sweeps | activities | vats | random ("drive": ~25 s scripted drive
+                      that visits every gaze zone and contains one long-distraction episode)
+    camera=d435       d435 (848x480) | kinect_v2 (512x424) | autopose_ir (752x480)
+    mount=dashboard   dashboard | mirror | pillar
+    width=, height=   render size (keeps the preset's horizontal field of view)
+    fps=              frame rate (default: the preset's)
+    frames=, duration=  stop after this many frames / seconds (default: the scenario's length)
+    subject=          body/head shape seed (default: seed)
+    glasses=          none | clear | sunglasses;  scarf=0|1;  daylight=0|1;  jitter=1|0
+    passenger=0|1     a still front passenger (default: drawn per seed, 30% of scenes)
+    loop=0            1: start over at the end (endless demo)
+Frames carry ``truth`` = the label dict of docs/labels.md. Rendering is numpy-only (synth/).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from monitor.frames import FrameSet
+from monitor.sources.base import FrameSource, SourceError
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _bool(key: str, value: str) -> bool:
+    try:
+        return _BOOL[value.strip().lower()]
+    except KeyError:
+        raise SourceError(f"synthetic option {key}={value!r}: use 1/0, true/false, yes/no or on/off") from None
+
+
+def _num(key: str, value: str, kind: type) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise SourceError(f"synthetic option {key}={value!r}: expected a {kind.__name__}") from None
+
+
+class SyntheticSource(FrameSource):
+    """Renders the frames of one `synth.scene.Scene` on demand, in order."""
+
+    is_live = False
+
+    def __init__(self, scene: Any, frames: int, loop: bool = False, stream: str = "synthetic") -> None:
+        self.scene = scene
+        self.frames = frames
+        self.loop = loop
+        self.stream = stream
+        self.name = f"synthetic:seed={scene.seed},scenario={scene.scenario},camera={scene.preset.name}"
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __iter__(self) -> Iterator[FrameSet]:
+        period_ms = 1000.0 / self.scene.fps
+        n = 0
+        while True:
+            for i in range(self.frames):
+                fs = self.scene.frameset(i, self.stream)
+                fs.frame = n  # frame ids keep counting across loops; truth keeps the scene's frame/time
+                fs.device_ts_ms = n * period_ms
+                yield fs
+                n += 1
+            if not self.loop:
+                return
+
+
+def open_synthetic(**options: str) -> SyntheticSource:
+    """Build the synthetic source from spec options (strings; see the module docstring)."""
+    from synth.scene import Scene  # numpy-only renderer
+
+    opts = dict(options)
+    known = {"seed", "scenario", "camera", "mount", "width", "height", "fps", "frames", "duration", "subject",
+             "glasses", "scarf", "daylight", "jitter", "loop", "stream", "passenger"}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise SourceError(f"unknown synthetic option(s) {unknown}: use {sorted(known)}")
+    kw: dict[str, Any] = {}
+    for key in ("seed", "width", "height", "subject"):
+        if key in opts:
+            kw[key] = _num(key, opts[key], int)
+    if "fps" in opts:
+        kw["fps"] = _num("fps", opts["fps"], float)
+    for key in ("scenario", "camera", "mount", "glasses"):
+        if key in opts:
+            kw[key] = opts[key]
+    for key in ("scarf", "daylight", "jitter", "passenger"):
+        if key in opts:
+            kw[key] = _bool(key, opts[key])
+    if "duration" in opts:
+        kw["duration_s"] = _num("duration", opts["duration"], float)
+    try:
+        scene = Scene(**kw)
+    except ValueError as exc:
+        raise SourceError(f"synthetic source: {exc}") from None
+    frames = len(scene)
+    if "frames" in opts:
+        frames = _num("frames", opts["frames"], int)
+        if frames <= 0:
+            raise SourceError(f"synthetic option frames={frames}: must be positive")
+    return SyntheticSource(scene, frames, _bool("loop", opts.get("loop", "0")), opts.get("stream", "synthetic"))
