@@ -43,8 +43,9 @@ class EstimatorWorker(Worker):
             return True
         self.artificial_delay()
         meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms}
-        if "truth" in msg.meta:
-            meta["truth"] = msg.meta["truth"]
+        for key in ("truth", "extra"):  # ground truth and stream metadata travel on to the sinks
+            if key in msg.meta:
+                meta[key] = msg.meta[key]
         out = Message("estimates", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)
         out.stamps["estimator.out"] = time.monotonic_ns()
         self.tx.send(out, self.should_stop, self.wait_beating)
