@@ -25,11 +25,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import zmq
 
 from monitor.wire import Message, WireError, decode, encode
+
+if TYPE_CHECKING:
+    from monitor.security import NetworkGuard
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class Policy(str, enum.Enum):
 HWM = {Policy.LIVE: 2, Policy.REPLAY: 4}
 CREDIT_RESEND_S = 0.5
 CREDIT_PORT_OFFSET = 1000  # tcp: a live link's credit channel listens this many ports higher
+CREDIT = b"1"
 
 
 @dataclass
@@ -63,10 +67,12 @@ class Endpoints:
     """Addresses of one run's links: ipc sockets in a private directory (default) or tcp ports."""
 
     def __init__(self, transport: str = "ipc", directory: str | None = None,
-                 host: str = "127.0.0.1", base_port: int = 5550, names: Sequence[str] = ()) -> None:
+                 host: str = "127.0.0.1", base_port: int = 5550, names: Sequence[str] = (),
+                 keys: str | None = None) -> None:
         if transport not in ("ipc", "tcp"):
             raise ValueError(f"transport must be 'ipc' or 'tcp', got {transport!r}")
         self.transport = transport
+        self.keys = keys  # tcp: the CURVE key directory (monitor/security.py)
         self.directory = directory
         self.host = host
         self.base_port = base_port
@@ -90,11 +96,11 @@ class Endpoints:
 
     def to_json(self) -> dict[str, Any]:
         return {"transport": self.transport, "directory": self.directory, "host": self.host,
-                "base_port": self.base_port, "names": self.names}
+                "base_port": self.base_port, "names": self.names, "keys": self.keys}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Endpoints":
-        return cls(d["transport"], d["directory"], d["host"], d["base_port"], d["names"])
+        return cls(d["transport"], d["directory"], d["host"], d["base_port"], d["names"], d.get("keys"))
 
     def remove(self) -> None:
         if self.directory:
@@ -104,13 +110,16 @@ class Endpoints:
 class Sender:
     """PUSH end of a link. ``send`` returns False when the message did not leave (yet)."""
 
-    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
+                 guard: "NetworkGuard | None" = None) -> None:
         self.policy = Policy(policy)
         self.address = address
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if guard is not None:
+            guard.server(self.socket, address)
         self.socket.bind(address)
         self._credits = 0
         self._pending: list[Any] | None = None
@@ -118,6 +127,9 @@ class Sender:
         if self.policy is Policy.LIVE:
             self._credit_socket = ctx.socket(zmq.PULL)
             self._credit_socket.setsockopt(zmq.LINGER, 0)
+            self._credit_socket.setsockopt(zmq.MAXMSGSIZE, 64)  # a credit is one byte
+            if guard is not None:
+                guard.server(self._credit_socket, credit_address(address))
             self._credit_socket.bind(credit_address(address))
 
     def send(self, msg: Message, should_stop: Callable[[], bool] = lambda: False,
@@ -148,7 +160,13 @@ class Sender:
         if self._credit_socket is None:
             return False
         while self._credit_socket.poll(0):
-            self._credit_socket.recv(zmq.NOBLOCK)
+            try:
+                credit = self._credit_socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if credit != [CREDIT]:
+                self.stats.bad["bad_credit"] += 1  # not a credit: dropped, counted, grants nothing
+                continue
             self._credits = 1  # a restarted consumer re-asks; credits never pile up
         if self._pending is None or not self._credits:
             return False
@@ -188,13 +206,17 @@ def credit_address(address: str) -> str:
 class Receiver:
     """PULL end of a link; ``recv`` validates and returns the next (replay) or newest (live) message."""
 
-    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
+                 guard: "NetworkGuard | None" = None, topics: frozenset[str] = frozenset()) -> None:
         self.policy = Policy(policy)
         self.address = address
+        self.topics = topics  # the topics this consumer takes (empty: any); others are malformed
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if guard is not None:
+            guard.client(self.socket)
         self.socket.connect(address)
         self._credit_socket: zmq.Socket | None = None
         self._credit_out = False
@@ -203,6 +225,8 @@ class Receiver:
             self._credit_socket = ctx.socket(zmq.PUSH)
             self._credit_socket.setsockopt(zmq.LINGER, 0)
             self._credit_socket.setsockopt(zmq.SNDHWM, 1)
+            if guard is not None:
+                guard.client(self._credit_socket)
             self._credit_socket.connect(credit_address(address))
         self._logged_kinds: set[str] = set()
         self.last_parts: list[zmq.Frame] = []
@@ -221,6 +245,9 @@ class Receiver:
             msg = self._decode(parts)
             if msg is None:
                 continue
+            if self.topics and msg.topic not in self.topics:
+                self.reject(WireError("wrong_topic", f"{msg.topic!r} on a link that carries {sorted(self.topics)}"))
+                continue
             self.stats.received += 1
             self.last_parts = parts
             if msg.topic != "eos":
@@ -234,7 +261,7 @@ class Receiver:
         if self._credit_out and now - self._credit_sent_at < CREDIT_RESEND_S:
             return
         try:
-            self._credit_socket.send(b"1", zmq.NOBLOCK)  # type: ignore[union-attr]
+            self._credit_socket.send(CREDIT, zmq.NOBLOCK)  # type: ignore[union-attr]
         except zmq.Again:
             return
         self._credit_out = True
@@ -244,12 +271,17 @@ class Receiver:
         try:
             return decode(parts)
         except WireError as exc:
-            self.stats.bad[exc.kind] += 1
-            if exc.kind not in self._logged_kinds:
-                self._logged_kinds.add(exc.kind)
-                log.warning("dropped malformed message on %s (%s); further %r errors are only counted",
-                            self.address, exc, exc.kind)
+            self.reject(exc)
             return None
+
+    def reject(self, exc: WireError) -> None:
+        """Count a malformed message as dropped (and log its kind once). Workers call it too, for
+        messages that decode but do not make sense to them (wrong topic, unusable content)."""
+        self.stats.bad[exc.kind] += 1
+        if exc.kind not in self._logged_kinds:
+            self._logged_kinds.add(exc.kind)
+            log.warning("dropped malformed message on %s (%s); further %r errors are only counted",
+                        self.address, exc, exc.kind)
 
     def close(self) -> None:
         self.socket.close(linger=0)

@@ -10,8 +10,10 @@ from pathlib import Path
 from monitor.bus import Endpoints, Policy
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.summary import build_summary, format_summary, write_summary
+from monitor.faults import parse_faults
+from monitor.preflight import check_inputs, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
-from monitor.workers.base import RunConfig
+from monitor.workers.base import FATAL_EXIT_CODE, RunConfig
 
 DESCRIPTION = """\
 Real-time driver monitoring: capture -> ONNX estimator (body joints, head pose) -> gaze zones and
@@ -25,13 +27,30 @@ sources (--source):
   PATH.bag | PATH.db3         a RealSense recording (librealsense playback)
   realsense[:width=848,height=480,fps=30,emitter=on,serial=...]   a live RealSense camera
 
-exit codes: 0 done; 1 a worker kept failing; 2 bad input (file, model, option);
-            130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM. Outputs are complete in every case.
+other commands:
+  run_monitor.py keys --out DIR   make the CURVE key pair that --transport tcp needs (copy DIR to both boxes)
+  run_monitor.py soak --minutes M run the pipeline for M minutes and report memory, drops, restarts, latency drift
+
+exit codes:
+  0    done
+  1    the run could not go on: a worker kept crashing (restarted 5 times in a row), or a stage
+       failed on 30 items in a row (e.g. the model on every frame); the message names it
+  2    bad input, nothing written: bad option, missing/corrupt/wrong-format recording, missing,
+       corrupt or mismatched model, invalid cabin layout or calibration file, missing keys
+  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM
+  A run that started (exit 0, 1, 130, 143) leaves complete outputs: every results line is whole.
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments: one line that says what is wrong and where to look, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_monitor.py", description=DESCRIPTION, epilog=EPILOG,
+    p = OneLineParser(prog="run_monitor.py", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", default=DEFAULT_SOURCE, metavar="SRC",
                    help="where frames come from (see 'sources' below; default: %(default)s)")
@@ -66,9 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ipc sockets in a private run folder (default) or tcp on --tcp-host")
     p.add_argument("--tcp-host", default="127.0.0.1", help="tcp address to bind (default: %(default)s)")
     p.add_argument("--tcp-port", type=int, default=5550, help="first tcp port to use (default: %(default)s)")
+    p.add_argument("--keys", default="", metavar="DIR",
+                   help="CURVE key folder from `run_monitor.py keys --out DIR`; required with --transport tcp: "
+                        "links are then authenticated and encrypted and other peers are refused")
     p.add_argument("--inject-delay", action="append", default=[], metavar="STAGE=MS",
                    help="add a known busy-wait of MS milliseconds per item to STAGE (capture, "
                         "estimator, gaze, sink); used to check the latency figures themselves")
+    p.add_argument("--inject-fault", action="append", default=[], metavar="FAULT",
+                   help="test a failure path: source-unplug=FRAME:SECONDS (the camera disappears after "
+                        "FRAME frames for SECONDS) or model-error=FRAME:COUNT (the model fails on COUNT frames)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -96,36 +121,42 @@ def default_out_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from monitor.security import keys_main
+        return keys_main(argv[1:])
+    if argv[:1] == ["soak"]:
+        from monitor.bench.soak import main as soak_main
+        return soak_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s supervisor: %(message)s", datefmt="%H:%M:%S")
     try:
         kind, _ = parse_spec(args.source)
-    except SourceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.max_frames < 0:
-        print("error: --max-frames must be >= 0", file=sys.stderr)
-        return 2
-    try:
+        if args.max_frames < 0:
+            raise ValueError("--max-frames must be >= 0")
         delays = parse_delays(args.inject_delay)
-    except ValueError as exc:
+        faults = parse_faults(args.inject_fault)
+        check_inputs(args, kind)
+    except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else default_out_dir()
     if (out / "results.jsonl").exists():
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)
         return 2
+    created = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
     for name in ("results.jsonl", "events.jsonl"):
         (out / name).touch()
     policy = args.policy or (Policy.LIVE.value if kind == "realsense" else Policy.REPLAY.value)
-    endpoints = Endpoints.create_private(args.transport, host=args.tcp_host, base_port=args.tcp_port)
+    endpoints = Endpoints.create_private(args.transport, host=args.tcp_host, base_port=args.tcp_port,
+                                         keys=str(Path(args.keys).resolve()) if args.keys else None)
     config = RunConfig(
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
         io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
-        driver_calibration=args.driver_calibration)
+        driver_calibration=args.driver_calibration, faults=faults)
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
     supervisor = Supervisor(config, roles, endpoints)
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)
@@ -134,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    if code == FATAL_EXIT_CODE and remove_unstarted_run(out, created):
+        return code  # bad input found by a worker before any frame went through: nothing is left behind
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}

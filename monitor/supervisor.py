@@ -15,15 +15,20 @@ from typing import Any
 import zmq
 
 from monitor.bus import Endpoints
-from monitor.workers.base import COMMAND, CONTROL, FATAL_EXIT_CODE, RunConfig
+from monitor.workers.base import (COMMAND, CONTROL, FATAL_EXIT_CODE, STAGE_FAILED_EXIT_CODE, RunConfig,
+                                  network_guard)
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5  # SIGTERM -> SIGKILL; the whole stop stays under the 2 s budget
-HANG_TIMEOUT_S = 5.0  # no heartbeat for this long from a running worker -> killed and restarted
+# No heartbeat for this long from a running worker -> killed and restarted. Workers beat every
+# 0.1 s and never block longer than ~0.1 s between beats, so 1 s is ten missed beats: safe on a
+# loaded machine and leaves room for the restart inside the 2 s recovery budget.
+HANG_TIMEOUT_S = 1.0
 STARTUP_TIMEOUT_S = 60.0  # model loading and warm-up may take a while on a cold machine
-BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
-MAX_RESTARTS = 5
+BACKOFF_S = (0.05, 0.5, 1.0, 2.0, 5.0)  # the first restart is immediate; repeated ones back off
+MAX_RESTARTS = 5  # failures in a row (a worker that then runs STABLE_S starts a fresh count)
+STABLE_S = 30.0
 
 
 class RunFailed(RuntimeError):
@@ -40,6 +45,8 @@ class WorkerHandle:
     process: subprocess.Popen | None = None
     incarnation: int = 0
     restarts: int = 0
+    failures_in_row: int = 0
+    failed_at: float | None = None  # when the current outage began (death or hang detected)
     state: str = "starting"
     last_beat: float = 0.0
     started: float = 0.0
@@ -47,6 +54,7 @@ class WorkerHandle:
     finished: bool = False
     beat: dict[str, Any] = field(default_factory=dict)  # latest heartbeat of this incarnation
     history: list[dict[str, Any]] = field(default_factory=list)  # last heartbeat of each earlier one
+    faults: list[dict[str, Any]] = field(default_factory=list)  # why it died, how long recovery took
 
 
 class Supervisor:
@@ -61,16 +69,22 @@ class Supervisor:
         self.ctx = zmq.Context()
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
+        self.control_bad: dict[str, int] = {}  # malformed or foreign control messages, by kind
 
     # --- public ----------------------------------------------------------------------------
     def run(self) -> int:
         """Run to the end of the stream or a stop signal; returns the process exit code."""
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.guard = network_guard(self.ctx, self.endpoints)
         self.control = self.ctx.socket(zmq.PULL)
         self.control.setsockopt(zmq.LINGER, 0)
-        self.control.bind(self.endpoints.address(CONTROL))
+        self.control.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)  # a heartbeat is a few kB
         self.command = self.ctx.socket(zmq.PUB)
         self.command.setsockopt(zmq.LINGER, 0)
+        if self.guard is not None:
+            self.guard.server(self.control, "control")
+            self.guard.server(self.command, "command")
+        self.control.bind(self.endpoints.address(CONTROL))
         self.command.bind(self.endpoints.address(COMMAND))
         try:
             for handle in self.workers.values():
@@ -81,6 +95,9 @@ class Supervisor:
             self.ended_at = time.monotonic()
             self.control.close(linger=0)
             self.command.close(linger=0)
+            if self.guard is not None:
+                self.guard.poll()
+                self.guard.close()
             self.ctx.term()
             self.endpoints.remove()
             for s, handler in previous.items():
@@ -89,8 +106,13 @@ class Supervisor:
 
     def worker_reports(self) -> dict[str, dict[str, Any]]:
         """Per role: restarts and the final heartbeat of every incarnation (counters, links, info)."""
-        return {role: {"restarts": h.restarts, "incarnations": [*h.history, h.beat]}
-                for role, h in self.workers.items()}
+        reports = {role: {"restarts": h.restarts, "faults": h.faults, "incarnations": [*h.history, h.beat]}
+                   for role, h in self.workers.items()}
+        # The supervisor's own socket: every malformed or foreign heartbeat is counted as dropped.
+        info = {"network_refused": dict(self.guard.counts)} if getattr(self, "guard", None) else {}
+        reports["supervisor"] = {"restarts": 0, "faults": [], "incarnations": [
+            {"links": {"in:control": {"bad": dict(self.control_bad)}}, "info": info}]}
+        return reports
 
     # --- internals -------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -113,6 +135,8 @@ class Supervisor:
                 log.info("stopping on %s", signal.Signals(self.stop_signal).name)
                 return 128 + self.stop_signal
             self._read_heartbeats(timeout_ms=50)
+            if self.guard is not None:
+                self.guard.poll()
             now = time.monotonic()
             for handle in self.workers.values():
                 self._check(handle, now)
@@ -126,24 +150,59 @@ class Supervisor:
         subscriber or a restarted worker catches up at once."""
         go = all(h.state not in ("starting", "restarting") for h in self.workers.values())
         finished = [role for role, h in self.workers.items() if h.finished or h.state in ("draining", "done")]
-        self.command.send(json.dumps({"go": go, "finished": finished}).encode())
+        command: dict[str, Any] = {"go": go, "finished": finished}
+        capture = self.workers.get("capture")
+        if capture is not None and isinstance(capture.beat.get("info", {}).get("source_state"), dict):
+            command["source"] = capture.beat["info"]["source_state"]  # e.g. the display shows "camera lost"
+        self.command.send(json.dumps(command).encode())
 
     def _read_heartbeats(self, timeout_ms: int) -> None:
         if not self.control.poll(timeout_ms):
             return
         while True:
             try:
-                beat = json.loads(self.control.recv(zmq.NOBLOCK))
-                handle = self.workers[beat["worker"]]
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            except (ValueError, KeyError, TypeError):
-                continue  # control traffic is internal; a garbled beat is simply ignored
-            if beat.get("incarnation") != handle.incarnation:
+            beat = self._valid_beat(frames)
+            if beat is None:
+                continue
+            handle = self.workers[beat["worker"]]
+            if beat["incarnation"] != handle.incarnation:
                 continue  # a late beat from a killed incarnation
+            if handle.process is None or beat["pid"] != handle.process.pid:
+                self._control_bad("foreign_pid")  # not from the process we started
+                continue
             handle.beat = beat
-            handle.state = beat.get("state", handle.state)
+            handle.state = beat["state"]
             handle.last_beat = time.monotonic()
+            if handle.failed_at is not None and handle.state not in ("starting", "restarting"):
+                down_s = handle.last_beat - handle.failed_at
+                handle.faults[-1]["recovered_s"] = round(down_s, 3)
+                log.warning("%s recovered %.2f s after the failure", handle.role, down_s)
+                handle.failed_at = None
+
+    def _valid_beat(self, frames: list[bytes]) -> dict[str, Any] | None:
+        """A heartbeat is one JSON object naming one of our workers; anything else is counted."""
+        if len(frames) != 1:
+            return self._control_bad("bad_parts")
+        try:
+            beat = json.loads(frames[0])
+        except (ValueError, RecursionError):
+            return self._control_bad("bad_json")
+        if not isinstance(beat, dict) or beat.get("worker") not in self.workers:
+            return self._control_bad("bad_worker")
+        if (not isinstance(beat.get("incarnation"), int) or not isinstance(beat.get("pid"), int)
+                or not isinstance(beat.get("state"), str) or not isinstance(beat.get("counters", {}), dict)
+                or not isinstance(beat.get("links", {}), dict) or not isinstance(beat.get("info", {}), dict)):
+            return self._control_bad("bad_fields")
+        return beat
+
+    def _control_bad(self, kind: str) -> None:
+        if kind not in self.control_bad:
+            log.warning("dropped a malformed control message (%s); further ones are only counted", kind)
+        self.control_bad[kind] = self.control_bad.get(kind, 0) + 1
+        return None
 
     def _check(self, handle: WorkerHandle, now: float) -> None:
         if handle.finished:
@@ -155,6 +214,8 @@ class Supervisor:
         assert handle.process is not None
         code = handle.process.poll()
         if code is None:
+            if handle.failures_in_row and handle.state != "starting" and now - handle.started > STABLE_S:
+                handle.failures_in_row = 0  # it has run well for a while: a later crash starts a new count
             limit = STARTUP_TIMEOUT_S if handle.state == "starting" else HANG_TIMEOUT_S
             if now - handle.last_beat > limit:
                 log.warning("%s sent no heartbeat for %.1f s: killing it", handle.role, now - handle.last_beat)
@@ -167,17 +228,24 @@ class Supervisor:
         elif code == FATAL_EXIT_CODE:
             raise RunFailed(handle.beat.get("info", {}).get("error", f"{handle.role} could not start"),
                             FATAL_EXIT_CODE)
+        elif code == STAGE_FAILED_EXIT_CODE:  # e.g. the model fails on frame after frame
+            raise RunFailed(handle.beat.get("info", {}).get("error", f"{handle.role} kept failing"), 1)
         else:
             self._crashed(handle, f"exit code {code}", now)
 
     def _crashed(self, handle: WorkerHandle, why: str, now: float) -> None:
-        if handle.restarts >= MAX_RESTARTS:
-            raise RunFailed(f"{handle.role} failed {handle.restarts + 1} times (last: {why}); giving up")
-        delay = BACKOFF_S[min(handle.restarts, len(BACKOFF_S) - 1)]
-        log.warning("%s died (%s); restarting in %.1f s", handle.role, why, delay)
+        if handle.failures_in_row >= MAX_RESTARTS:
+            raise RunFailed(f"{handle.role} failed {handle.failures_in_row + 1} times in a row (last: {why}); "
+                            "giving up: see the log lines above for its error")
+        delay = BACKOFF_S[min(handle.failures_in_row, len(BACKOFF_S) - 1)]
+        log.warning("%s died (%s); restarting in %.2f s", handle.role, why, delay)
+        if handle.failed_at is None:
+            handle.failed_at = now
+        handle.faults.append({"why": why, "at_s": round(now - self.started_at, 3)})
         handle.history.append(handle.beat)
         handle.beat = {}
         handle.restarts += 1
+        handle.failures_in_row += 1
         handle.incarnation += 1
         handle.state = "restarting"
         handle.restart_at = now + delay

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -16,14 +16,25 @@ from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.estimator.session import ModelLoadError
 from monitor.recording import RecordingError
 from monitor.sources.base import SourceError
-from monitor.wire import Message
+from monitor.wire import Message, WireError
+
+if TYPE_CHECKING:
+    from monitor.security import NetworkGuard
 
 log = logging.getLogger(__name__)
-HEARTBEAT_INTERVAL_S = 0.2
+HEARTBEAT_INTERVAL_S = 0.1  # the supervisor declares a worker hung after 1 s without one
+
+
+class StageFailed(RuntimeError):
+    """A stage failed on item after item (e.g. the model on every frame): the run cannot go on."""
+
+
 # Errors a user can fix (bad path, corrupt file, missing model): restarting would not help, so the
 # worker reports the one-line message and exits with FATAL_EXIT_CODE; the supervisor ends the run.
 USER_ERRORS = (SourceError, ModelLoadError, RecordingError)
 FATAL_EXIT_CODE = 2
+STAGE_FAILED_EXIT_CODE = 3  # StageFailed: the supervisor ends the run with exit code 1
+MAX_ERRORS_IN_ROW = 30  # items in a row a stage may fail on (1 s of camera) before the run ends
 EOS_TIMEOUT_MS = 5000
 CONSUMER_WAIT_S = 30.0
 
@@ -51,6 +62,9 @@ class RunConfig:
     incarnation: int = 0
     # test hook: an artificial per-item delay in ms for a named role (benchmarks' self-check)
     delay_ms: dict[str, float] = field(default_factory=dict)
+    # test hook: injected faults (monitor/faults.py), e.g. {"source_unplug": [30, 1.5]}
+    faults: dict[str, Any] = field(default_factory=dict)
+    max_errors_in_row: int = MAX_ERRORS_IN_ROW
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -89,25 +103,35 @@ class Worker:
         self.info: dict[str, Any] = {}
         self.state = "starting"
         self._next_beat = 0.0
+        self.guard = network_guard(self.ctx, self.endpoints)
         self._control = self.ctx.socket(zmq.PUSH)
         self._control.setsockopt(zmq.LINGER, 500)
         self._control.setsockopt(zmq.SNDHWM, 100)
-        self._control.connect(self.endpoints.address(CONTROL))
         self._command = self.ctx.socket(zmq.SUB)
         self._command.setsockopt(zmq.SUBSCRIBE, b"")
         self._command.setsockopt(zmq.LINGER, 0)
+        self._command.setsockopt(zmq.MAXMSGSIZE, 64 * 1024)
+        if self.guard is not None:
+            self.guard.client(self._control)
+            self.guard.client(self._command)
+        self._control.connect(self.endpoints.address(CONTROL))
         self._command.connect(self.endpoints.address(COMMAND))
         self.go = False
         self.finished_roles: set[str] = set()
+        self.source_state: dict[str, Any] = {}  # the capture's source state, as the supervisor relays it
+        self.command_bad: dict[str, int] = {}
 
     # --- links -----------------------------------------------------------------------------
     def add_sender(self, consumer: str, policy: Policy | None = None) -> Sender:
-        sender = Sender(self.ctx, self.endpoints.address(link_name(self.role, consumer)), policy or self.policy)
+        sender = Sender(self.ctx, self.endpoints.address(link_name(self.role, consumer)), policy or self.policy,
+                        guard=self.guard)
         self.senders[consumer] = sender
         return sender
 
-    def add_receiver(self, producer: str, policy: Policy | None = None) -> Receiver:
-        receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy)
+    def add_receiver(self, producer: str, policy: Policy | None = None, topics: frozenset[str] = frozenset()) -> Receiver:
+        """``topics``: what this link may carry besides ``eos``; anything else is counted as malformed."""
+        receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy,
+                            guard=self.guard, topics=topics | {"eos"} if topics else topics)
         self.receivers[producer] = receiver
         return receiver
 
@@ -143,6 +167,11 @@ class Worker:
             self.state = "fatal"
             self.info["error"] = str(exc)
             code = FATAL_EXIT_CODE
+        except StageFailed as exc:
+            log.error("%s", exc)
+            self.state = "failed"
+            self.info["error"] = str(exc)
+            code = STAGE_FAILED_EXIT_CODE
         except Exception:
             log.exception("%s failed", self.role)
             self.state = "failed"
@@ -161,6 +190,8 @@ class Worker:
                     receiver.close()
                 self._command.close(linger=0)
                 self._control.close(linger=500)
+                if self.guard is not None:
+                    self.guard.close()
                 self.ctx.term()
         return code
 
@@ -174,12 +205,22 @@ class Worker:
         """Read the supervisor's run state: whether to go, and which workers have finished."""
         while self._command.poll(0):
             try:
-                command = json.loads(self._command.recv(zmq.NOBLOCK))
-                go, finished = bool(command["go"]), set(command["finished"])
-            except (zmq.Again, ValueError, KeyError, TypeError):
+                frames = self._command.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                command = json.loads(frames[0]) if len(frames) == 1 else None
+                go, finished = command["go"], command["finished"]
+                source = command.get("source", {})
+                if not (isinstance(go, bool) and isinstance(finished, list) and isinstance(source, dict)
+                        and all(isinstance(r, str) for r in finished)):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError, RecursionError):
+                self.command_bad["bad_command"] = self.command_bad.get("bad_command", 0) + 1
                 continue
             self.go = self.go or go
-            self.finished_roles = finished
+            self.finished_roles = set(finished)
+            self.source_state = source
 
     def wait_for_consumers(self) -> None:
         """Stay up until every consumer has finished the stream. libzmq discards what is still
@@ -204,6 +245,12 @@ class Worker:
         self._next_beat = now + HEARTBEAT_INTERVAL_S
         links = {f"out:{k}": s.stats.to_json() for k, s in self.senders.items()}
         links.update({f"in:{k}": r.stats.to_json() for k, r in self.receivers.items()})
+        if self.command_bad:
+            links["in:command"] = {"bad": dict(self.command_bad)}
+        if self.guard is not None:
+            self.guard.poll()
+            if self.guard.counts:
+                self.info["network_refused"] = dict(self.guard.counts)
         payload = {"worker": self.role, "pid": os.getpid(), "incarnation": self.config.incarnation,
                    "state": self.state, "counters": self.counters, "links": links, "info": self.info}
         try:
@@ -233,12 +280,49 @@ class Worker:
             if not delivered and not self.stopping:
                 log.warning("%s: end of stream could not be passed to %s", self.role, consumer)
 
+    def count_error(self, what: str, exc: BaseException) -> None:
+        """One item failed (it is dropped with its reason, logged once per reason). After
+        ``max_errors_in_row`` failures in a row the stage gives up: StageFailed ends the run."""
+        self.counters["errors"] += 1
+        self._errors_in_row = getattr(self, "_errors_in_row", 0) + 1
+        reason = f"{type(exc).__name__}: {exc}"
+        logged = self.__dict__.setdefault("_logged_errors", set())
+        if reason not in logged and len(logged) < 100:
+            logged.add(reason)
+            log.warning("%s: dropped %s (%s)", self.role, what, reason)
+        self.info["last_error"] = reason[:300]
+        if self._errors_in_row >= self.config.max_errors_in_row:
+            raise StageFailed(f"{self.role} failed on {self._errors_in_row} items in a row (last: {reason[:200]}); "
+                              "the run stops: check the model and the input it is given")
+
+    def count_success(self) -> None:
+        self.counters["processed"] += 1
+        self._errors_in_row = 0
+
     def artificial_delay(self) -> None:
         delay = self.config.delay_ms.get(self.role, 0.0)
         if delay:
             end = time.perf_counter() + delay / 1000.0
             while time.perf_counter() < end:  # busy-wait: sleep() overshoots by ~0.1 ms or more
                 pass
+
+
+def network_guard(ctx: zmq.Context, endpoints: Endpoints) -> "NetworkGuard | None":
+    """tcp links are CURVE-authenticated and encrypted (monitor/security.py); ipc ones live in a
+    private directory and need nothing more."""
+    if endpoints.transport != "tcp":
+        return None
+    from monitor.security import CurveKeys, NetworkGuard
+
+    if not endpoints.keys:
+        raise ValueError("tcp transport needs a CURVE key directory: `python run_monitor.py keys --out DIR`, "
+                         "then --keys DIR")
+    return NetworkGuard(ctx, CurveKeys.load(endpoints.keys))
+
+
+def reject(receiver: Receiver, kind: str, detail: str) -> None:
+    """Count a message that decoded but cannot be used as malformed on its link."""
+    receiver.reject(WireError(kind, detail))
 
 
 def _die_with_parent() -> None:

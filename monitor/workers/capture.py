@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Iterator
 
 from monitor.bus import Policy
+from monitor.faults import SourceUnplug
 from monitor.frames import FrameSet
-from monitor.sources import open_source
+from monitor.sources import FrameSource, SourceError, open_source
 from monitor.wire import Message, encode
 from monitor.workers.base import Worker
+
+log = logging.getLogger(__name__)
+RECONNECT_INTERVAL_S = 1.0  # how often a lost camera is looked for again
 
 
 class CaptureWorker(Worker):
@@ -17,33 +22,56 @@ class CaptureWorker(Worker):
 
     def setup(self) -> None:
         cfg = self.config
-        self.source = open_source(cfg.source)
+        self.unplug = SourceUnplug.from_config(cfg.faults)
+        self.source: FrameSource | None = open_source(cfg.source)
+        # A camera that disappears mid-run is looked for again until it is back; a file that
+        # fails mid-run is broken for good (its error ends the run).
+        self.reconnectable = self.source.is_live or self.unplug is not None
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
             self.add_sender("display", Policy.LIVE)
-        frames: Iterator[FrameSet] = iter(self.source)
-        if cfg.skip_frames and not self.source.is_live:
-            frames = itertools.islice(frames, cfg.skip_frames, None)  # resume after a restart
-        if cfg.max_frames:
-            frames = itertools.islice(frames, max(cfg.max_frames - cfg.skip_frames, 0))
-        self.frames = frames
-        self.counters.update(frames_read=cfg.skip_frames, sent=0)
+        self.counters.update(frames_read=cfg.skip_frames, sent=0, source_lost=0)
+        self.frames = self._frames(cfg.skip_frames)
         self.info["source"] = self.source.name
+        self.info["source_state"] = {"state": "ok", "lost": 0}
         self._pace_origin: tuple[float, float] | None = None
         self._last_stream = ""
+        self._lost_at = 0.0
+        self._next_try = 0.0
+
+    def _frames(self, already_read: int) -> Iterator[FrameSet]:
+        """The source's frames after the ``already_read`` first ones (a restart or reconnect of a
+        file resumes where it stopped; a camera just goes on), up to --max-frames in all."""
+        assert self.source is not None
+        frames: Iterator[FrameSet] = iter(self.source)
+        if already_read and not self.source.is_live:
+            frames = itertools.islice(frames, already_read, None)
+        if self.config.max_frames:
+            frames = itertools.islice(frames, max(self.config.max_frames - already_read, 0))
+        return frames
 
     def step(self) -> bool:
         if not self.go:
             time.sleep(0.01)
             return True
+        if self.source is None:
+            self._reconnect()
+            return True
         try:
             frameset = next(self.frames)
+            if self.unplug is not None:
+                self.unplug.check_frame(self.counters["frames_read"])
         except StopIteration:
             self.send_eos()
             return False
+        except SourceError as exc:
+            if not self.reconnectable:
+                raise
+            self._lose_source(exc)
+            return True
         self.counters["frames_read"] += 1
         if self.config.realtime and not self.source.is_live:
             self._pace(frameset.device_ts_ms)
@@ -59,6 +87,42 @@ class CaptureWorker(Worker):
         self.counters["processed"] += 1
         self.info["last_frame"] = frameset.frame
         return True
+
+    def _lose_source(self, exc: Exception) -> None:
+        """The camera went away: say so (log, heartbeat, run state) and look for it again."""
+        assert self.source is not None
+        try:
+            self.source.close()
+        except Exception as close_exc:  # a vanished device may fail to close; it is gone anyway
+            log.debug("closing the lost source failed: %s", close_exc)
+        self.source = None
+        self._lost_at = time.monotonic()
+        self._next_try = self._lost_at + RECONNECT_INTERVAL_S
+        self.counters["source_lost"] += 1
+        self.state = "reconnecting"
+        self.info["source_state"] = {"state": "lost", "error": str(exc)[:300], "lost": self.counters["source_lost"]}
+        log.warning("source lost (%s); looking for it again every %.0f s", exc, RECONNECT_INTERVAL_S)
+
+    def _reconnect(self) -> None:
+        if time.monotonic() < self._next_try:
+            time.sleep(0.02)
+            return
+        self._next_try = time.monotonic() + RECONNECT_INTERVAL_S
+        try:
+            if self.unplug is not None:
+                self.unplug.check_open()
+            source = open_source(self.config.source)
+        except SourceError as exc:
+            self.info["source_state"]["error"] = str(exc)[:300]
+            return
+        self.source = source
+        self.frames = self._frames(self.counters["frames_read"])
+        self._pace_origin = None
+        down_s = time.monotonic() - self._lost_at
+        self.state = "ready"
+        self.info["source_state"] = {"state": "ok", "lost": self.counters["source_lost"],
+                                     "last_outage_s": round(down_s, 3)}
+        log.warning("source back after %.1f s", down_s)
 
     def _pace(self, device_ts_ms: float) -> None:
         """Replay at the recorded rate: sleep until the frame's offset from the first frame."""
@@ -76,5 +140,5 @@ class CaptureWorker(Worker):
         self.forward_eos(Message("eos", self._last_stream or "none", -1, 0.0, {"capture.out": time.monotonic_ns()}))
 
     def teardown(self) -> None:
-        if hasattr(self, "source"):
+        if getattr(self, "source", None) is not None:
             self.source.close()

@@ -5,11 +5,30 @@ import logging
 import time
 
 from monitor.estimator.pipeline import PoseEstimator
-from monitor.frames import FrameSet
-from monitor.wire import Message
+from monitor.estimator.session import ModelLoadError
+from monitor.faults import ModelError
+from monitor.validate import frameset_from_message
+from monitor.wire import Message, WireError
 from monitor.workers.base import Worker
 
 log = logging.getLogger(__name__)
+
+
+def check_model_roles(estimator: PoseEstimator) -> None:
+    """Each model must do the job it was given and its graph must take the input its contract
+    promises (a head model passed as body model, or a contract from another export, is refused)."""
+    for option, model, task in (("--body-model", estimator.body, "body_joints"),
+                                ("--head-model", estimator.head, "head_pose")):
+        c = model.contract
+        if c.task != task:
+            raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "
+                                 "pass the right file (body and head models swapped?)")
+        graph_input = next(i for i in model.session.get_inputs() if i.name == c.input_name)
+        promised = (None, c.channels, c.height, c.width)
+        shape = list(graph_input.shape)
+        if len(shape) != 4 or any(isinstance(d, int) and p is not None and d != p for d, p in zip(shape, promised)):
+            raise ModelLoadError(f"{option} {model.path}: its graph takes input {shape}, its contract promises "
+                                 f"N x {c.channels} x {c.height} x {c.width}; re-export the model")
 
 
 class EstimatorWorker(Worker):
@@ -18,10 +37,12 @@ class EstimatorWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding)
+        check_model_roles(self.estimator)
         self.info["models"] = self.estimator.describe()
-        self.rx = self.add_receiver("capture")
+        self.rx = self.add_receiver("capture", topics=frozenset({"frames"}))
         self.tx = self.add_sender("gaze")
-        self._logged_failures: set[str] = set()
+        self.needed = {self.estimator.body.contract.modality, self.estimator.head.contract.modality}
+        self.model_error = ModelError.from_config(cfg.faults)
 
     def step(self) -> bool:
         msg = self.rx.recv(100)
@@ -32,14 +53,16 @@ class EstimatorWorker(Worker):
             return False
         msg.stamps["estimator.in"] = time.monotonic_ns()
         try:
-            frameset = FrameSet.from_message(msg)
+            frameset = frameset_from_message(msg, self.needed)
+        except WireError as exc:  # decodes, but is no usable frameset: malformed, like a wire error
+            self.rx.reject(exc)
+            return True
+        try:
+            if self.model_error is not None:
+                self.model_error.check(msg.frame)
             estimates = self.estimator.estimate(frameset)
-        except Exception as exc:  # one bad frame is dropped with its reason, the run goes on
-            self.counters["errors"] += 1
-            reason = f"{type(exc).__name__}: {exc}"
-            if reason not in self._logged_failures:
-                self._logged_failures.add(reason)
-                log.warning("estimator dropped frame %d (%s)", msg.frame, reason)
+        except Exception as exc:  # one failing frame is dropped with its reason; many in a row end the run
+            self.count_error(f"frame {msg.frame}", exc)
             return True
         self.artificial_delay()
         meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms}
@@ -49,5 +72,5 @@ class EstimatorWorker(Worker):
         out = Message("estimates", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)
         out.stamps["estimator.out"] = time.monotonic_ns()
         self.tx.send(out, self.should_stop, self.wait_beating)
-        self.counters["processed"] += 1
+        self.count_success()
         return True

@@ -1,6 +1,7 @@
 """Gaze/state worker: estimates in; gaze zone, driver state and distraction events out."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -9,10 +10,10 @@ import numpy as np
 from calib.driver_calibration import DriverCalibration
 from calib.layout import CameraPose, load_layout
 from monitor.bus import Policy
-from monitor.estimates import Estimates
+from monitor.validate import estimates_from_meta
 from monitor.gaze import GazeStateStage
 from monitor.sources.base import SourceError
-from monitor.wire import Message
+from monitor.wire import Message, WireError
 from monitor.workers.base import Worker
 
 DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "calib" / "layouts" / "synthetic_cabin.json"
@@ -31,7 +32,7 @@ class GazeWorker(Worker):
         self.stage = GazeStateStage(layout, calibration)
         self._camera_pose: dict | None = None
         self.info["layout"] = str(cfg.layout or DEFAULT_LAYOUT)
-        self.rx = self.add_receiver("estimator")
+        self.rx = self.add_receiver("estimator", topics=frozenset({"estimates"}))
         self.add_sender("sink")
         if cfg.display:
             self.add_sender("display", Policy.LIVE)
@@ -57,14 +58,25 @@ class GazeWorker(Worker):
             return False
         msg.stamps["gaze.in"] = time.monotonic_ns()
         meta = dict(msg.meta)
-        self._follow_camera_pose(meta.get("extra", {}).get("camera_pose"))
-        estimates = Estimates.from_json(meta["estimates"]) if meta.get("estimates") else Estimates()
-        gaze, state, events = self.stage.process(estimates, msg.device_ts_ms / 1000.0)
+        try:
+            estimates = estimates_from_meta(meta)
+            extra = meta.get("extra", {})
+            if not isinstance(extra, dict) or not math.isfinite(msg.device_ts_ms):
+                raise WireError("bad_estimates", "meta.extra is not an object or the time is not finite")
+        except WireError as exc:  # decodes, but cannot be used: malformed, like a wire error
+            self.rx.reject(exc)
+            return True
+        self._follow_camera_pose(extra.get("camera_pose"))
+        try:
+            gaze, state, events = self.stage.process(estimates, msg.device_ts_ms / 1000.0)
+        except Exception as exc:  # one failing item is dropped with its reason; many in a row end the run
+            self.count_error(f"frame {msg.frame}", exc)
+            return True
         meta.update(gaze=gaze.to_json(), state=state.to_json(), events=[e.to_json() for e in events])
         self.artificial_delay()
         out = Message("states", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)
         out.stamps["gaze.out"] = time.monotonic_ns()
         for sender in self.senders.values():
             sender.send(out, self.should_stop, self.wait_beating)
-        self.counters["processed"] += 1
+        self.count_success()
         return True

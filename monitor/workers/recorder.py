@@ -5,6 +5,8 @@ from pathlib import Path
 
 from monitor.bus import Policy
 from monitor.recording import RecordingWriter
+from monitor.validate import frameset_from_message
+from monitor.wire import WireError
 from monitor.workers.base import Worker
 
 RECORDING_FILE = "recording.dmsrec"
@@ -18,7 +20,8 @@ class RecorderWorker(Worker):
         if self.config.incarnation:  # keep what the crashed incarnation wrote
             path = path.with_name(f"recording.{self.config.incarnation}.dmsrec")
         self.writer = RecordingWriter(path, {"source": self.config.source})
-        self.rx = self.add_receiver("capture", Policy.REPLAY)  # take every message, never "newest only"
+        # take every message, never "newest only"
+        self.rx = self.add_receiver("capture", Policy.REPLAY, topics=frozenset({"frames"}))
 
     def step(self) -> bool:
         msg = self.rx.recv(100)
@@ -26,6 +29,11 @@ class RecorderWorker(Worker):
             return True
         if msg.topic == "eos":
             return False
+        try:
+            frameset_from_message(msg)
+        except WireError as exc:  # decodes, but is no frameset: not worth recording
+            self.rx.reject(exc)
+            return True
         self.writer.write_parts(self.rx.last_parts)  # the validated bytes exactly as received
         self.counters["processed"] += 1
         return True

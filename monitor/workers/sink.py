@@ -3,14 +3,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.latency import stage_latencies_ms
+from monitor.summary import read_results
+from monitor.validate import check_states_meta
+from monitor.wire import WireError
 from monitor.workers.base import Worker
 
 RESULTS_FILE = "results.jsonl"
 EVENTS_FILE = "events.jsonl"
+# A restarted capture resumes after the frame count of its last heartbeat, so it may send again a
+# frame or two that already went through: the sink remembers the latest frames and skips repeats.
+RECENT_FRAMES = 256
 
 
 def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict[str, int],
@@ -37,7 +44,12 @@ class SinkWorker(Worker):
         # Append: a restarted sink continues the files its previous incarnation wrote.
         self.results: TextIO = open(out / RESULTS_FILE, "a", encoding="utf-8")
         self.events: TextIO = open(out / EVENTS_FILE, "a", encoding="utf-8")
-        self.rx = self.add_receiver("gaze")
+        self.recent: deque[tuple[str, int, float]] = deque(maxlen=RECENT_FRAMES)
+        if self.config.incarnation:  # a restarted sink knows what its predecessors wrote
+            self.recent.extend((r.get("stream"), r.get("frame"), r.get("device_ts_ms"))
+                               for r in read_results(out / RESULTS_FILE))
+        self.counters["duplicates"] = 0
+        self.rx = self.add_receiver("gaze", topics=frozenset({"states"}))
 
     def step(self) -> bool:
         msg = self.rx.recv(100)
@@ -47,6 +59,16 @@ class SinkWorker(Worker):
             self.counters["eos"] = True
             return False
         msg.stamps["sink.in"] = time.monotonic_ns()
+        try:
+            check_states_meta(msg.meta)
+        except WireError as exc:  # decodes, but would write nonsense: malformed, like a wire error
+            self.rx.reject(exc)
+            return True
+        key = (msg.stream, msg.frame, msg.device_ts_ms)
+        if key in self.recent:
+            self.counters["duplicates"] += 1
+            return True
+        self.recent.append(key)
         self.artificial_delay()
         record = result_record(msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, msg.meta)
         self.results.write(json.dumps(record, separators=(",", ":")) + "\n")

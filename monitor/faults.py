@@ -1,0 +1,77 @@
+"""Fault injection for tests and demos (``--inject-fault``): a camera that is unplugged for a
+while, a model that fails on some frames. The real failure paths handle them: the capture worker
+sees a `SourceError` exactly as from an unplugged RealSense, the estimator an exception from its
+model call. Nothing here runs unless asked for.
+
+Forms (repeatable option):
+    source-unplug=FRAME:SECONDS   after FRAME frames the source fails; reopening it fails for SECONDS
+    model-error=FRAME:COUNT       the model call fails on COUNT frames from frame FRAME on
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.sources.base import SourceError
+
+KINDS = {"source-unplug": "source_unplug", "model-error": "model_error"}
+
+
+def parse_faults(items: list[str]) -> dict[str, list[float]]:
+    """``["source-unplug=30:1.5"]`` -> ``{"source_unplug": [30, 1.5]}``; ValueError says the form."""
+    faults: dict[str, list[float]] = {}
+    for item in items:
+        kind, sep, value = item.partition("=")
+        first, colon, second = value.partition(":")
+        try:
+            if kind not in KINDS or not sep or not colon:
+                raise ValueError
+            a, b = int(first), float(second)
+            if a < 0 or b < 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"--inject-fault {item!r}: use source-unplug=FRAME:SECONDS or "
+                             "model-error=FRAME:COUNT (non-negative numbers)") from None
+        faults[KINDS[kind]] = [a, b]
+    return faults
+
+
+@dataclass
+class SourceUnplug:
+    """After ``after_frames`` frames the source 'disappears' for ``down_s`` seconds."""
+
+    after_frames: int
+    down_s: float
+    down_until: float = 0.0
+
+    @classmethod
+    def from_config(cls, faults: dict[str, Any]) -> "SourceUnplug | None":
+        spec = faults.get("source_unplug")
+        return cls(int(spec[0]), float(spec[1])) if spec else None
+
+    def check_frame(self, frames_read: int) -> None:
+        if frames_read == self.after_frames:
+            self.down_until = time.monotonic() + self.down_s
+            raise SourceError(f"injected fault: the camera was unplugged after frame {frames_read}")
+
+    def check_open(self) -> None:
+        if time.monotonic() < self.down_until:
+            raise SourceError("injected fault: no camera found (still unplugged)")
+
+
+@dataclass
+class ModelError:
+    """The model call fails on ``count`` frames starting at frame ``first``."""
+
+    first: int
+    count: int
+
+    @classmethod
+    def from_config(cls, faults: dict[str, Any]) -> "ModelError | None":
+        spec = faults.get("model_error")
+        return cls(int(spec[0]), int(spec[1])) if spec else None
+
+    def check(self, frame: int) -> None:
+        if self.first <= frame < self.first + self.count:
+            raise RuntimeError(f"injected fault: the model failed on frame {frame}")
