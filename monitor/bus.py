@@ -146,11 +146,17 @@ class Sender:
                 self.stats.stale_dropped += 1
             self._pending = parts
             return self.service()
-        while not self.socket.poll(100, zmq.POLLOUT):
+        while True:
+            if self.socket.poll(100, zmq.POLLOUT):
+                try:  # never a blocking send: if the consumer dies between poll and send, a
+                    # blocking send would wait, without heartbeats, until its replacement connects
+                    self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                    break
+                except zmq.Again:
+                    pass
             on_wait()
             if should_stop():
                 return False
-        self.socket.send_multipart(parts, copy=False)
         self.stats.sent += 1
         return True
 
@@ -184,10 +190,16 @@ class Sender:
         if self._pending is not None:
             self.stats.stale_dropped += 1
             self._pending = None
-        if not self.socket.poll(timeout_ms, zmq.POLLOUT):
-            return False
-        self.socket.send_multipart(encode(msg), copy=False)
-        return True
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        parts = encode(msg)
+        while time.monotonic() < deadline:
+            if self.socket.poll(50, zmq.POLLOUT):
+                try:
+                    self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                    return True
+                except zmq.Again:
+                    continue
+        return False
 
     def close(self, linger_ms: int = 0) -> None:
         self.socket.close(linger=linger_ms)

@@ -38,6 +38,11 @@ def stage_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
                 totals["send_dropped"] += link.get("send_dropped", 0)
                 totals["stale_dropped"] += link.get("stale_dropped", 0)
                 totals["malformed"] += sum(link.get("bad", {}).values())
+        refused = [sum(beat.get("info", {}).get("network_refused", {}).values()) for beat in report["incarnations"]]
+        if any(refused):
+            totals["refused_peers"] = sum(refused)  # tcp peers without the run's CURVE key
+        if report.get("faults"):
+            totals["faults"] = report["faults"]  # why each restart happened and how long recovery took
         if role == "capture" and report["incarnations"]:
             totals["frames_read"] = int(report["incarnations"][-1].get("counters", {}).get("frames_read", 0))
         stages[role] = totals

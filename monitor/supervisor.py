@@ -178,7 +178,8 @@ class Supervisor:
             handle.last_beat = time.monotonic()
             if handle.failed_at is not None and handle.state not in ("starting", "restarting"):
                 down_s = handle.last_beat - handle.failed_at
-                handle.faults[-1]["recovered_s"] = round(down_s, 3)
+                handle.faults[-1]["recovered_s"] = round(down_s, 3)  # from detection to ready again
+                handle.faults[-1]["recovered_ns"] = time.monotonic_ns()
                 log.warning("%s recovered %.2f s after the failure", handle.role, down_s)
                 handle.failed_at = None
 
@@ -241,7 +242,8 @@ class Supervisor:
         log.warning("%s died (%s); restarting in %.2f s", handle.role, why, delay)
         if handle.failed_at is None:
             handle.failed_at = now
-        handle.faults.append({"why": why, "at_s": round(now - self.started_at, 3)})
+        handle.faults.append({"why": why, "at_s": round(now - self.started_at, 3),
+                              "detected_ns": time.monotonic_ns()})
         handle.history.append(handle.beat)
         handle.beat = {}
         handle.restarts += 1
