@@ -29,6 +29,7 @@ STARTUP_TIMEOUT_S = 60.0  # model loading and warm-up may take a while on a cold
 BACKOFF_S = (0.05, 0.5, 1.0, 2.0, 5.0)  # the first restart is immediate; repeated ones back off
 MAX_RESTARTS = 5  # failures in a row (a worker that then runs STABLE_S starts a fresh count)
 STABLE_S = 30.0
+SPARE_INTERVAL_S = 1.0  # spares start one at a time, so their imports do not stall the pipeline
 
 
 class RunFailed(RuntimeError):
@@ -60,8 +61,11 @@ class WorkerHandle:
 class Supervisor:
     """Runs one pipeline; the run ends when every worker has finished the stream (or on a signal)."""
 
-    def __init__(self, config: RunConfig, roles: list[str], endpoints: Endpoints) -> None:
+    def __init__(self, config: RunConfig, roles: list[str], endpoints: Endpoints, spares: bool = True) -> None:
         self.config = config
+        self.use_spares = spares
+        self.spares: dict[str, subprocess.Popen] = {}  # per role: a started, idle replacement
+        self._next_spare = 0.0
         self.roles = roles
         self.endpoints = endpoints
         self.workers = {role: WorkerHandle(role) for role in roles}
@@ -119,12 +123,25 @@ class Supervisor:
         self.stop_signal = signum
 
     def _start(self, handle: WorkerHandle) -> None:
-        config = RunConfig(**{**self.config.__dict__, "incarnation": handle.incarnation})
+        overrides: dict[str, Any] = {"incarnation": handle.incarnation}
         if handle.role == "capture" and handle.history:
-            config.skip_frames = int(handle.history[-1].get("counters", {}).get("frames_read", 0))
-        handle.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.workers", handle.role, config.to_json()],
-            stdin=subprocess.DEVNULL)
+            overrides["skip_frames"] = int(handle.history[-1].get("counters", {}).get("frames_read", 0))
+        spare = self.spares.pop(handle.role, None)
+        if spare is not None and spare.poll() is None:
+            try:  # a spare has its imports done: it only needs to know which incarnation it is
+                assert spare.stdin is not None
+                spare.stdin.write(json.dumps(overrides).encode() + b"\n")
+                spare.stdin.close()
+                handle.process = spare
+            except (BrokenPipeError, OSError):
+                spare = None
+        else:
+            spare = None
+        if spare is None:
+            config = RunConfig(**{**self.config.__dict__, **overrides})
+            handle.process = subprocess.Popen(
+                [sys.executable, "-m", "monitor.workers", handle.role, config.to_json()],
+                stdin=subprocess.DEVNULL)
         handle.state = "starting"
         handle.started = handle.last_beat = time.monotonic()
         handle.restart_at = None
@@ -143,6 +160,24 @@ class Supervisor:
             if all(h.finished for h in self.workers.values()):
                 return 0
             self._publish_run_state()
+            self._keep_spares(now)
+
+    def _keep_spares(self, now: float) -> None:
+        """Once the run is going, keep one idle spare per role (one start per SPARE_INTERVAL_S)."""
+        if not self.use_spares or now < self._next_spare or os.environ.get("DMS_NO_SPARES"):
+            return
+        if any(h.state in ("starting", "restarting") for h in self.workers.values()):
+            return  # a worker is (re)starting: it has the CPU first
+        for role, handle in self.workers.items():
+            spare = self.spares.get(role)
+            if handle.finished or handle.state in ("draining", "done") or (spare is not None and spare.poll() is None):
+                continue
+            self.spares[role] = subprocess.Popen(
+                [sys.executable, "-m", "monitor.workers", role, self.config.to_json(), "--standby"],
+                stdin=subprocess.PIPE)
+            log.info("started a spare %s (pid %d) at %d", role, self.spares[role].pid, time.monotonic_ns())
+            self._next_spare = now + SPARE_INTERVAL_S
+            return
 
     def _publish_run_state(self) -> None:
         """Tell the workers whether everyone is ready (capture starts then) and who has finished
@@ -254,6 +289,11 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         """SIGTERM every live worker, wait up to STOP_GRACE_S, SIGKILL what is left."""
+        for spare in self.spares.values():  # idle: nothing to save
+            if spare.poll() is None:
+                spare.kill()
+            spare.wait()
+        self.spares.clear()
         live = [h.process for h in self.workers.values() if h.process and h.process.poll() is None]
         for p in live:
             p.send_signal(signal.SIGTERM)

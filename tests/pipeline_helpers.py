@@ -47,6 +47,8 @@ def worker_pids(out: Path) -> dict[str, list[int]]:
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[-2:] == [b"--standby", b""] and (entry / "comm").read_text().strip() != f"dms-{argv[3].decode()}":
+                continue  # an idle spare (a spare that took over calls itself dms-ROLE)
         except OSError:
             continue
         if len(argv) >= 5 and argv[1:3] == [b"-m", b"monitor.workers"] and f'"out_dir": "{out}"'.encode() in argv[4]:

@@ -6,9 +6,9 @@ One pipeline run (real processes, real sockets, camera rate) gets every fault in
 next fault comes once the previous one is over and frames flow again. Per fault it prints
 - ``ready_s``: from the signal until the replacement worker reported ready (the supervisor's own
   record, CLOCK_MONOTONIC like the signal time);
-- ``flow_s``: from the signal until the sink wrote the first frame after the outage (the first
-  frame whose arrival at the sink follows a pause of more than ``GAP_S``, or the first frame
-  captured after the fault when the data path never paused, e.g. for the recorder);
+- ``flow_s``: from the signal until the sink wrote the first frame after the outage (the end of
+  the longest pause of the sink before the next fault, or its first frame after the signal when
+  no pause was longer than ``GAP_S``: the data path never stopped);
 - ``after``: frames captured after the replacement was ready that reached results.jsonl.
 """
 from __future__ import annotations
@@ -51,6 +51,8 @@ def worker_pids(out: Path) -> dict[str, list[int]]:
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[-2:] == [b"--standby", b""] and (entry / "comm").read_text().strip() != f"dms-{argv[3].decode()}":
+                continue  # an idle spare (a spare that took over calls itself dms-ROLE)
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
@@ -88,14 +90,17 @@ def start_run(out: Path, args: Sequence[str]) -> subprocess.Popen:
 
 
 def inject_faults(out: Path, args: Sequence[str], faults: Sequence[tuple[str, signal.Signals]],
-                  settle_frames: int = 15, timeout: float = 30.0) -> tuple[list[FaultResult], int, str]:
+                  settle_frames: int = 15, timeout: float = 30.0, warmup_s: float = 0.0,
+                  ) -> tuple[list[FaultResult], int, str]:
     """Run the pipeline, inject ``faults`` one after another, stop it with SIGINT; returns the
-    per-fault results, the run's exit code and its output."""
+    per-fault results, the run's exit code and its output. ``warmup_s``: time after the first
+    results before the first fault (the supervisor starts its spares during the first seconds)."""
     proc = start_run(out, args)
     results: list[FaultResult] = []
     try:
         if not wait_for(lambda: len(read_records(out)) >= settle_frames, 60):
             raise RuntimeError("the run produced no results")
+        time.sleep(warmup_s)
         for role, sig in faults:
             (pid,) = worker_pids(out)[role]
             fault_ns = time.monotonic_ns()
@@ -124,7 +129,8 @@ def _measure(results: list[FaultResult], summary: dict[str, Any], records: list[
     by_role: dict[str, list[dict[str, Any]]] = {}
     for role, stage in summary["stages"].items():
         by_role[role] = list(stage.get("faults", []))
-    for result in results:
+    ends = [r.fault_ns for r in results[1:]] + [arrivals[-1] + 1 if arrivals else 0]
+    for result, next_fault_ns in zip(results, ends):
         fault = next((f for f in by_role.get(result.role, []) if f["detected_ns"] >= result.fault_ns), None)
         if fault is None:
             continue
@@ -133,14 +139,15 @@ def _measure(results: list[FaultResult], summary: dict[str, Any], records: list[
         if "recovered_ns" in fault:
             result.ready_s = round((fault["recovered_ns"] - result.fault_ns) / 1e9, 3)
             result.after = sum(r["capture_ns"] > fault["recovered_ns"] for r in records)
+        # the outage: the longest pause of the sink between the last frame before this fault
+        # and the next fault; none longer than GAP_S means the data path never stopped
         first_after = bisect.bisect_right(arrivals, result.fault_ns)
-        window = arrivals[max(first_after - 1, 0):]  # from the last frame that arrived before the fault
-        flow = next((b for a, b in zip(window, window[1:]) if b > result.fault_ns and b - a > GAP_S * 1e9), None)
-        captured_after = [sink_in_ns(r) for r in records if r["capture_ns"] > result.fault_ns]
-        if flow is None and captured_after:
-            flow = min(captured_after)
-        if flow is not None:
-            result.flow_s = round((flow - result.fault_ns) / 1e9, 3)
+        window = [t for t in arrivals[max(first_after - 1, 0):] if t < next_fault_ns]
+        gaps = [(b - a, b) for a, b in zip(window, window[1:]) if b > result.fault_ns]
+        if gaps and max(gaps)[0] > GAP_S * 1e9:
+            result.flow_s = round((max(gaps)[1] - result.fault_ns) / 1e9, 3)
+        elif first_after < len(arrivals):
+            result.flow_s = round((arrivals[first_after] - result.fault_ns) / 1e9, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--head-model", default="")
     p.add_argument("--roles", nargs="+", default=list(ROLES), choices=ROLES)
     p.add_argument("--out", default="", help="run folder (default: a new one under runs/)")
+    p.add_argument("--warmup", type=float, default=6.0, help="seconds of normal running before the first fault")
     p.add_argument("--json", default="", help="also write the results here")
     args = p.parse_args(argv)
     out = Path(args.out or f"runs/faults-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     run_args += ["--body-model", args.body_model] if args.body_model else []
     run_args += ["--head-model", args.head_model] if args.head_model else []
     faults = [(role, sig) for role in args.roles for sig in SIGNALS]
-    results, code, output = inject_faults(out, run_args, faults)
+    results, code, output = inject_faults(out, run_args, faults, warmup_s=args.warmup)
     print(f"run exit code {code} (130: stopped with SIGINT at the end, as intended); outputs in {out}")
     print(f"{'worker':>10} {'signal':>8} {'detected as':>14} {'ready_s':>8} {'flow_s':>7} {'frames after':>12}")
     for r in results:

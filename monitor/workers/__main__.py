@@ -1,7 +1,15 @@
-"""Entry point of every worker process: ``python -m monitor.workers ROLE CONFIG_JSON``."""
+"""Entry point of every worker process: ``python -m monitor.workers ROLE CONFIG_JSON [--standby]``.
+
+With ``--standby`` the process is a spare: it imports its role's code (the slow part of a start)
+and waits for one JSON line on stdin with the fields that differ for its incarnation, then runs.
+The supervisor keeps one spare per role so that a crashed worker is replaced in a fraction of the
+time a cold start takes. While waiting, its process name (/proc/PID/comm) is ``dms-spare``.
+"""
 from __future__ import annotations
 
+import ctypes
 import importlib
+import json
 import logging
 import sys
 
@@ -14,16 +22,38 @@ ROLES = {
     "sink": "monitor.workers.sink:SinkWorker",
     "recorder": "monitor.workers.recorder:RecorderWorker",
 }
+SPARE_NAME = "dms-spare"
+
+
+def set_process_name(name: str) -> None:
+    try:
+        ctypes.CDLL("libc.so.6").prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except OSError:
+        pass
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ROLES:
-        print(f"usage: python -m monitor.workers {{{','.join(ROLES)}}} CONFIG_JSON", file=sys.stderr)
+    standby = argv[2:] == ["--standby"]
+    if len(argv) != (3 if standby else 2) or argv[0] not in ROLES:
+        print(f"usage: python -m monitor.workers {{{','.join(ROLES)}}} CONFIG_JSON [--standby]", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {argv[0]}: %(message)s", datefmt="%H:%M:%S")
-    module_name, _, class_name = ROLES[argv[0]].partition(":")
+    role = argv[0]
+    set_process_name(SPARE_NAME if standby else f"dms-{role}")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {role}: %(message)s", datefmt="%H:%M:%S")
+    module_name, _, class_name = ROLES[role].partition(":")
     worker_class = getattr(importlib.import_module(module_name), class_name)
-    return worker_class(RunConfig.from_json(argv[1])).run()
+    config = RunConfig.from_json(argv[1])
+    if standby:
+        from monitor.workers.base import _die_with_parent
+
+        _die_with_parent()
+        worker_class.preload(config)
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the run ended without needing this spare
+        config = RunConfig(**{**config.__dict__, **json.loads(line)})
+        set_process_name(f"dms-{role}")
+    return worker_class(config).run()
 
 
 if __name__ == "__main__":

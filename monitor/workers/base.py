@@ -136,6 +136,10 @@ class Worker:
         return receiver
 
     # --- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def preload(cls, config: RunConfig) -> None:
+        """A spare imports here what its ``setup`` would import (so a replacement starts fast)."""
+
     def setup(self) -> None:
         """Open sockets, load models; runs before the worker reports ready."""
 

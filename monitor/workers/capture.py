@@ -1,6 +1,7 @@
 """Capture worker: reads a source and publishes framesets to the estimator (and recorder/display)."""
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import time
@@ -11,7 +12,7 @@ from monitor.faults import SourceUnplug
 from monitor.frames import FrameSet
 from monitor.sources import FrameSource, SourceError, open_source
 from monitor.wire import Message, encode
-from monitor.workers.base import Worker
+from monitor.workers.base import RunConfig, Worker
 
 log = logging.getLogger(__name__)
 RECONNECT_INTERVAL_S = 1.0  # how often a lost camera is looked for again
@@ -19,6 +20,15 @@ RECONNECT_INTERVAL_S = 1.0  # how often a lost camera is looked for again
 
 class CaptureWorker(Worker):
     role = "capture"
+
+    @classmethod
+    def preload(cls, config: RunConfig) -> None:
+        from monitor.sources import _FACTORIES, parse_spec
+
+        try:
+            importlib.import_module(_FACTORIES[parse_spec(config.source)[0]].partition(":")[0])
+        except (SourceError, ImportError):
+            pass  # the real start reports it
 
     def setup(self) -> None:
         cfg = self.config

@@ -9,7 +9,7 @@ from monitor.estimator.session import ModelLoadError
 from monitor.faults import ModelError
 from monitor.validate import frameset_from_message
 from monitor.wire import Message, WireError
-from monitor.workers.base import Worker
+from monitor.workers.base import RunConfig, Worker
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ def check_model_roles(estimator: PoseEstimator) -> None:
 
 class EstimatorWorker(Worker):
     role = "estimator"
+
+    @classmethod
+    def preload(cls, config: RunConfig) -> None:
+        import onnxruntime  # noqa: F401 - imported lazily by the session, ~0.3 s
 
     def setup(self) -> None:
         cfg = self.config

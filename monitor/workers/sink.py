@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.latency import stage_latencies_ms
-from monitor.summary import read_results
 from monitor.validate import check_states_meta
 from monitor.wire import WireError
 from monitor.workers.base import Worker
@@ -35,6 +34,24 @@ def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict
     return record
 
 
+def last_results(path: Path, tail_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """The complete lines among the last ``tail_bytes`` of results.jsonl (a long run's file is
+    large; a restart must stay fast)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, 2) - tail_bytes, 0))
+            lines = f.read().split(b"\n")[1:-1]  # the first may be cut by the seek; the last by a crash
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records[-RECENT_FRAMES:]
+
+
 class SinkWorker(Worker):
     role = "sink"
 
@@ -47,7 +64,7 @@ class SinkWorker(Worker):
         self.recent: deque[tuple[str, int, float]] = deque(maxlen=RECENT_FRAMES)
         if self.config.incarnation:  # a restarted sink knows what its predecessors wrote
             self.recent.extend((r.get("stream"), r.get("frame"), r.get("device_ts_ms"))
-                               for r in read_results(out / RESULTS_FILE))
+                               for r in last_results(out / RESULTS_FILE))
         self.counters["duplicates"] = 0
         self.rx = self.add_receiver("gaze", topics=frozenset({"states"}))
 
