@@ -44,6 +44,7 @@ class SourceUnplug:
     after_frames: int
     down_s: float
     down_until: float = 0.0
+    fired: bool = False  # once per capture process (a restarted capture resumes past the frame)
 
     @classmethod
     def from_config(cls, faults: dict[str, Any]) -> "SourceUnplug | None":
@@ -51,7 +52,8 @@ class SourceUnplug:
         return cls(int(spec[0]), float(spec[1])) if spec else None
 
     def check_frame(self, frames_read: int) -> None:
-        if frames_read == self.after_frames:
+        if frames_read == self.after_frames and not self.fired:
+            self.fired = True
             self.down_until = time.monotonic() + self.down_s
             raise SourceError(f"injected fault: the camera was unplugged after frame {frames_read}")
 

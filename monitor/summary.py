@@ -43,6 +43,12 @@ def stage_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
             totals["refused_peers"] = sum(refused)  # tcp peers without the run's CURVE key
         if report.get("faults"):
             totals["faults"] = report["faults"]  # why each restart happened and how long recovery took
+        lost = sum(int(beat.get("counters", {}).get("source_lost", 0)) for beat in report["incarnations"])
+        if lost:
+            totals["source_lost"] = lost  # times the camera disappeared and was looked for again
+        duplicates = sum(int(beat.get("counters", {}).get("duplicates", 0)) for beat in report["incarnations"])
+        if duplicates:
+            totals["duplicates"] = duplicates  # frames sent again by a restarted capture, written once
         if role == "capture" and report["incarnations"]:
             totals["frames_read"] = int(report["incarnations"][-1].get("counters", {}).get("frames_read", 0))
         stages[role] = totals

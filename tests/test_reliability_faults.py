@@ -1,0 +1,90 @@
+"""Fault injection on the real pipeline: killed and frozen workers, a camera that disappears, a
+model that fails. Recovery times are printed (run with -s) and measured by
+`python -m monitor.bench.faults`; the tests assert what must hold whatever the machine's speed."""
+import signal
+
+import pytest
+
+from monitor.bench.faults import inject_faults
+from pipeline_helpers import results, run, summary
+from tests.fixtures import write_recording
+from tests.onnx_factory import body_model, head_model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory):
+    return write_recording(tmp_path_factory.mktemp("rec") / "long.dmsrec", 1800, width=160, height=120)
+
+
+def check_recovery(tmp_path, models, recording, faults):
+    out = tmp_path / "run"
+    found, code, output = inject_faults(out, ["--source", str(recording), "--realtime", "--record", *models], faults,
+                                        settle_frames=10)
+    assert code == 130, output  # stopped by the test's SIGINT, not by a failure
+    s = summary(out)
+    records = results(out)  # every line complete
+    frames = [r["frame"] for r in records]
+    assert len(frames) == len(set(frames)), "a frame was written twice"
+    assert frames == sorted(frames)
+    for f in found:
+        print(f"{f.role:>9} {f.signal}: detected as {f.why!r}, ready after {f.ready_s} s, frames flow "
+              f"again after {f.flow_s} s, {f.after} frames captured after recovery processed")
+        assert f.why == ("exit code -9" if f.signal == "SIGKILL" else "hung"), f
+        assert f.ready_s is not None and f.after > 0, f
+    for role in {f.role for f in found}:
+        assert s["stages"][role]["restarts"] == sum(f.role == role for f in found)
+    # what was lost is what was in flight inside a killed worker; everything else went through
+    assert s["frames"]["processed"] + s["frames"]["lost"] == s["frames"]["captured"]
+
+
+def test_killed_and_frozen_workers_are_replaced_and_the_run_goes_on(tmp_path, models, long_recording):
+    check_recovery(tmp_path, models, long_recording, [("estimator", signal.SIGKILL), ("sink", signal.SIGSTOP)])
+
+
+@pytest.mark.slow
+def test_every_worker_kind_recovers_from_sigkill_and_sigstop(tmp_path, models, long_recording):
+    roles = ("capture", "recorder", "estimator", "gaze", "sink")
+    check_recovery(tmp_path, models, long_recording, [(r, s) for r in roles for s in (signal.SIGKILL, signal.SIGSTOP)])
+
+
+def test_a_camera_that_disappears_is_looked_for_until_it_is_back(tmp_path, models):
+    recording = write_recording(tmp_path / "clip.dmsrec", 60, width=160, height=120)
+    code, output = run(tmp_path / "run", "--source", str(recording), "--realtime",
+                       "--inject-fault", "source-unplug=20:1.5", *models, "--log-level", "INFO")
+    assert code == 0, output
+    assert "source lost (injected fault: the camera was unplugged after frame 20)" in output
+    assert "source back after" in output and "Traceback" not in output
+    s = summary(tmp_path / "run")
+    assert s["stages"]["capture"]["source_lost"] == 1 and s["stages"]["capture"]["restarts"] == 0
+    records = results(tmp_path / "run")
+    assert [r["frame"] for r in records] == list(range(60))  # a file source resumes where it stopped
+    gap_s = (records[20]["capture_ns"] - records[19]["capture_ns"]) / 1e9
+    assert gap_s >= 1.5  # the outage really happened, and the run waited it out
+
+
+def test_a_model_failing_on_some_frames_drops_them_with_the_reason(tmp_path, models):
+    recording = write_recording(tmp_path / "clip.dmsrec", 40, width=160, height=120)
+    code, output = run(tmp_path / "run", "--source", str(recording), "--fast",
+                       "--inject-fault", "model-error=10:5", *models)
+    assert code == 0, output
+    assert "estimator: dropped frame 10 (RuntimeError: injected fault: the model failed on frame 10)" in output
+    s = summary(tmp_path / "run")
+    assert s["stages"]["estimator"]["errors"] == 5 and s["stages"]["estimator"]["restarts"] == 0
+    assert [r["frame"] for r in results(tmp_path / "run")] == [*range(10), *range(15, 40)]
+
+
+def test_a_model_failing_on_every_frame_ends_the_run_with_a_clear_message(tmp_path, models):
+    recording = write_recording(tmp_path / "clip.dmsrec", 200, width=160, height=120)
+    code, output = run(tmp_path / "run", "--source", str(recording), "--fast",
+                       "--inject-fault", "model-error=5:1000", *models)
+    assert code == 1, output
+    assert "error: estimator failed on 30 items in a row" in output and "Traceback" not in output
+    s = summary(tmp_path / "run")
+    assert s["exit_code"] == 1 and s["stages"]["estimator"]["restarts"] == 0
+    assert [r["frame"] for r in results(tmp_path / "run")] == list(range(5))
