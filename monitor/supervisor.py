@@ -56,6 +56,7 @@ class WorkerHandle:
     beat: dict[str, Any] = field(default_factory=dict)  # latest heartbeat of this incarnation
     history: list[dict[str, Any]] = field(default_factory=list)  # last heartbeat of each earlier one
     faults: list[dict[str, Any]] = field(default_factory=list)  # why it died, how long recovery took
+    pids: set[int] = field(default_factory=set)  # every process this role has had
 
 
 class Supervisor:
@@ -142,6 +143,8 @@ class Supervisor:
             handle.process = subprocess.Popen(
                 [sys.executable, "-m", "monitor.workers", handle.role, config.to_json()],
                 stdin=subprocess.DEVNULL)
+        assert handle.process is not None
+        handle.pids.add(handle.process.pid)
         handle.state = "starting"
         handle.started = handle.last_beat = time.monotonic()
         handle.restart_at = None
@@ -203,11 +206,11 @@ class Supervisor:
             if beat is None:
                 continue
             handle = self.workers[beat["worker"]]
-            if beat["incarnation"] != handle.incarnation:
-                continue  # a late beat from a killed incarnation
-            if handle.process is None or beat["pid"] != handle.process.pid:
-                self._control_bad("foreign_pid")  # not from the process we started
+            if beat["pid"] not in handle.pids:
+                self._control_bad("foreign_pid")  # not from a process we started for this role
                 continue
+            if handle.process is None or beat["pid"] != handle.process.pid or beat["incarnation"] != handle.incarnation:
+                continue  # a late beat from a killed incarnation
             handle.beat = beat
             handle.state = beat["state"]
             handle.last_beat = time.monotonic()

@@ -33,6 +33,8 @@ def frameset_from_message(msg: Message, needed: Iterable[str] = ()) -> FrameSet:
         if image.ndim != 2 or not all(MIN_IMAGE_SIDE <= n <= MAX_IMAGE_SIDE for n in image.shape):
             raise WireError("bad_frameset", f"image {name!r} has shape {image.shape}; need HxW, "
                                             f"{MIN_IMAGE_SIDE}..{MAX_IMAGE_SIDE} pixels a side")
+    if not any(name in frameset.images for name in IMAGE_DTYPES):
+        raise WireError("bad_frameset", f"no image: a frameset carries {' and/or '.join(IMAGE_DTYPES)}")
     for name in needed:
         if name not in frameset.images:
             raise WireError("bad_frameset", f"no {name!r} image (has {sorted(frameset.images)})")
