@@ -5,7 +5,7 @@ import logging
 import time
 
 from monitor.estimator.pipeline import PoseEstimator
-from monitor.estimator.session import ModelLoadError
+from monitor.estimator.session import ModelLoadError, _short_ort_error
 from monitor.faults import ModelError
 from monitor.validate import frameset_from_message
 from monitor.wire import Message, WireError
@@ -40,7 +40,13 @@ class EstimatorWorker(Worker):
 
     def setup(self) -> None:
         cfg = self.config
-        self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding)
+        try:
+            self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # ONNX Runtime refused the warm-up run on the contract's own input
+            raise ModelLoadError(f"a model does not run on the input its contract promises ({_short_ort_error(exc)}); "
+                                 "check that --body-model/--head-model were exported with their contracts") from None
         check_model_roles(self.estimator)
         self.info["models"] = self.estimator.describe()
         self.rx = self.add_receiver("capture", topics=frozenset({"frames"}))
