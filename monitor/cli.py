@@ -13,7 +13,7 @@ from monitor.summary import build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
 from monitor.preflight import check_inputs, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
-from monitor.workers.base import FATAL_EXIT_CODE, RunConfig
+from monitor.workers.base import COMMAND, CONTROL, FATAL_EXIT_CODE, RunConfig, link_name
 
 DESCRIPTION = """\
 Real-time driver monitoring: capture -> ONNX estimator (body joints, head pose) -> gaze zones and
@@ -47,6 +47,13 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+# tcp ports are handed out by position in this list; every process must see the same list
+# (a name missing here would get a port that depends on the order a process asks for it)
+TCP_NAMES = [CONTROL, COMMAND, *(link_name(p, c) for p, c in (
+    ("capture", "estimator"), ("capture", "recorder"), ("capture", "display"),
+    ("estimator", "gaze"), ("gaze", "sink"), ("gaze", "display")))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         (out / name).touch()
     policy = args.policy or (Policy.LIVE.value if kind == "realsense" else Policy.REPLAY.value)
     endpoints = Endpoints.create_private(args.transport, host=args.tcp_host, base_port=args.tcp_port,
-                                         keys=str(Path(args.keys).resolve()) if args.keys else None)
+                                         keys=str(Path(args.keys).resolve()) if args.keys else None,
+                                         names=TCP_NAMES)
     config = RunConfig(
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,

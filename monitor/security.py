@@ -97,12 +97,16 @@ class _KeyCheck:
     def __init__(self, allowed: frozenset[bytes], counts: dict[str, int]) -> None:
         self.allowed = allowed
         self.counts = counts
+        self.logged: set[bytes] = set()
 
     def callback(self, domain: str, z85_key: bytes) -> bool:
         if z85_key in self.allowed:
             return True
         self.counts["refused_key"] = self.counts.get("refused_key", 0) + 1
-        log.warning("refused a CURVE peer with an unknown key %s (domain %s)", z85_key.decode(errors="replace"), domain)
+        if z85_key not in self.logged and len(self.logged) < 100:  # a refused peer retries every 0.1 s
+            self.logged.add(z85_key)
+            log.warning("refused a CURVE peer with an unknown key %s (domain %s); its retries are only counted",
+                        z85_key.decode(errors="replace"), domain)
         return False
 
 
