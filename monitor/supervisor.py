@@ -64,7 +64,9 @@ class Supervisor:
 
     def __init__(self, config: RunConfig, roles: list[str], endpoints: Endpoints, spares: bool = True) -> None:
         self.config = config
-        self.use_spares = spares
+        # DMS_NO_SPARES=1: cold restarts only (to measure what the spares save)
+        self.use_spares = spares and not os.environ.get("DMS_NO_SPARES")
+        self.guard = None
         self.spares: dict[str, subprocess.Popen] = {}  # per role: a started, idle replacement
         self._next_spare = 0.0
         self.roles = roles
@@ -114,7 +116,7 @@ class Supervisor:
         reports = {role: {"restarts": h.restarts, "faults": h.faults, "incarnations": [*h.history, h.beat]}
                    for role, h in self.workers.items()}
         # The supervisor's own socket: every malformed or foreign heartbeat is counted as dropped.
-        info = {"network_refused": dict(self.guard.counts)} if getattr(self, "guard", None) else {}
+        info = {"network_refused": dict(self.guard.counts)} if self.guard is not None else {}
         reports["supervisor"] = {"restarts": 0, "faults": [], "incarnations": [
             {"links": {"in:control": {"bad": dict(self.control_bad)}}, "info": info}]}
         return reports
@@ -167,7 +169,7 @@ class Supervisor:
 
     def _keep_spares(self, now: float) -> None:
         """Once the run is going, keep one idle spare per role (one start per SPARE_INTERVAL_S)."""
-        if not self.use_spares or now < self._next_spare or os.environ.get("DMS_NO_SPARES"):
+        if not self.use_spares or now < self._next_spare:
             return
         if any(h.state in ("starting", "restarting") for h in self.workers.values()):
             return  # a worker is (re)starting: it has the CPU first

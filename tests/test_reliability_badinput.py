@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from monitor.recording import MAGIC
-from pipeline_helpers import results, run, summary
+from pipeline_helpers import results, run
 from tests.fixtures import write_recording
 from tests.onnx_factory import body_model, head_model
 

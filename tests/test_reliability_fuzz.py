@@ -3,7 +3,6 @@ truncated multipart, wrong dtypes/shapes, huge declared sizes, wrong schema vers
 topics, unusable content). No worker crashes, every message is counted as dropped, and valid
 messages sent afterwards still go through."""
 import json
-import time
 from pathlib import Path
 
 import pytest

@@ -16,7 +16,7 @@ from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.estimator.session import ModelLoadError
 from monitor.recording import RecordingError
 from monitor.sources.base import SourceError
-from monitor.wire import Message, WireError
+from monitor.wire import Message
 
 if TYPE_CHECKING:
     from monitor.security import NetworkGuard
@@ -120,6 +120,8 @@ class Worker:
         self.finished_roles: set[str] = set()
         self.source_state: dict[str, Any] = {}  # the capture's source state, as the supervisor relays it
         self.command_bad: dict[str, int] = {}
+        self._errors_in_row = 0
+        self._logged_errors: set[str] = set()
 
     # --- links -----------------------------------------------------------------------------
     def add_sender(self, consumer: str, policy: Policy | None = None) -> Sender:
@@ -288,11 +290,10 @@ class Worker:
         """One item failed (it is dropped with its reason, logged once per reason). After
         ``max_errors_in_row`` failures in a row the stage gives up: StageFailed ends the run."""
         self.counters["errors"] += 1
-        self._errors_in_row = getattr(self, "_errors_in_row", 0) + 1
+        self._errors_in_row += 1
         reason = f"{type(exc).__name__}: {exc}"
-        logged = self.__dict__.setdefault("_logged_errors", set())
-        if reason not in logged and len(logged) < 100:
-            logged.add(reason)
+        if reason not in self._logged_errors and len(self._logged_errors) < 100:
+            self._logged_errors.add(reason)
             log.warning("%s: dropped %s (%s)", self.role, what, reason)
         self.info["last_error"] = reason[:300]
         if self._errors_in_row >= self.config.max_errors_in_row:
@@ -322,11 +323,6 @@ def network_guard(ctx: zmq.Context, endpoints: Endpoints) -> "NetworkGuard | Non
         raise ValueError("tcp transport needs a CURVE key directory: `python run_monitor.py keys --out DIR`, "
                          "then --keys DIR")
     return NetworkGuard(ctx, CurveKeys.load(endpoints.keys))
-
-
-def reject(receiver: Receiver, kind: str, detail: str) -> None:
-    """Count a message that decoded but cannot be used as malformed on its link."""
-    receiver.reject(WireError(kind, detail))
 
 
 def _die_with_parent() -> None:
