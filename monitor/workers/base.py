@@ -98,6 +98,7 @@ class Worker:
         self._command.setsockopt(zmq.LINGER, 0)
         self._command.connect(self.endpoints.address(COMMAND))
         self.go = False
+        self.end_of_stream = False
         self.finished_roles: set[str] = set()
 
     # --- links -----------------------------------------------------------------------------
@@ -220,6 +221,19 @@ class Worker:
     def service_links(self) -> None:
         for sender in self.senders.values():
             sender.service()
+
+    def next_message(self, receiver: Receiver) -> Message | None:
+        """The next item from ``receiver`` stamped ``<role>.in``, or None. At end of stream the
+        marker is forwarded to this worker's consumers and ``end_of_stream`` is set."""
+        msg = receiver.recv(100)
+        if msg is None:
+            return None
+        if msg.topic == "eos":
+            self.forward_eos(msg)
+            self.end_of_stream = True
+            return None
+        msg.stamps[f"{self.role}.in"] = time.monotonic_ns()
+        return msg
 
     def forward_eos(self, msg: Message) -> None:
         """Pass the end-of-stream marker to every consumer. It must not be lost: on replay links

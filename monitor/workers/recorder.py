@@ -21,11 +21,9 @@ class RecorderWorker(Worker):
         self.rx = self.add_receiver("capture", Policy.REPLAY)  # take every message, never "newest only"
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            return False
+            return not self.end_of_stream
         self.writer.write_parts(self.rx.last_parts)  # the validated bytes exactly as received
         self.counters["processed"] += 1
         return True
