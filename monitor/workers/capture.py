@@ -18,6 +18,7 @@ class CaptureWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         self.source = open_source(cfg.source)
+        self.open_ring()
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
@@ -52,7 +53,7 @@ class CaptureWorker(Worker):
         msg = frameset.to_message({"capture.in": now})
         self.artificial_delay()
         msg.stamps["capture.out"] = time.monotonic_ns()
-        parts = encode(msg)
+        parts = encode(msg, self.ring)  # pixels written once, whatever the number of consumers
         for sender in self.senders.values():
             sender.send_parts(parts, self.should_stop, self.wait_beating)
         self.counters["sent"] = self.senders["estimator"].stats.sent

@@ -24,7 +24,8 @@ class RecorderWorker(Worker):
         msg = self.next_message(self.rx)
         if msg is None:
             return not self.end_of_stream
-        self.writer.write_parts(self.rx.last_parts)  # the validated bytes exactly as received
+        msg.stamps.pop("recorder.in", None)
+        self.writer.write(msg)  # the frameset as received: same pixels, ids, timestamps and metadata
         self.counters["processed"] += 1
         return True
 
