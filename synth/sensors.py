@@ -52,7 +52,7 @@ class SensorModel:
         du = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / self.fx
         dv = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / self.fx
         dn2 = du[None, :] ** 2 + dv[:, None] ** 2 + 1
-        beam = (1.0 / dn2) ** 1.5                        # LED cone and lens vignetting
+        beam = (1.0 / dn2) ** 3.0                        # LED beam (~cos^6, aimed along the axis) and vignetting
         self._beam_over_dn2 = (beam / dn2).astype(np.float32)
         self._cols = np.arange(w, dtype=np.float32)[None, :]
         if self.preset.emitter:
