@@ -60,6 +60,9 @@ class SyntheticSource(FrameSource):
         while True:
             for i in range(self.frames):
                 fs = self.scene.frameset(i, self.stream)
+                # The mount's pose in the car frame, as a calibrated camera would carry it
+                # (`python -m calib pnp` on a real car); the gaze stage casts rays with it.
+                fs.extra["camera_pose"] = fs.truth["camera"]["extrinsics"]
                 fs.frame = n  # frame ids keep counting across loops; truth keeps the scene's frame/time
                 fs.device_ts_ms = n * period_ms
                 yield fs
