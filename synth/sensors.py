@@ -98,7 +98,7 @@ class SensorModel:
         if pr.depth_kind == "stereo":
             fb = np.float32(self.fx * pr.baseline_mm)
             zn = z + z * z * (np.float32(0.06) / fb) * n
-            valid = hit & (cos > np.float32(0.18) + np.float32(0.25) * u) & (flood > np.float32(0.02))
+            valid = hit & (cos > np.float32(0.1) + np.float32(0.18) * u) & (flood > np.float32(0.008))
             # occlusion shadow: points the right imager cannot see (left of foreground edges)
             xr = self._cols - fb * inv_z * hitf
             right_min = np.minimum.accumulate(xr[:, ::-1], axis=1)[:, ::-1]
