@@ -25,9 +25,8 @@ class CaptureWorker(Worker):
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
             self.add_sender("display", Policy.LIVE)
-        frames: Iterator[FrameSet] = iter(self.source)
-        if cfg.skip_frames and not self.source.is_live:
-            frames = itertools.islice(frames, cfg.skip_frames, None)  # resume after a restart
+        resume = cfg.skip_frames if not self.source.is_live else 0  # after a restart
+        frames: Iterator[FrameSet] = self.source.frames_from(resume) if resume else iter(self.source)
         if cfg.max_frames:
             frames = itertools.islice(frames, max(cfg.max_frames - cfg.skip_frames, 0))
         self.frames = frames
