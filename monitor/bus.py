@@ -24,11 +24,11 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import zmq
 
+from monitor.shm import FrameRing, RingReader
 from monitor.wire import Message, WireError, decode, encode
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Policy(str, enum.Enum):
 # replay keeps a few so the pipeline stays busy while still applying backpressure.
 HWM = {Policy.LIVE: 2, Policy.REPLAY: 4}
 CREDIT_RESEND_S = 0.5
+SHM_SOCKET_BUFFER = 16 * 1024
 CREDIT_PORT_OFFSET = 1000  # tcp: a live link's credit channel listens this many ports higher
 CREDIT = b"1"
 
@@ -111,13 +112,18 @@ class Sender:
     """PUSH end of a link. ``send`` returns False when the message did not leave (yet)."""
 
     def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
-                 guard: "NetworkGuard | None" = None) -> None:
+                 ring: FrameRing | None = None, guard: "NetworkGuard | None" = None) -> None:
         self.policy = Policy(policy)
         self.address = address
+        self.ring = ring
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if ring is not None:
+            # Messages are only headers now: keep the kernel from buffering dozens of them, so
+            # backpressure holds the producer back before it could lap the ring's slots.
+            self.socket.setsockopt(zmq.SNDBUF, SHM_SOCKET_BUFFER)
         if guard is not None:
             guard.server(self.socket, address)
         self.socket.bind(address)
@@ -134,7 +140,7 @@ class Sender:
 
     def send(self, msg: Message, should_stop: Callable[[], bool] = lambda: False,
              on_wait: Callable[[], None] = lambda: None) -> bool:
-        return self.send_parts(encode(msg), should_stop, on_wait)
+        return self.send_parts(encode(msg, self.ring), should_stop, on_wait)
 
     def send_parts(self, parts: list[Any], should_stop: Callable[[], bool] = lambda: False,
                    on_wait: Callable[[], None] = lambda: None) -> bool:
@@ -191,7 +197,7 @@ class Sender:
             self.stats.stale_dropped += 1
             self._pending = None
         deadline = time.monotonic() + timeout_ms / 1000.0
-        parts = encode(msg)
+        parts = encode(msg, self.ring)
         while time.monotonic() < deadline:
             if self.socket.poll(50, zmq.POLLOUT):
                 try:
@@ -200,6 +206,16 @@ class Sender:
                 except zmq.Again:
                     continue
         return False
+
+    def offer(self, msg: Message) -> bool:
+        """One non-blocking attempt to send ``msg`` regardless of credits (end-of-stream repeats)."""
+        if not self.socket.poll(0, zmq.POLLOUT):
+            return False
+        try:
+            self.socket.send_multipart(encode(msg, self.ring), flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        return True
 
     def close(self, linger_ms: int = 0) -> None:
         self.socket.close(linger=linger_ms)
@@ -219,14 +235,18 @@ class Receiver:
     """PULL end of a link; ``recv`` validates and returns the next (replay) or newest (live) message."""
 
     def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
-                 guard: "NetworkGuard | None" = None, topics: frozenset[str] = frozenset()) -> None:
+                 shm_prefix: str | None = None, guard: "NetworkGuard | None" = None,
+                 topics: frozenset[str] = frozenset()) -> None:
         self.policy = Policy(policy)
         self.address = address
+        self.shm = RingReader(shm_prefix) if shm_prefix else None
         self.topics = topics  # the topics this consumer takes (empty: any); others are malformed
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if shm_prefix:
+            self.socket.setsockopt(zmq.RCVBUF, SHM_SOCKET_BUFFER)
         if guard is not None:
             guard.client(self.socket)
         self.socket.connect(address)
@@ -241,7 +261,6 @@ class Receiver:
                 guard.client(self._credit_socket)
             self._credit_socket.connect(credit_address(address))
         self._logged_kinds: set[str] = set()
-        self.last_parts: list[zmq.Frame] = []
 
     def recv(self, timeout_ms: int = 100) -> Message | None:
         """Return the next valid message, or None when none arrived within ``timeout_ms``."""
@@ -261,7 +280,6 @@ class Receiver:
                 self.reject(WireError("wrong_topic", f"{msg.topic!r} on a link that carries {sorted(self.topics)}"))
                 continue
             self.stats.received += 1
-            self.last_parts = parts
             if msg.topic != "eos":
                 self._credit_out = False
             return msg
@@ -281,7 +299,7 @@ class Receiver:
 
     def _decode(self, parts: list[zmq.Frame]) -> Message | None:
         try:
-            return decode(parts)
+            return decode(parts, self.shm)
         except WireError as exc:
             self.reject(exc)
             return None
@@ -299,3 +317,5 @@ class Receiver:
         self.socket.close(linger=0)
         if self._credit_socket is not None:
             self._credit_socket.close(linger=0)
+        if self.shm is not None:
+            self.shm.close()

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-driver gaze calibration from `python -m calib driver-calibrate`")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
+    p.add_argument("--no-shm", dest="shm", action="store_false",
+                   help="ipc runs: send frame buffers through the sockets instead of the "
+                        "shared-memory ring in /dev/shm")
     p.add_argument("--transport", choices=["ipc", "tcp"], default="ipc",
                    help="ipc sockets in a private run folder (default) or tcp on --tcp-host")
     p.add_argument("--tcp-host", default="127.0.0.1", help="tcp address to bind (default: %(default)s)")
@@ -100,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "estimator, gaze, sink); used to check the latency figures themselves")
     p.add_argument("--inject-fault", action="append", default=[], metavar="FAULT",
                    help="test a failure path: source-unplug=FRAME:SECONDS (the camera disappears after "
-                        "FRAME frames for SECONDS) or model-error=FRAME:COUNT (the model fails on COUNT frames)")
+                        "FRAME frames for SECONDS), model-error=FRAME:COUNT (the model fails on COUNT frames) or "
+                        "estimator-hang=FRAME:SECONDS (the estimator freezes)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
-        io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
+        io_binding=args.io_binding, shm=args.shm, record=args.record, delay_ms=delays, layout=args.layout,
         driver_calibration=args.driver_calibration, faults=faults)
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
     supervisor = Supervisor(config, roles, endpoints)

@@ -6,6 +6,7 @@ model call. Nothing here runs unless asked for.
 Forms (repeatable option):
     source-unplug=FRAME:SECONDS   after FRAME frames the source fails; reopening it fails for SECONDS
     model-error=FRAME:COUNT       the model call fails on COUNT frames from frame FRAME on
+    estimator-hang=FRAME:SECONDS  the first estimator process freezes (busy, no heartbeats) at FRAME
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from monitor.sources.base import SourceError
 
-KINDS = {"source-unplug": "source_unplug", "model-error": "model_error"}
+KINDS = {"source-unplug": "source_unplug", "model-error": "model_error", "estimator-hang": "estimator_hang"}
 
 
 def parse_faults(items: list[str]) -> dict[str, list[float]]:
@@ -31,8 +32,8 @@ def parse_faults(items: list[str]) -> dict[str, list[float]]:
             if a < 0 or b < 0:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"--inject-fault {item!r}: use source-unplug=FRAME:SECONDS or "
-                             "model-error=FRAME:COUNT (non-negative numbers)") from None
+            raise ValueError(f"--inject-fault {item!r}: use source-unplug=FRAME:SECONDS, model-error=FRAME:COUNT "
+                             "or estimator-hang=FRAME:SECONDS (non-negative numbers)") from None
         faults[KINDS[kind]] = [a, b]
     return faults
 
@@ -77,3 +78,12 @@ class ModelError:
     def check(self, frame: int) -> None:
         if self.first <= frame < self.first + self.count:
             raise RuntimeError(f"injected fault: the model failed on frame {frame}")
+
+
+def hang_if_due(faults: dict[str, Any], frame: int, incarnation: int) -> None:
+    """``estimator-hang``: spin without heartbeats, like a deadlocked or endlessly looping stage."""
+    spec = faults.get("estimator_hang")
+    if spec and incarnation == 0 and frame == int(spec[0]):
+        end = time.monotonic() + float(spec[1])
+        while time.monotonic() < end:
+            pass

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from monitor.bus import Endpoints
+from monitor.shm import remove_segments
 from monitor.workers.base import (COMMAND, CONTROL, FATAL_EXIT_CODE, STAGE_FAILED_EXIT_CODE, RunConfig,
                                   network_guard)
 
@@ -22,14 +24,25 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5  # SIGTERM -> SIGKILL; the whole stop stays under the 2 s budget
 # No heartbeat for this long from a running worker -> killed and restarted. Workers beat every
-# 0.1 s and never block longer than ~0.1 s between beats, so 1 s is ten missed beats: safe on a
-# loaded machine and leaves room for the restart inside the 2 s recovery budget.
-HANG_TIMEOUT_S = 1.0
+# 0.1 s and never block longer than ~0.1 s between beats; 1.5 s (15 missed beats) keeps a worker
+# that is merely starved of CPU on a heavily loaded machine from being taken for hung (1 s did not).
+HANG_TIMEOUT_S = 1.5
+# A worker that is stopped (SIGSTOP, Ctrl-Z: state T in /proc) cannot make progress: once it has
+# missed this long of heartbeats it is replaced without waiting for the full hang timeout.
+STOPPED_AFTER_S = 0.5
 STARTUP_TIMEOUT_S = 60.0  # model loading and warm-up may take a while on a cold machine
 BACKOFF_S = (0.05, 0.5, 1.0, 2.0, 5.0)  # the first restart is immediate; repeated ones back off
 MAX_RESTARTS = 5  # failures in a row (a worker that then runs STABLE_S starts a fresh count)
 STABLE_S = 30.0
 SPARE_INTERVAL_S = 1.0  # spares start one at a time, so their imports do not stall the pipeline
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether a process is stopped by a signal (state T; not t, a debugger's tracing stop)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
 
 
 class RunFailed(RuntimeError):
@@ -107,6 +120,8 @@ class Supervisor:
                 self.guard.close()
             self.ctx.term()
             self.endpoints.remove()
+            if self.endpoints.directory:  # rings of workers that were killed before they could unlink
+                remove_segments(Path(self.endpoints.directory).name)
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return code
@@ -258,11 +273,17 @@ class Supervisor:
             if handle.failures_in_row and handle.state != "starting" and now - handle.started > STABLE_S:
                 handle.failures_in_row = 0  # it has run well for a while: a later crash starts a new count
             limit = STARTUP_TIMEOUT_S if handle.state == "starting" else HANG_TIMEOUT_S
-            if now - handle.last_beat > limit:
-                log.warning("%s sent no heartbeat for %.1f s: killing it", handle.role, now - handle.last_beat)
+            silent = now - handle.last_beat
+            why = None
+            if silent > limit:
+                why = "hung"
+            elif handle.state != "starting" and silent > STOPPED_AFTER_S and process_stopped(handle.process.pid):
+                why = "stopped"
+            if why is not None:
+                log.warning("%s sent no heartbeat for %.1f s (%s): killing it", handle.role, silent, why)
                 handle.process.kill()
                 handle.process.wait()
-                self._crashed(handle, "hung", now)
+                self._crashed(handle, why, now)
             return
         if code == 0 and handle.state == "done":
             handle.finished = True

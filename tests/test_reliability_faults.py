@@ -35,7 +35,7 @@ def check_recovery(tmp_path, models, recording, faults):
     for f in found:
         print(f"{f.role:>9} {f.signal}: detected as {f.why!r}, ready after {f.ready_s} s, frames flow "
               f"again after {f.flow_s} s, {f.after} frames captured after recovery processed")
-        assert f.why == ("exit code -9" if f.signal == "SIGKILL" else "hung"), f
+        assert f.why == ("exit code -9" if f.signal == "SIGKILL" else "stopped"), f
         assert f.ready_s is not None and f.after > 0, f
     for role in {f.role for f in found}:
         assert s["stages"][role]["restarts"] == sum(f.role == role for f in found)
@@ -51,6 +51,19 @@ def test_killed_and_frozen_workers_are_replaced_and_the_run_goes_on(tmp_path, mo
 def test_every_worker_kind_recovers_from_sigkill_and_sigstop(tmp_path, models, long_recording):
     roles = ("capture", "recorder", "estimator", "gaze", "sink")
     check_recovery(tmp_path, models, long_recording, [(r, s) for r in roles for s in (signal.SIGKILL, signal.SIGSTOP)])
+
+
+def test_a_stage_that_hangs_without_heartbeats_is_replaced(tmp_path, models):
+    recording = write_recording(tmp_path / "clip.dmsrec", 120, width=160, height=120)
+    code, output = run(tmp_path / "run", "--source", str(recording), "--realtime",
+                       "--inject-fault", "estimator-hang=30:30", *models)
+    assert code == 0, output
+    assert "(hung): killing it" in output
+    s = summary(tmp_path / "run")
+    (fault,) = s["stages"]["estimator"]["faults"]
+    assert fault["why"] == "hung" and "recovered_ns" in fault
+    frames = [r["frame"] for r in results(tmp_path / "run")]
+    assert 30 not in frames and frames[-1] == 119  # the frozen frame is lost, the run goes on to the end
 
 
 def test_a_camera_that_disappears_is_looked_for_until_it_is_back(tmp_path, models):

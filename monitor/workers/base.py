@@ -8,10 +8,12 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from monitor import shm
 from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.estimator.session import ModelLoadError
 from monitor.recording import RecordingError
@@ -37,6 +39,7 @@ STAGE_FAILED_EXIT_CODE = 3  # StageFailed: the supervisor ends the run with exit
 MAX_ERRORS_IN_ROW = 30  # items in a row a stage may fail on (1 s of camera) before the run ends
 EOS_TIMEOUT_MS = 5000
 CONSUMER_WAIT_S = 30.0
+EOS_REPEAT_S = 0.5
 
 
 @dataclass
@@ -53,6 +56,7 @@ class RunConfig:
     head_model: str = ""
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
+    shm: bool = True  # ipc runs pass large buffers through a shared-memory ring
     record: bool = False
     display: bool = False
     layout: str = ""
@@ -117,25 +121,41 @@ class Worker:
         self._control.connect(self.endpoints.address(CONTROL))
         self._command.connect(self.endpoints.address(COMMAND))
         self.go = False
+        self.ring: shm.FrameRing | None = None
+        self.end_of_stream = False
         self.finished_roles: set[str] = set()
         self.source_state: dict[str, Any] = {}  # the capture's source state, as the supervisor relays it
         self.command_bad: dict[str, int] = {}
         self._errors_in_row = 0
         self._logged_errors: set[str] = set()
+        self._eos: Message | None = None
 
     # --- links -----------------------------------------------------------------------------
     def add_sender(self, consumer: str, policy: Policy | None = None) -> Sender:
         sender = Sender(self.ctx, self.endpoints.address(link_name(self.role, consumer)), policy or self.policy,
-                        guard=self.guard)
+                        ring=self.ring, guard=self.guard)
         self.senders[consumer] = sender
         return sender
 
     def add_receiver(self, producer: str, policy: Policy | None = None, topics: frozenset[str] = frozenset()) -> Receiver:
         """``topics``: what this link may carry besides ``eos``; anything else is counted as malformed."""
         receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy,
-                            guard=self.guard, topics=topics | {"eos"} if topics else topics)
+                            shm_prefix=self.shm_prefix(producer), guard=self.guard,
+                            topics=topics | {"eos"} if topics else topics)
         self.receivers[producer] = receiver
         return receiver
+
+    def shm_prefix(self, role: str) -> str | None:
+        """Name prefix of ``role``'s shared-memory frame ring (ipc runs only: same host)."""
+        if not self.config.shm or self.endpoints.transport != "ipc" or not self.endpoints.directory:
+            return None
+        return f"{Path(self.endpoints.directory).name}-{role}"
+
+    def open_ring(self) -> None:
+        """Producers of frames call this in setup: their large buffers then travel through /dev/shm."""
+        prefix = self.shm_prefix(self.role)
+        if prefix and shm.available():
+            self.ring = shm.FrameRing(prefix)
 
     # --- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -194,6 +214,8 @@ class Worker:
                     sender.close(linger_ms)
                 for receiver in self.receivers.values():
                     receiver.close()
+                if self.ring is not None:
+                    self.ring.close()
                 self._command.close(linger=0)
                 self._control.close(linger=500)
                 if self.guard is not None:
@@ -233,12 +255,20 @@ class Worker:
         queued at the receiving end of a link when the sending end closes, so closing right
         after the end-of-stream marker could lose the last items."""
         deadline = time.monotonic() + CONSUMER_WAIT_S
+        next_offer = time.monotonic() + EOS_REPEAT_S
         self.state = "draining"
         while not set(self.senders) <= self.finished_roles and not self.stopping:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 log.warning("%s: consumers %s did not finish within %.0f s", self.role,
                             sorted(set(self.senders) - self.finished_roles), CONSUMER_WAIT_S)
                 return
+            if self._eos is not None and now > next_offer:
+                # A consumer replaced after it took the marker would wait for it forever: offer
+                # it again (a consumer that already has one never reads a second).
+                for consumer in set(self.senders) - self.finished_roles:
+                    self.senders[consumer].offer(self._eos)
+                next_offer = now + EOS_REPEAT_S
             self.poll_commands()
             self.beat()
             time.sleep(0.01)
@@ -274,10 +304,24 @@ class Worker:
         for sender in self.senders.values():
             sender.service()
 
+    def next_message(self, receiver: Receiver) -> Message | None:
+        """The next item from ``receiver`` stamped ``<role>.in``, or None. At end of stream the
+        marker is forwarded to this worker's consumers and ``end_of_stream`` is set."""
+        msg = receiver.recv(100)
+        if msg is None:
+            return None
+        if msg.topic == "eos":
+            self.forward_eos(msg)
+            self.end_of_stream = True
+            return None
+        msg.stamps[f"{self.role}.in"] = time.monotonic_ns()
+        return msg
+
     def forward_eos(self, msg: Message) -> None:
         """Pass the end-of-stream marker to every consumer. It must not be lost: on replay links
         it waits like any item (the consumer is draining towards it); on live links, where the
         consumer may be gone, it waits at most EOS_TIMEOUT_MS."""
+        self._eos = msg
         for consumer, sender in self.senders.items():
             if sender.policy is Policy.REPLAY:
                 delivered = sender.send(msg, self.should_stop, self.wait_beating)

@@ -37,6 +37,7 @@ class CaptureWorker(Worker):
         # A camera that disappears mid-run is looked for again until it is back; a file that
         # fails mid-run is broken for good (its error ends the run).
         self.reconnectable = self.source.is_live or self.unplug is not None
+        self.open_ring()
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
@@ -56,9 +57,8 @@ class CaptureWorker(Worker):
         """The source's frames after the ``already_read`` first ones (a restart or reconnect of a
         file resumes where it stopped; a camera just goes on), up to --max-frames in all."""
         assert self.source is not None
-        frames: Iterator[FrameSet] = iter(self.source)
-        if already_read and not self.source.is_live:
-            frames = itertools.islice(frames, already_read, None)
+        resume = already_read if not self.source.is_live else 0
+        frames: Iterator[FrameSet] = self.source.frames_from(resume) if resume else iter(self.source)
         if self.config.max_frames:
             frames = itertools.islice(frames, max(self.config.max_frames - already_read, 0))
         return frames
@@ -90,7 +90,7 @@ class CaptureWorker(Worker):
         msg = frameset.to_message({"capture.in": now})
         self.artificial_delay()
         msg.stamps["capture.out"] = time.monotonic_ns()
-        parts = encode(msg)
+        parts = encode(msg, self.ring)  # pixels written once, whatever the number of consumers
         for sender in self.senders.values():
             sender.send_parts(parts, self.should_stop, self.wait_beating)
         self.counters["sent"] = self.senders["estimator"].stats.sent

@@ -6,7 +6,7 @@ import time
 
 from monitor.estimator.pipeline import PoseEstimator
 from monitor.estimator.session import ModelLoadError, _short_ort_error
-from monitor.faults import ModelError
+from monitor.faults import ModelError, hang_if_due
 from monitor.validate import frameset_from_message
 from monitor.wire import Message, WireError
 from monitor.workers.base import RunConfig, Worker
@@ -55,13 +55,9 @@ class EstimatorWorker(Worker):
         self.model_error = ModelError.from_config(cfg.faults)
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["estimator.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         try:
             frameset = frameset_from_message(msg, self.needed)
         except WireError as exc:  # decodes, but is no usable frameset: malformed, like a wire error
@@ -70,6 +66,7 @@ class EstimatorWorker(Worker):
         try:
             if self.model_error is not None:
                 self.model_error.check(msg.frame)
+            hang_if_due(self.config.faults, msg.frame, self.config.incarnation)
             estimates = self.estimator.estimate(frameset)
         except Exception as exc:  # one failing frame is dropped with its reason; many in a row end the run
             self.count_error(f"frame {msg.frame}", exc)

@@ -50,13 +50,9 @@ class GazeWorker(Worker):
         self._camera_pose = pose
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["gaze.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         meta = dict(msg.meta)
         try:
             estimates = estimates_from_meta(meta)

@@ -24,17 +24,16 @@ class RecorderWorker(Worker):
         self.rx = self.add_receiver("capture", Policy.REPLAY, topics=frozenset({"frames"}))
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            return False
+            return not self.end_of_stream
         try:
             frameset_from_message(msg)
         except WireError as exc:  # decodes, but is no frameset: not worth recording
             self.rx.reject(exc)
             return True
-        self.writer.write_parts(self.rx.last_parts)  # the validated bytes exactly as received
+        msg.stamps.pop("recorder.in", None)
+        self.writer.write(msg)  # the frameset as received: same pixels, ids, timestamps and metadata
         self.counters["processed"] += 1
         return True
 

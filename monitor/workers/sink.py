@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
@@ -69,13 +68,9 @@ class SinkWorker(Worker):
         self.rx = self.add_receiver("gaze", topics=frozenset({"states"}))
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.counters["eos"] = True
-            return False
-        msg.stamps["sink.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         try:
             check_states_meta(msg.meta)
         except WireError as exc:  # decodes, but would write nonsense: malformed, like a wire error
