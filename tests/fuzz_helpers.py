@@ -53,17 +53,18 @@ def _with_header(parts: list[Any], header: dict[str, Any]) -> list[Any]:
     return [parts[0], json.dumps(header).encode(), *parts[2:]]
 
 
-def fuzzed(topic: str, n: int, seed: int = 0) -> Iterator[list[bytes]]:
+def fuzzed(topic: str, n: int, seed: int = 0, shm_prefix: str = "dms-run-x-capture") -> Iterator[list[bytes]]:
     """``n`` malformed multipart messages for a link that carries ``topic``: random bytes,
     truncated multipart, wrong dtypes and shapes, huge declared sizes, wrong schema versions,
-    broken JSON, the wrong topic, and well-framed messages whose content is unusable."""
+    broken JSON, the wrong topic, shared-memory references that are not the link's, and
+    well-framed messages whose content is unusable."""
     rng = np.random.default_rng(seed)
     base = [bytes(memoryview(p).cast("B")) if not isinstance(p, bytes) else p
             for p in encode(next(VALID[topic](1)))]
     other_topic = b"states" if topic != "states" else b"frames"
     semantic = SEMANTIC[topic]
     for i in range(n):
-        kind = i % 14
+        kind, j = i % 15, i // 15  # j varies the variant within a kind
         h = _header(base)
         if kind == 0:
             yield [rng.bytes(int(rng.integers(0, 64)))]
@@ -81,26 +82,33 @@ def fuzzed(topic: str, n: int, seed: int = 0) -> Iterator[list[bytes]]:
                              "shape": [24, 32]}]
             yield _with_header(base, h)[:2] + [bytes(24 * 32 * 2)]
         elif kind == 5:
-            h["buffers"] = [{"name": "ir", "dtype": "uint8", "shape": [[-1, 32], [1, 2, 3, 4, 5], ["24", 32], [2.5, 3]][i % 4]}]
+            h["buffers"] = [{"name": "ir", "dtype": "uint8", "shape": [[-1, 32], [1, 2, 3, 4, 5], ["24", 32], [2.5, 3]][j % 4]}]
             yield _with_header(base, h)[:2] + [bytes(64)]
         elif kind == 6:  # huge declared sizes
-            h["buffers"] = [{"name": "ir", "dtype": "uint16", "shape": [100000, 100000 + i]}]
+            h["buffers"] = [{"name": "ir", "dtype": "uint16", "shape": [100000, 100000 + j]}]
             yield _with_header(base, h)[:2] + [bytes(16)]
         elif kind == 7:
-            h["schema"] = [0, 2, "1", None, 1.5][i % 5]
+            h["schema"] = [0, 2, "1", None, 1.5][j % 5]
             yield _with_header(base, h)
         elif kind == 8:
             yield [base[0], json.dumps([1, 2, 3]).encode(), *base[2:]]
         elif kind == 9:
-            del h[["stream", "frame", "device_ts_ms", "stamps", "meta", "buffers"][i % 6]]
+            del h[["stream", "frame", "device_ts_ms", "stamps", "meta", "buffers"][j % 6]]
             yield _with_header(base, h)
         elif kind == 10:
             yield [other_topic, *base[1:]]
         elif kind == 11:  # header bigger than allowed
             h["meta"] = {"pad": "x" * 300_000}
             yield _with_header(base, h)
-        else:  # frames well formed on the wire, unusable to the stage
-            yield semantic(base, h, i)
+        elif kind in (12, 13):  # frames well formed on the wire, unusable to the stage
+            yield semantic(base, h, 2 * j + kind - 12)
+        else:  # shared-memory references that must not be honoured
+            ref = [None, "slot 3", {"segment": "../../etc/passwd", "slot": 0, "seq": 1, "offset": 0},
+                   {"segment": f"{shm_prefix}-99", "slot": 0, "seq": 1, "offset": 0},
+                   {"segment": "dms-run-other-capture-1", "slot": 0, "seq": 1, "offset": 0},
+                   {"segment": f"{shm_prefix}-1", "slot": -1, "seq": 1, "offset": 0}][j % 6]
+            h["buffers"] = [{"name": "ir", "dtype": "uint8", "shape": [240, 320], "shm": ref}]
+            yield _with_header(base, h)[:2]
 
 
 def _semantic_frames(base: list[bytes], h: dict[str, Any], i: int) -> list[bytes]:

@@ -41,7 +41,8 @@ def test_fuzzed_link_messages_are_all_counted_and_nothing_breaks(tmp_path, model
     try:
         h.wait_ready()
         commands = fuzzed_commands(N, seed=1)
-        for i, parts in enumerate(fuzzed(topic, N, seed=7)):
+        prefix = f"{Path(h.endpoints.directory).name}-{producer}"  # the producer's own ring name
+        for i, parts in enumerate(fuzzed(topic, N, seed=7, shm_prefix=prefix)):
             h.send(parts)
             h.command.send_multipart(next(commands))  # the command socket gets its share too
             if i % 500 == 0:
