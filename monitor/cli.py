@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from monitor.bus import Endpoints, Policy
+from monitor.display.export import write_exports
+from monitor.display.stats import display_report, format_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.summary import build_summary, format_summary, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -40,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N frames (default: the whole source)")
     p.add_argument("--headless", action="store_true",
                    help="no display window (automatic when there is no $DISPLAY)")
+    p.add_argument("--video", action="store_true",
+                   help="also write the overlay to OUT/overlay.mp4 (works headless; on a replay run "
+                        "it holds every frame)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
                       help="replay recordings and synthetic scenes at their recorded rate (default)")
@@ -126,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
         io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
         driver_calibration=args.driver_calibration)
-    roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
+    config.window = not args.headless and bool(os.environ.get("DISPLAY"))
+    config.video = args.video
+    config.display = config.window or config.video
+    roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink",
+             *(["display"] if config.display else [])]
     supervisor = Supervisor(config, roles, endpoints)
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)
     try:
@@ -137,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
-    summary = build_summary(out, supervisor.worker_reports(), code, run_info)
+    reports = supervisor.worker_reports()
+    summary = build_summary(out, reports, code, run_info)
+    if config.display:
+        summary["display"] = display_report(reports)
     write_summary(out, summary)
     print(format_summary(summary))
-    print(f"outputs: {out}/results.jsonl, {out}/summary.json")
+    if config.display:
+        print(format_display(summary["display"]))
+    written = write_exports(out, summary)
+    print(f"outputs: {out}/results.jsonl, {out}/summary.json, " + ", ".join(str(p) for p in written))
     return code

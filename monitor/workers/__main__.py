@@ -13,6 +13,7 @@ ROLES = {
     "gaze": "monitor.workers.gaze:GazeWorker",
     "sink": "monitor.workers.sink:SinkWorker",
     "recorder": "monitor.workers.recorder:RecorderWorker",
+    "display": "monitor.workers.display:DisplayWorker",
 }
 
 

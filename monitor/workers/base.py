@@ -43,7 +43,9 @@ class RunConfig:
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
     record: bool = False
-    display: bool = False
+    display: bool = False  # a display worker runs: capture and gaze feed it (monitor/display/links.py)
+    window: bool = False  # ... and shows an OpenCV window (needs $DISPLAY)
+    video: bool = False  # ... and writes OUT/overlay.mp4
     layout: str = ""
     driver_calibration: str = ""
     # per-worker: which frame to resume after (the supervisor sets it when restarting capture)

@@ -6,6 +6,7 @@ import time
 from typing import Iterator
 
 from monitor.bus import Policy
+from monitor.display.links import display_link_policy
 from monitor.frames import FrameSet
 from monitor.sources import open_source
 from monitor.wire import Message, encode
@@ -23,7 +24,7 @@ class CaptureWorker(Worker):
             # Never blocks a live pipeline; the recorder takes every message it is given.
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
-            self.add_sender("display", Policy.LIVE)
+            self.add_sender("display", display_link_policy(cfg))
         frames: Iterator[FrameSet] = iter(self.source)
         if cfg.skip_frames and not self.source.is_live:
             frames = itertools.islice(frames, cfg.skip_frames, None)  # resume after a restart

@@ -19,6 +19,8 @@ class EstimatorWorker(Worker):
         cfg = self.config
         self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding)
         self.info["models"] = self.estimator.describe()
+        # travels with every result so the live overlay can say what runs the models
+        self.providers = sorted({p for m in self.info["models"] for p in m["active_providers"]})
         self.rx = self.add_receiver("capture")
         self.tx = self.add_sender("gaze")
         self._logged_failures: set[str] = set()
@@ -42,7 +44,8 @@ class EstimatorWorker(Worker):
                 log.warning("estimator dropped frame %d (%s)", msg.frame, reason)
             return True
         self.artificial_delay()
-        meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms}
+        meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms,
+                "providers": self.providers}
         for key in ("truth", "extra"):  # ground truth and stream metadata travel on to the sinks
             if key in msg.meta:
                 meta[key] = msg.meta[key]

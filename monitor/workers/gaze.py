@@ -8,7 +8,7 @@ import numpy as np
 
 from calib.driver_calibration import DriverCalibration
 from calib.layout import CameraPose, load_layout
-from monitor.bus import Policy
+from monitor.display.links import display_link_policy
 from monitor.estimates import Estimates
 from monitor.gaze import GazeStateStage
 from monitor.sources.base import SourceError
@@ -34,7 +34,7 @@ class GazeWorker(Worker):
         self.rx = self.add_receiver("estimator")
         self.add_sender("sink")
         if cfg.display:
-            self.add_sender("display", Policy.LIVE)
+            self.add_sender("display", display_link_policy(cfg))
 
     def _follow_camera_pose(self, pose: dict | None) -> None:
         """A stream that states its camera mount (calibrated extrinsics) overrides the layout's."""
