@@ -130,57 +130,65 @@ def draw_skeleton(img: np.ndarray, joints: Joints, min_confidence: float = 0.0) 
 # --- cabin diagram -------------------------------------------------------------------------
 @dataclass
 class CabinDiagram:
-    """A top-down sketch of the cabin (x right, forward up), computed once from a layout."""
+    """The zones as the driver sees them, computed once from a layout: each zone at its azimuth
+    (right positive) and elevation (down positive) from the nominal head, so the road, the
+    dashboard below it and the mirrors to the sides are where a driver expects them."""
 
     zone_names: tuple[str, ...]
     zone_px: dict[str, tuple[int, int]]
-    head_px: tuple[int, int]
-    camera_px: tuple[int, int]
     size: tuple[int, int]
-    road_zones: tuple[str, ...] = ("road",)
+    centre_deg: tuple[float, float]
+    px_per_deg: float
 
     @classmethod
     def from_layout(cls, layout: Any, size: tuple[int, int] = (PANEL_WIDTH - 20, 150)) -> "CabinDiagram":
         head = np.asarray(layout.nominal_head_mm, dtype=np.float64)
-        points = {z.name: np.asarray(z.target_mm(head, far_mm=900.0), dtype=np.float64) for z in layout.zones}
-        cam = np.asarray(layout.camera_pose.position_mm, dtype=np.float64)
-        xz = np.array([[p[0], p[2]] for p in [*points.values(), head, cam]])
-        lo, hi = xz.min(axis=0), xz.max(axis=0)
+        angles = {z.name: azimuth_elevation_deg(np.asarray(z.target_mm(head), dtype=np.float64) - head)
+                  for z in layout.zones}
+        a = np.array(list(angles.values()))
+        lo, hi = a.min(axis=0), a.max(axis=0)
         w, h = size
-        margin = 22
-        scale = min((w - 2 * margin) / max(hi[0] - lo[0], 1.0), (h - 2 * margin) / max(hi[1] - lo[1], 1.0))
+        margin = 24
+        px_per_deg = min((w - 2 * margin) / max(hi[0] - lo[0], 10.0), (h - 2 * margin) / max(hi[1] - lo[1], 10.0))
+        centre = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2)
+        diagram = cls(tuple(angles), {}, size, (float(centre[0]), float(centre[1])), float(px_per_deg))
+        diagram.zone_px = {n: diagram.to_px(*ae) for n, ae in angles.items()}
+        return diagram
 
-        def px(p: np.ndarray) -> tuple[int, int]:  # forward (z) points up on the diagram
-            return (int(round(margin + (p[0] - lo[0]) * scale)), int(round(h - margin - (p[2] - lo[1]) * scale)))
+    def to_px(self, azimuth_deg: float, elevation_deg: float) -> tuple[int, int]:
+        w, h = self.size
+        return (int(round(w / 2 + (azimuth_deg - self.centre_deg[0]) * self.px_per_deg)),
+                int(round(h / 2 + (elevation_deg - self.centre_deg[1]) * self.px_per_deg)))
 
-        return cls(tuple(points), {n: px(p) for n, p in points.items()}, px(head), px(cam), size,
-                   tuple(layout.road_zones))
+
+def azimuth_elevation_deg(v: np.ndarray) -> tuple[float, float]:
+    """Car-frame direction -> (azimuth right-positive, elevation down-positive), degrees (the
+    convention of GazeResult.gaze_azimuth_deg / gaze_elevation_deg)."""
+    return (math.degrees(math.atan2(v[0], v[2])), math.degrees(math.atan2(v[1], math.hypot(v[0], v[2]))))
 
 
 def draw_cabin(panel: np.ndarray, diagram: CabinDiagram, origin: tuple[int, int], zone: str | None,
-               probabilities: dict[str, float] | None) -> None:
+               probabilities: dict[str, float] | None, gaze_deg: tuple[float, float] | None = None) -> None:
     """The cabin sketch at ``origin`` of ``panel``: each zone a disc whose fill grows with its
-    probability; the active (smoothed) zone is lit."""
+    probability; the active (smoothed) zone is lit; a cross marks the current gaze direction."""
     ox, oy = origin
     w, h = diagram.size
     cv2.rectangle(panel, (ox, oy), (ox + w, oy + h), DARK, 1)
-    head = (ox + diagram.head_px[0], oy + diagram.head_px[1])
-    cv2.circle(panel, head, 7, GREY, 1, cv2.LINE_AA)
-    cam = (ox + diagram.camera_px[0], oy + diagram.camera_px[1])
-    cv2.rectangle(panel, (cam[0] - 3, cam[1] - 3), (cam[0] + 3, cam[1] + 3), GREY, -1)
     probs = probabilities or {}
     for name in diagram.zone_names:
         c = (ox + diagram.zone_px[name][0], oy + diagram.zone_px[name][1])
         p = float(probs.get(name, 0.0) or 0.0)
         active = name == zone
-        cv2.line(panel, head, c, (70, 70, 70), 1, cv2.LINE_AA)
         cv2.circle(panel, c, 10, (90, 90, 90), -1, cv2.LINE_AA)
         if p > 0:
-            cv2.circle(panel, c, max(2, int(round(10 * math.sqrt(p)))), AMBER, -1, cv2.LINE_AA)
+            cv2.circle(panel, c, max(2, int(round(10 * math.sqrt(min(p, 1.0))))), AMBER, -1, cv2.LINE_AA)
         if active:
             cv2.circle(panel, c, 13, YELLOW, 2, cv2.LINE_AA)
-            cv2.line(panel, head, c, YELLOW, 2, cv2.LINE_AA)
-        _text(panel, name.replace("_", " "), (c[0] - 24, c[1] + 22), 0.33, YELLOW if active else GREY)
+        _text(panel, name.replace("_", " "), (c[0] - 22, c[1] + 23), 0.33, YELLOW if active else GREY)
+    if gaze_deg is not None and all(v is not None and math.isfinite(v) for v in gaze_deg):
+        gx, gy = diagram.to_px(*gaze_deg)
+        gx, gy = min(max(gx, 4), w - 4), min(max(gy, 4), h - 4)  # pinned to the edge when outside
+        cv2.drawMarker(panel, (ox + gx, oy + gy), WHITE, cv2.MARKER_CROSS, 12, 2)
 
 
 def draw_probabilities(panel: np.ndarray, origin: tuple[int, int], width: int,
@@ -263,7 +271,8 @@ def render(image_bgr: np.ndarray, view: OverlayView, intrinsics: Sequence[float]
     _text(panel, view.title, (px, 18), 0.45, WHITE)
     _text(panel, f"zone: {zone or '-'}", (px, 40), 0.55, YELLOW, 1)
     if diagram is not None:
-        draw_cabin(panel, diagram, (px, 50), zone, gaze.get("probabilities"))
+        draw_cabin(panel, diagram, (px, 50), zone, gaze.get("probabilities"),
+                   (gaze.get("gaze_azimuth_deg"), gaze.get("gaze_elevation_deg")))
         y = 50 + diagram.size[1] + 8
     else:
         y = 56

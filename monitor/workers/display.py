@@ -94,6 +94,8 @@ class DisplayWorker(Worker):
         if self.window:
             self._handle_key(cv2.waitKey(1) & 0xFF)
             self._check_window_closed()
+            if newest is not None:  # where the image is on screen (after Qt has laid it out)
+                self.info["window_rect"] = list(cv2.getWindowImageRect(WINDOW))
         if newest is None:
             self.poller.poll(5)
         self._update_counters()
@@ -140,8 +142,6 @@ class DisplayWorker(Worker):
             self.canvas = canvas if canvas is not None else self._render(frame, state)
             cv2.imshow(WINDOW, self.canvas)
             self.counters["shown"] += 1
-            if "window_rect" not in self.info:
-                self.info["window_rect"] = list(cv2.getWindowImageRect(WINDOW))
 
     def _render(self, frame: Message, state: Message) -> np.ndarray:
         meta = frame.meta
