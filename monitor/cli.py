@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp-port", type=int, default=5550, help="first tcp port to use (default: %(default)s)")
     p.add_argument("--inject-delay", action="append", default=[], metavar="STAGE=MS",
                    help="add a known busy-wait of MS milliseconds per item to STAGE (capture, "
-                        "estimator, gaze, sink); used to check the latency figures themselves")
+                        "estimator, gaze, sink, display); used to check the latency figures themselves")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -83,8 +83,9 @@ def parse_delays(items: list[str]) -> dict[str, float]:
     delays = {}
     for item in items:
         stage, sep, ms = item.partition("=")
-        if not sep or stage not in ("capture", "estimator", "gaze", "sink"):
-            raise ValueError(f"--inject-delay {item!r}: use STAGE=MS with STAGE one of capture, estimator, gaze, sink")
+        if not sep or stage not in ("capture", "estimator", "gaze", "sink", "display"):
+            raise ValueError(f"--inject-delay {item!r}: use STAGE=MS with STAGE one of capture, estimator, gaze, "
+                             "sink, display")
         try:
             delays[stage] = float(ms)
         except ValueError:

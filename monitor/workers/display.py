@@ -125,6 +125,7 @@ class DisplayWorker(Worker):
                     pair = self.joiner.add_state(msg.stream, msg.frame, msg)
                 if pair is None:
                     continue
+                self.artificial_delay()  # test hook: a slow display (--inject-delay display=MS)
                 canvas = None
                 if self.video is not None:
                     canvas = self._render(*pair)
