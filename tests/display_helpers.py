@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -14,48 +14,24 @@ import cv2
 import numpy as np
 import pytest
 
+from monitor.display.xvfb import Xvfb, XvfbUnavailable
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN = (1280, 800)
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    """Start Xvfb on a free display number; skip the test when Xvfb is not installed."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (Debian package xvfb; scripts/test.sh installs it)")
-    for n in range(99, 140):
-        if Path(f"/tmp/.X{n}-lock").exists() or Path(f"/tmp/.X11-unix/X{n}").exists():
-            continue
-        proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if Path(f"/tmp/.X11-unix/X{n}").exists():
-                return proc, f":{n}"
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    pytest.skip("could not start Xvfb on any display :99..:139")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+@contextmanager
+def xserver() -> Iterator[Xvfb]:
+    """A private Xvfb server for one test module; skips when Xvfb cannot run here."""
+    server = Xvfb(*SCREEN)
     try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def screenshot(display: str, path: Path) -> np.ndarray | None:
-    """The whole X screen as BGR, grabbed with ffmpeg's x11grab (lossless PNG)."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (Debian package ffmpeg)")
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size",
-                    f"{SCREEN[0]}x{SCREEN[1]}", "-i", display, "-frames:v", "1", str(path)],
-                   check=True, timeout=20)
-    return cv2.imread(str(path))
+        server.__enter__()
+    except XvfbUnavailable as exc:
+        pytest.skip(f"{exc}; scripts/test.sh installs it")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
 
 
 def start_window_run(out: Path, display: str, *args: str) -> subprocess.Popen:

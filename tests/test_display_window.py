@@ -1,10 +1,12 @@
 """The real overlay window under Xvfb: the head-axis origin is drawn where the results say."""
 import json
+import time
 
+import cv2
 import numpy as np
 import pytest
 
-from display_helpers import frame_id_from_pixels, screenshot, start_window_run, start_xvfb, stop
+from display_helpers import frame_id_from_pixels, start_window_run, xserver
 from pipeline_helpers import results, wait_for
 from tests.fixtures import framesets, write_recording
 from tests.onnx_factory import body_model, head_model
@@ -13,10 +15,9 @@ ORIGIN_BGR = np.array([255, 0, 255])  # monitor/display/overlay.py ORIGIN_COLOUR
 
 
 @pytest.fixture(scope="module")
-def xdisplay():
-    proc, display = start_xvfb()
-    yield display
-    stop(proc)
+def xvfb():
+    with xserver() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +33,16 @@ def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:
     return float(xs.mean()), float(ys.mean())
 
 
-def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xdisplay, models):
+def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb, models):
     rec = write_recording(tmp_path / "slow.dmsrec", 50, width=320, height=240, fps=10.0)
     out = tmp_path / "run"
-    proc = start_window_run(out, xdisplay, "--source", str(rec), "--realtime", *models)
+    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
     shots = []
     try:
         assert wait_for(lambda: out.joinpath("results.jsonl").exists()
                         and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
         while proc.poll() is None and len(shots) < 8:
-            shot = screenshot(xdisplay, tmp_path / f"shot{len(shots)}.png")
+            shot = xvfb.screenshot(tmp_path / f"shot{len(shots)}.png")
             if proc.poll() is None:  # the window may already be gone at the end of the run
                 shots.append(shot)
         output, _ = proc.communicate(timeout=60)
@@ -67,3 +68,54 @@ def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xdisp
         assert found == pytest.approx(tuple(head["center_px"]), abs=1.0), (frame, found, head["center_px"])
         checked += 1
     assert checked >= 3, f"only {checked} of {len(shots)} screenshots showed a known frame"
+
+
+def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
+    xkeys = pytest.importorskip("xkeys")
+    try:
+        keys = xkeys.XKeys(xvfb.display)
+    except OSError as exc:
+        pytest.skip(str(exc))
+    rec = write_recording(tmp_path / "long.dmsrec", 300, width=320, height=240, fps=10.0)
+    out = tmp_path / "run"
+    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
+    try:
+        assert wait_for(lambda: out.joinpath("results.jsonl").exists()
+                        and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
+        keys.move(100, 100)  # over the camera image: the window gets the keys
+        time.sleep(0.3)
+        # s: a snapshot of exactly what is on screen, named after its frame
+        keys.press("s")
+        assert wait_for(lambda: list(out.glob("snapshot_*.png")), 10), "no snapshot written"
+        snap = next(out.glob("snapshot_*.png"))
+        frame = int(snap.stem.split("_")[1])
+        canvas = cv2.imread(str(snap))
+        head = {r["frame"]: r for r in results(out)}[frame]["estimates"]["head"]
+        assert magenta_centroid(canvas[:240, :320]) == pytest.approx(tuple(head["center_px"]), abs=1.0)
+        # d: depth shown as colours (IR is grey: equal channels)
+        grey = xvfb.screenshot(tmp_path / "ir.png")[:240, :320]
+        keys.press("d")
+        time.sleep(0.6)
+        colour = xvfb.screenshot(tmp_path / "depth.png")[:240, :320]
+        spread = lambda img: float(np.mean(np.ptp(img.astype(int), axis=2)))  # noqa: E731
+        assert spread(colour) > 40 > spread(grey) + 10
+        # space: the picture freezes while the run goes on
+        keys.press("space")
+        time.sleep(0.5)
+        a = xvfb.screenshot(tmp_path / "p1.png")
+        n_before = len(out.joinpath("results.jsonl").read_text().splitlines())
+        time.sleep(0.8)
+        b = xvfb.screenshot(tmp_path / "p2.png")
+        assert np.array_equal(a[:240, :320], b[:240, :320])
+        assert len(out.joinpath("results.jsonl").read_text().splitlines()) > n_before
+        keys.press("space")
+        # q: the run stops cleanly, as on Ctrl-C, long before the recording's end
+        keys.press("q")
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        keys.close()
+        proc.kill()
+    assert proc.returncode == 130, output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["exit_code"] == 130 and s["frames"]["captured"] < 300
+    assert s["frames"]["processed"] == len(results(out))
