@@ -11,6 +11,7 @@ from pathlib import Path
 from monitor.bus import Endpoints, Policy
 from monitor.display.export import write_exports
 from monitor.display.stats import display_report, format_display
+from monitor.display.x11 import can_open_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.summary import build_summary, format_summary, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
         driver_calibration=args.driver_calibration)
     config.window = not args.headless and bool(os.environ.get("DISPLAY"))
+    if config.window and not can_open_display(os.environ["DISPLAY"]):
+        print(f"warning: cannot open the X display {os.environ['DISPLAY']!r}: no overlay window "
+              "(use --headless to silence this)", file=sys.stderr)
+        config.window = False
     config.video = args.video
     config.display = config.window or config.video
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink",

@@ -72,13 +72,14 @@ def run_once(recording: Path, out: Path, display: str | None, model_args: list[s
     return json.loads((out / "summary.json").read_text())
 
 
-def pooled_p99(runs: list[Path]) -> dict[str, tuple[int, float]]:
+def pooled_percentiles(runs: list[Path]) -> dict[str, tuple[float, float]]:
+    """Per latency key: (p50, p99) over every frame of the given runs."""
     samples: dict[str, list[float]] = {}
     for out in runs:
         for record in read_results(out / "results.jsonl"):
             for key, value in (record.get("latency_ms") or {}).items():
                 samples.setdefault(key, []).append(value)
-    return {k: (len(v), float(np.percentile(v, 99))) for k, v in samples.items()}
+    return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99))) for k, v in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,14 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     except XvfbUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    base, disp = pooled_p99(runs["headless"]), pooled_p99(runs["display"])
-    print(f"\np99 latency (ms), {args.repeats} runs x {args.frames} frames per mode pooled, "
+    base, disp = pooled_percentiles(runs["headless"]), pooled_percentiles(runs["display"])
+    print(f"\nlatency (ms), {args.repeats} runs x {args.frames} frames per mode pooled, "
           f"{args.policy} policy, 30 fps recorded rate")
-    print(f"{'stage':32s} {'headless':>10s} {'display':>10s} {'change':>8s}")
+    print(f"{'stage':30s} {'p50 headless':>12s} {'p50 display':>12s} {'p99 headless':>12s} {'p99 display':>12s} "
+          f"{'p99 change':>10s}")
     for key in KEYS:
         if key in base and key in disp:
             change = disp[key][1] / base[key][1] - 1.0 if base[key][1] > 0 else float("nan")
-            print(f"{key:32s} {base[key][1]:10.3f} {disp[key][1]:10.3f} {change:+8.1%}")
+            print(f"{key:30s} {base[key][0]:12.3f} {disp[key][0]:12.3f} {base[key][1]:12.3f} {disp[key][1]:12.3f} "
+                  f"{change:+10.1%}")
     shown = sum(d["frames_shown"] for d in displays)
     lost = sum(d["dropped_upstream"] + d["skipped_by_display"] for d in displays)
     print(f"display: {shown} frames shown, {lost} skipped (newest-only)")
