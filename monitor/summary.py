@@ -28,13 +28,15 @@ def stage_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     """Per worker: processed items, errors, restarts and drops, summed over its incarnations."""
     stages: dict[str, dict[str, Any]] = {}
     for role, report in reports.items():
-        totals: dict[str, Any] = {"processed": 0, "errors": 0, "restarts": report["restarts"],
+        totals: dict[str, Any] = {"received": 0, "processed": 0, "errors": 0, "restarts": report["restarts"],
                                   "send_dropped": 0, "stale_dropped": 0, "malformed": 0}
         for beat in report["incarnations"]:
             counters = beat.get("counters", {})
             totals["processed"] += int(counters.get("processed", 0))
             totals["errors"] += int(counters.get("errors", 0))
             for name, link in beat.get("links", {}).items():
+                if name.startswith("in:"):
+                    totals["received"] += link.get("received", 0)
                 totals["send_dropped"] += link.get("send_dropped", 0)
                 totals["stale_dropped"] += link.get("stale_dropped", 0)
                 totals["malformed"] += sum(link.get("bad", {}).values())

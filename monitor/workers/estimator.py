@@ -26,13 +26,9 @@ class EstimatorWorker(Worker):
         self._logged_failures: set[str] = set()
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["estimator.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         try:
             frameset = FrameSet.from_message(msg)
             estimates = self.estimator.estimate(frameset)

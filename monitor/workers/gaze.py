@@ -49,13 +49,9 @@ class GazeWorker(Worker):
         self._camera_pose = pose
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["gaze.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         meta = dict(msg.meta)
         self._follow_camera_pose(meta.get("extra", {}).get("camera_pose"))
         estimates = Estimates.from_json(meta["estimates"]) if meta.get("estimates") else Estimates()
