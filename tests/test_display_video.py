@@ -10,6 +10,7 @@ import pytest
 
 from display_helpers import ffprobe_frames, opencv_frames
 from monitor.display.video import OverlayVideo
+from monitor.recording import RecordingReader
 from pipeline_helpers import results, run, start_run, summary, wait_for
 from tests.fixtures import write_recording
 from tests.onnx_factory import body_model, head_model
@@ -114,4 +115,5 @@ def test_sigint_mid_run_leaves_every_output_complete(tmp_path, models):
     assert (out / "report.html").read_text().rstrip().endswith("</html>")
     for line in (out / "events.jsonl").read_text().splitlines():
         json.loads(line)
+    assert len(list(RecordingReader(out / "recording.dmsrec"))) >= len(records)
     assert stop_s < 10  # reported; the 2 s stop budget itself is tested in test_core_pipeline

@@ -46,6 +46,12 @@ def render_source(spec: str, frames: int, path: Path) -> Path:
     return path
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(recording: Path, out: Path, display: str | None, model_args: list[str], policy: str,
              screenshot: tuple[Xvfb, Path, int] | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {args.frames} frames of {args.source} in {time.monotonic() - t0:.1f} s", flush=True)
     runs: dict[str, list[Path]] = {"headless": [], "display": []}
     displays: list[dict[str, Any]] = []
+    run_p99: dict[str, list[float]] = {"headless": [], "display": []}
+    xvfb_cpu_s = 0.0
     try:
         xvfb = Xvfb()
         with xvfb as display:
@@ -117,12 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                     shot = None
                     if mode == "display" and args.screenshot and i == 0:
                         shot = (xvfb, Path(args.screenshot), args.frames // 2)
+                    xvfb_before = cpu_seconds(xvfb.proc.pid) if xvfb.proc else 0.0
                     summary = run_once(recording, out, display if mode == "display" else None, model_args,
                                        args.policy, shot)
+                    if mode == "display" and xvfb.proc:
+                        xvfb_cpu_s += cpu_seconds(xvfb.proc.pid) - xvfb_before
                     runs[mode].append(out)
                     if mode == "display":
                         displays.append(summary["display"])
                     e2e = summary["latency_ms"].get("end_to_end", {})
+                    run_p99[mode].append(float(e2e.get("p99", float("nan"))))
                     print(f"  {mode:8s} run {i}: {summary['frames']['processed']} frames, "
                           f"end-to-end p50 {e2e.get('p50')} p99 {e2e.get('p99')} ms", flush=True)
     except XvfbUnavailable as exc:
@@ -140,7 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{change:+10.1%}")
     shown = sum(d["frames_shown"] for d in displays)
     lost = sum(d["dropped_upstream"] + d["skipped_by_display"] for d in displays)
-    print(f"display: {shown} frames shown, {lost} skipped (newest-only)")
+    cpu = sum(d.get("cpu_s", 0.0) for d in displays)
+    print(f"display: {shown} frames shown, {lost} skipped (newest-only); CPU per frame shown: display worker "
+          f"{1000 * cpu / max(shown, 1):.2f} ms, X server {1000 * xvfb_cpu_s / max(shown, 1):.2f} ms")
+    for mode in ("headless", "display"):
+        values = run_p99[mode]
+        print(f"end-to-end p99 per run, {mode:8s}: {', '.join(f'{v:.1f}' for v in values)} ms "
+              f"(median {float(np.median(values)):.1f})")
     rise = disp["end_to_end"][1] / base["end_to_end"][1] - 1.0
     verdict = "within" if rise <= TARGET_RISE else "ABOVE"
     print(f"end-to-end p99 {base['end_to_end'][1]:.3f} -> {disp['end_to_end'][1]:.3f} ms ({rise:+.1%}): "

@@ -9,10 +9,12 @@ def display_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     written, and where frames were lost (on the live link upstream, or skipped by the display)."""
     beats = reports.get("display", {}).get("incarnations", [])
     shown = video = skipped = gaps = 0
+    cpu_s = 0.0
     info: dict[str, Any] = {}
     for beat in beats:
         counters = beat.get("counters", {})
         shown += int(counters.get("shown", 0))
+        cpu_s += float(counters.get("cpu_s", 0.0))
         video += int(counters.get("video_frames", 0))
         join = counters.get("join", {})
         skipped += int(join.get("skipped_frames", 0))
@@ -25,7 +27,7 @@ def display_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"window": bool(info.get("window")), "lossless": bool(info.get("lossless")),
             "frames_shown": shown, "video_frames": video, "video_fps": info.get("video_fps"),
             "dropped_upstream": upstream, "skipped_by_display": skipped, "gaps_seen": gaps,
-            "restarts": reports.get("display", {}).get("restarts", 0),
+            "restarts": reports.get("display", {}).get("restarts", 0), "cpu_s": round(cpu_s, 3),
             **({"window_rect": info["window_rect"]} if "window_rect" in info else {})}
 
 

@@ -90,6 +90,7 @@ class DisplayWorker(Worker):
         if self.window:
             cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
             cv2.moveWindow(WINDOW, 0, 0)
+        self._cpu0 = time.process_time()
 
     # --- loop --------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -235,6 +236,8 @@ class DisplayWorker(Worker):
 
     # --- bookkeeping -------------------------------------------------------------------------
     def _update_counters(self) -> None:
+        # CPU time since setup (imports and model-free start-up excluded): what showing costs
+        self.counters["cpu_s"] = round(time.process_time() - self._cpu0, 3)
         self.counters["join"] = self.joiner.stats.to_json()
         self.counters["processed"] = self.joiner.stats.joined
         if self.video is not None:
