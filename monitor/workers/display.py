@@ -48,6 +48,7 @@ class DisplayWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         self.out_dir = Path(cfg.out_dir)
+        self._cpu0 = time.process_time()
         try:
             os.nice(NICENESS)
         except OSError:
@@ -90,7 +91,7 @@ class DisplayWorker(Worker):
         if self.window:
             cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
             cv2.moveWindow(WINDOW, 0, 0)
-        self._cpu0 = time.process_time()
+        self._cpu0 = time.process_time()  # from here on: the cost of showing
 
     # --- loop --------------------------------------------------------------------------------
     def step(self) -> bool:
