@@ -218,9 +218,12 @@ def latency_plots(records: list[dict[str, Any]], t: np.ndarray) -> str:
     e2e = columns.get("end_to_end")
     if e2e is not None and np.isfinite(e2e).any():
         v = e2e[np.isfinite(e2e)]
-        hi = float(np.percentile(v, 99.9)) * 1.05 if v.size > 1 else float(v.max()) + 1
-        counts, edges = np.histogram(np.clip(v, 0, hi), bins=50, range=(0.0, max(hi, 1e-3)))
-        hist = SvgPlot(f"End-to-end latency distribution (n={v.size})", (0.0, float(edges[-1])),
+        p50, p99 = np.percentile(v, [50, 99])
+        hi = max(float(p99) * 1.5, float(p50) * 3.0, 1e-3)  # the body of the distribution, not one spike
+        beyond = int((v > hi).sum())
+        counts, edges = np.histogram(v[v <= hi], bins=50, range=(0.0, hi))
+        title = f"End-to-end latency distribution (n={v.size}" + (f"; {beyond} above {hi:.0f} ms not shown)" if beyond else ")")
+        hist = SvgPlot(title, (0.0, float(edges[-1])),
                        (0.0, float(counts.max()) * 1.1), "ms", "frames", height=220)
         hist.bars(edges, counts, "#4e79a7", "frames")
         for q, colour in ((50, "#2ca02c"), (99, "#d62728")):

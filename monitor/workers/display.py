@@ -111,8 +111,8 @@ class DisplayWorker(Worker):
         if self.window:
             self._handle_key(cv2.waitKey(1) & 0xFF)
             self._check_window_closed()
-            if newest is not None:  # where the image is on screen (after Qt has laid it out)
-                self.info["window_rect"] = list(cv2.getWindowImageRect(WINDOW))
+            if newest is not None and self.counters["shown"] % 30 == 1:  # once Qt has laid it out
+                self.info["window_rect"] = list(cv2.getWindowImageRect(WINDOW))  # where the image is on screen
         if newest is None:
             if self.paused and self.lossless:
                 time.sleep(0.01)  # the links are not read while paused: poll() would return at once
