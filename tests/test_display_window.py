@@ -1,5 +1,6 @@
 """The real overlay window under Xvfb: the head-axis origin is drawn where the results say."""
 import json
+import signal
 import time
 
 import cv2
@@ -112,6 +113,9 @@ def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
         # q: the run stops cleanly, as on Ctrl-C, long before the recording's end
         keys.press("q")
         output, _ = proc.communicate(timeout=20)
+    except Exception as exc:
+        proc.send_signal(signal.SIGINT)
+        raise AssertionError(f"{exc!r}\nrun output:\n{proc.communicate(timeout=20)[0]}") from None
     finally:
         keys.close()
         proc.kill()

@@ -24,6 +24,7 @@ from monitor.display.join import FrameJoiner
 from monitor.display.links import display_link_policy
 from monitor.display.overlay import CabinDiagram, OverlayView, depth_to_bgr, format_status, ir_to_bgr, render
 from monitor.display.video import OverlayVideo
+from monitor.display.x11 import can_open_display
 from monitor.estimates import Estimates
 from monitor.gaze import DistractionConfig
 from monitor.latency import stage_latencies_ms
@@ -89,9 +90,24 @@ class DisplayWorker(Worker):
         self.counters.update(shown=0, video_frames=0, snapshots=0, join=self.joiner.stats.to_json())
         self.info.update(window=self.window, video=bool(self.video), lossless=self.lossless)
         if self.window:
+            self.window = self._open_window()
+            self.info["window"] = self.window
+        self._cpu0 = time.process_time()  # from here on: the cost of showing
+
+    def _open_window(self) -> bool:
+        """Open the window, or say why not and go on without it (the video and the run do not
+        depend on it). Checked first because Qt aborts the process when X cannot be reached."""
+        display = os.environ.get("DISPLAY", "")
+        if not can_open_display(display):
+            log.warning("cannot open the X display %r: no window", display)
+            return False
+        try:
             cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
             cv2.moveWindow(WINDOW, 0, 0)
-        self._cpu0 = time.process_time()  # from here on: the cost of showing
+        except cv2.error as exc:  # e.g. an OpenCV build without GUI support (opencv-python-headless)
+            log.warning("OpenCV cannot open a window (%s): no window", str(exc).strip().splitlines()[-1])
+            return False
+        return True
 
     # --- loop --------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -220,7 +236,9 @@ class DisplayWorker(Worker):
         if self.canvas is None or self.current is None:
             return None
         path = self.out_dir / f"snapshot_{self.current[0].frame:06d}.png"
-        cv2.imwrite(str(path), self.canvas)
+        tmp = path.with_name(f".{path.stem}.tmp.png")  # renamed when complete: never half a PNG
+        cv2.imwrite(str(tmp), self.canvas)
+        os.replace(tmp, path)
         self.counters["snapshots"] += 1
         log.warning("snapshot: %s", path)
         return path
