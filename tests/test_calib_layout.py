@@ -48,6 +48,11 @@ def _base():
     return json.loads((ROOT / "calib/layouts/synthetic_cabin.json").read_text())
 
 
+def _zi(name):
+    """Index of a zone of the shipped synthetic layout (the generator decides the order)."""
+    return [z["name"] for z in _base()["zones"]].index(name)
+
+
 def _set(d, path, value):
     d = copy.deepcopy(d)
     node = d
@@ -65,20 +70,20 @@ BAD = [
     (("version",), 7, "version: must be 1"),
     (("units",), "inch", "units: must be 'mm'"),
     (("camera", "intrinsics", "fx"), -5, "camera.intrinsics"),
-    (("camera", "pose", "rotation"), [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "give exactly one of"),
-    (("camera", "pose", "look_at_mm"), KeyError, "give exactly one of"),
+    (("camera", "pose", "look_at_mm"), [0, -650, 0], "give exactly one of"),   # both forms
+    (("camera", "pose", "rotation"), KeyError, "give exactly one of"),        # neither
     (("camera", "pose", "position_mm"), [1, 2], "camera.pose.position_mm: must be a list of 3 numbers"),
     (("nominal_head_mm",), "centre", "nominal_head_mm"),
     (("zones",), [], "zones: must be a non-empty list"),
-    (("zones", 1, "kind"), "cone", r"zones\[1\] \(left_mirror\)\.kind: must be one of"),
-    (("zones", 1, "size_mm"), [200, -1], r"zones\[1\] \(left_mirror\)\.size_mm"),
-    (("zones", 1, "name"), "road", "duplicate zone names"),
-    (("zones", 1, "name"), "other", "reserved"),
-    (("zones", 0, "half_angel_deg"), 5, r"zones\[0\] \(road\): unknown field"),
-    (("zones", 0, "direction"), [0, 0, 0], "must not be zero"),
+    (("zones", _zi("left_mirror"), "kind"), "cone", rf"zones\[{_zi('left_mirror')}\] \(left_mirror\)\.kind: must be one of"),
+    (("zones", _zi("left_mirror"), "size_mm"), [200, -1], rf"zones\[{_zi('left_mirror')}\] \(left_mirror\)\.size_mm"),
+    (("zones", _zi("left_mirror"), "name"), "road", "duplicate zone names"),
+    (("zones", _zi("left_mirror"), "name"), "other", "reserved"),
+    (("zones", _zi("road"), "half_angel_deg"), 5, rf"zones\[{_zi('road')}\] \(road\): unknown field"),
+    (("zones", _zi("road"), "direction"), [0, 0, 0], "must not be zero"),
     (("road_zones",), ["highway"], "road_zones: must list zones that exist"),
     (("driver_model", "yaw_gain"), 50, "driver_model: gains"),
-    (("scoring", "sigma_deg"), 0, "scoring: sigma_deg"),
+    (("scoring",), {"sigma_deg": 0}, "scoring: sigma_deg"),
     (("camera", "exposure"), 3, "camera: unknown field"),
 ]
 
@@ -92,8 +97,7 @@ def test_invalid_layouts_give_one_line_errors(path, value, message):
 
 
 def test_bad_rotation_and_bad_files(tmp_path):
-    d = _set(_base(), ("camera", "pose", "look_at_mm"), KeyError)
-    d = _set(d, ("camera", "pose", "rotation"), [[1, 0, 0], [0, 1, 0], [0, 0, 2]])
+    d = _set(_base(), ("camera", "pose", "rotation"), [[1, 0, 0], [0, 1, 0], [0, 0, 2]])
     with pytest.raises(ValueError, match="camera.pose.rotation: is not a rotation matrix"):
         layout_from_dict(d, "x.json")
     with pytest.raises(ValueError, match="layout file not found"):
@@ -108,7 +112,7 @@ def test_cli_layout_check(tmp_path):
                         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "9 zones" in ok.stdout and "steering_wheel" in ok.stdout
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(_set(_base(), ("zones", 2, "kind"), "cone")))
+    bad.write_text(json.dumps(_set(_base(), ("zones", _zi("right_mirror"), "kind"), "cone")))
     p = subprocess.run([sys.executable, "-m", "calib", "layout-check", str(bad)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "zones[2] (right_mirror).kind" in p.stderr
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and f"zones[{_zi('right_mirror')}] (right_mirror).kind" in p.stderr

@@ -20,9 +20,10 @@ def layout():
     return load_layout(ROOT / "calib/layouts/synthetic_cabin.json")
 
 
-def drive(layout, script, seed=0, stage=None, share=(1.0, 1.0), noise_deg=2.0, glitch_every=0,
+def drive(layout, script, seed=0, stage=None, share=None, noise_deg=2.0, glitch_every=0,
           drop_every=0, t0=50.0):
-    """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events)."""
+    """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events).
+    ``share``: the driver's head share (azimuth, elevation); None = as the layout's driver model assumes."""
     rng = np.random.default_rng(seed)
     stage = stage or GazeStateStage(layout)
     gazes, states, events = [], [], []
@@ -96,7 +97,8 @@ def test_head_missing(layout):
 
 
 def test_calibrated_stage_for_a_lizard(layout):
-    lizard = (0.5, 0.6)
+    m = layout.driver_model  # the head turns 50% / 60% of what the default model assumes
+    lizard = (0.5 / m.yaw_gain, 0.6 / m.pitch_gain)
     rng = np.random.default_rng(9)
     session = CalibrationSession(layout)
     for target in layout.zone_names:
