@@ -53,9 +53,15 @@ class Xvfb:
         """The whole screen as BGR via ffmpeg's x11grab (lossless PNG at ``path``)."""
         if shutil.which("ffmpeg") is None:
             raise XvfbUnavailable("ffmpeg is not installed (Debian package ffmpeg)")
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size",
-                        f"{self.size[0]}x{self.size[1]}", "-i", self.display, "-frames:v", "1", str(path)],
-                       check=True, timeout=20)
+        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size",
+                   f"{self.size[0]}x{self.size[1]}", "-i", self.display, "-frames:v", "1", str(path)]
+        for attempt in range(3):  # x11grab occasionally fails to connect on a heavily loaded machine
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            if done.returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"screenshot of {self.display} failed: {done.stderr.strip()}")
         image = cv2.imread(str(path))
         if image is None:
             raise RuntimeError(f"could not read the screenshot {path}")
