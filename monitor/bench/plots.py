@@ -12,7 +12,7 @@ import numpy as np
 from monitor.bench import stats
 
 W, H = 1100, 620
-MARGIN = (90, 40, 60, 250)  # left, top, bottom, right (legend)
+MARGIN = (90, 60, 60, 250)  # left, top, bottom, right (legend)
 PALETTE = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148), (75, 86, 140),
            (194, 119, 227), (127, 127, 127), (34, 189, 188), (207, 190, 23)]  # BGR, tab10
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -38,9 +38,9 @@ class Axes:
         self.x1, self.y1 = W - MARGIN[3], MARGIN[1]
         self.xlim, self.ylim = xlim, ylim
         cv2.rectangle(self.img, (self.x0, self.y1), (self.x1, self.y0), (0, 0, 0), 1)
-        cv2.putText(self.img, title, (self.x0, 25), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(self.img, title, (self.x0, 22), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(self.img, xlabel, ((self.x0 + self.x1) // 2 - 60, H - 15), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(self.img, ylabel, (5, self.y1 - 10), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(self.img, ylabel, (5, self.y1 - 8), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         for t in _nice_ticks(*xlim):
             x = self.px(t, ylim[0])[0]
             cv2.line(self.img, (x, self.y0), (x, self.y1), (230, 230, 230), 1)
@@ -144,9 +144,10 @@ def write_plots(folder: Path, result: dict[str, Any]) -> list[Path]:
             if e and e.get("breakdown_mean_ms"):
                 entries.append(e)
     paths = []
-    if entries:
+    paced = [e for e in entries if e["params"].get("realtime", True)]  # unpaced runs are queue-bound
+    if paced:
         path = folder / "stacked_stages.png"
-        cv2.imwrite(str(path), stacked_bars(entries))
+        cv2.imwrite(str(path), stacked_bars(paced))
         paths.append(path)
     for e in entries:
         for kind, draw in (("cdf", cdf_plot), ("timeline", timeline)):

@@ -184,8 +184,10 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {pair['pipeline']} | {'yes' if pair['realtime'] else 'no (as fast as possible)'} "
                              f"| {design} | {_f(e['rates']['output_fps'], 1)} | {_f(e2e.get('p50'))} | {_f(e2e.get('p99'))} "
                              f"| {_f(over.get('p50'))} | {_f(over.get('p99'))} | {_f(cpu, 0)} | {_f(mem, 0)} |")
-        lines += ["", "CPU and memory of the multi-process rows include the supervisor (the benchmark process).", ""]
-    lines += ["## Plots", "", "`plots/stacked_stages.png` (mean ms per stage, all configurations), "
+        lines += ["", "Unpaced rows measure throughput: the replay policy's backpressure keeps every queue full, so "
+                  "their latency is queueing, not processing. CPU and memory of the multi-process rows include "
+                  "the supervisor (the benchmark process).", ""]
+    lines += ["## Plots", "", "`plots/stacked_stages.png` (mean ms per stage, paced configurations), "
               "`plots/cdf_<configuration>.png` (latency CDF per stage), "
               "`plots/timeline_<configuration>.png` (end to end and inference per frame over time).", ""]
     return "\n".join(lines)
