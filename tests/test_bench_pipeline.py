@@ -30,7 +30,7 @@ def bench(tmp_path_factory):
     args = [sys.executable, str(ROOT / "run_monitor.py"), "bench", "--out", str(out), "--source", str(rec),
             "--resolution", "320x240", "--fps", "25", "--frames", str(FRAMES), "--warmup", str(WARMUP),
             "--providers", "cpu,cuda", "--body-model", str(body), "--head-model", str(head),
-            "--baseline-frames", "60", "--cache", str(d / "cache"),
+            "--baseline-frames", "60", "--baseline-repeats", "2", "--cache", str(d / "cache"),
             *(a for stage, ms in DELAYS.items() for a in ("--inject-delay", f"{stage}={ms:g}"))]
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -46,12 +46,15 @@ def test_known_delays_are_reported_per_stage_within_1ms(bench):
     c = _config(result)
     assert c["status"] == "ok" and c["frames"]["measured"] == FRAMES
     lat = c["latency_ms"]
-    # the estimator's delay sits outside model inference, so it lands in its pre/post share
+    # The estimator's delay sits outside model inference, so it lands in its pre/post share.
+    # Other jobs on a busy machine can only add time (a preempted stage), never remove it, so the
+    # check is on the frames that ran undisturbed: the lower quartile, and the minimum.
     for key, ms in (("capture", DELAYS["capture"]), ("estimator.pre_post", DELAYS["estimator"]),
                     ("gaze", DELAYS["gaze"])):
         assert lat[key]["n"] == FRAMES
-        assert ms <= lat[key]["p50"] <= ms + 1.0, (key, lat[key])
-        assert min(c["samples"][key]) >= ms - 0.01, key  # a busy-wait is never shorter
+        values = np.asarray(c["samples"][key])
+        assert ms <= np.percentile(values, 25) <= ms + 1.0, (key, lat[key])
+        assert values.min() >= ms - 0.01, key  # a busy-wait is never shorter
     # stages partition end to end, per frame and therefore in the means
     total = sum(c["breakdown_mean_ms"].values())
     assert total == pytest.approx(lat["end_to_end"]["mean"], abs=0.01)
@@ -84,8 +87,10 @@ def test_baselines_produce_figures_on_the_same_frames(bench):
     _, result, _ = bench
     transport = result["baselines"]["transport"]
     assert [t["resolution"] for t in transport] == ["320x240"]
+    assert len(transport[0]["cases"]) == 2 * 2 + 2  # two alternated unpaced repeats per link, one paced each
     cases = {(c["transport"], bool(c["fps_asked"])): c for c in transport[0]["cases"]}
     assert set(cases) == {("bus", False), ("bus", True), ("imagezmq", False), ("imagezmq", True)}
+    assert len(transport[0]["repeats"]["bus"]) == 2
     for c in cases.values():
         assert c["frameset_bytes"] == 320 * 240 * 3  # IR u8 + depth u16
         assert c["one_way_ms"]["n"] > 0 and c["one_way_ms"]["p50"] > 0

@@ -152,7 +152,7 @@ def markdown(result: dict[str, Any]) -> str:
     if base.get("transport"):
         lines += ["## Transport: the bus against an imagezmq-style REQ/REP link (same frames)", "",
                   "One-way latency from just before sending to the frameset decoded at the receiver; "
-                  "unpaced rows measure throughput.", "",
+                  "unpaced rows (alternated between the two links) measure throughput, the ratio is of their medians.", "",
                   "| frames | link | paced at | framesets | throughput fps | MB/s | one-way p50 | p90 | p99 | max |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for t in base["transport"]:
@@ -163,8 +163,10 @@ def markdown(result: dict[str, Any]) -> str:
                              f"| {_f(c['throughput_fps'], 1) if not c['fps_asked'] else '–'} "
                              f"| {_f(c['throughput_MBps'], 1) if not c['fps_asked'] else '–'} | {_f(o.get('p50'), 3)} "
                              f"| {_f(o.get('p90'), 3)} | {_f(o.get('p99'), 3)} | {_f(o.get('max'), 3)} |")
-            lines.append(f"| {t['resolution']} | **throughput ratio bus / imagezmq-style** | | | "
-                         f"**{_f(t.get('throughput_ratio_bus_over_imagezmq'), 2)}** | | | | | |")
+            med = t.get("throughput_median_fps", {})
+            lines.append(f"| {t['resolution']} | **median throughput bus {_f(med.get('bus'), 1)} / imagezmq-style "
+                         f"{_f(med.get('imagezmq'), 1)}** | | | **{_f(t.get('throughput_ratio_bus_over_imagezmq'), 2)}x** "
+                         "| | | | | |")
         lines.append("")
     if base.get("single_loop"):
         lines += ["## Multi-process pipeline against an in-process single loop (same frames, same models)", "",
