@@ -40,6 +40,7 @@ def test_collect_skips_warmup_and_measures_schedule_lag():
     s = stats.collect(recs, warmup=2)
     assert len(s[stats.E2E]) == 3
     assert s[stats.SCHEDULE_LAG] == pytest.approx([0.0, 5.0, 0.0])
+    assert s[stats.E2E_SCHEDULED] == pytest.approx([12.0, 17.0, 12.0])
     assert "infer.head" not in s
     r = stats.rates(recs, 0)
     assert r["capture_fps"] == pytest.approx(4 / 0.040, rel=1e-3)

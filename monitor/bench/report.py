@@ -130,11 +130,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     lines += ["## Configurations (ms; end to end = capture to arrival at the sink)", "",
               "| configuration | status | frames | fps out | e2e p50 | e2e p90 | e2e p99 | e2e max | overhead p50 "
-              "| overhead p99 | inference p50 | schedule lag p99 | drops | providers used |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| overhead p99 | inference (mean) | schedule lag p99 | e2e from schedule p99 | drops | providers used |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in result["configs"]:
         if c["status"] == "unavailable":
-            lines.append(f"| {c['name']} | unavailable: {c['reason']} | | | | | | | | | | | | |")
+            lines.append(f"| {c['name']} | unavailable: {c['reason']} | | | | | | | | | | | | | |")
             continue
         e2e, over = _lat(c, stats.E2E), _lat(c, stats.OVERHEAD)
         infer = sum(v for k, v in c["breakdown_mean_ms"].items() if k.startswith("infer."))
@@ -142,7 +142,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {c['name']} | {c['status']} | {c['frames']['processed']}/{c['frames']['captured']} "
                      f"| {_f(c['rates']['output_fps'], 1)} | {_f(e2e.get('p50'))} | {_f(e2e.get('p90'))} "
                      f"| {_f(e2e.get('p99'))} | {_f(e2e.get('max'))} | {_f(over.get('p50'))} | {_f(over.get('p99'))} "
-                     f"| {_f(infer)} (mean) | {_f(_lat(c, stats.SCHEDULE_LAG).get('p99'))} | {drops} "
+                     f"| {_f(infer)} | {_f(_lat(c, stats.SCHEDULE_LAG).get('p99'))} "
+                     f"| {_f(_lat(c, stats.E2E_SCHEDULED).get('p99'))} | {drops} "
                      f"| {', '.join(p.replace('ExecutionProvider', '') for p in c['providers_used'])} |")
     lines.append("")
     ran = [c for c in result["configs"] if c["status"] != "unavailable" and c.get("latency_ms")]
@@ -170,22 +171,22 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     if base.get("single_loop"):
         lines += ["## Multi-process pipeline against an in-process single loop (same frames, same models)", "",
-                  "| pipeline configuration | paced | design | fps out | e2e p50 | e2e p99 | overhead p50 | overhead p99 "
-                  "| CPU % (all processes) | memory MiB (sum of RSS) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| pipeline configuration | paced | design | fps out | e2e p50 | e2e p99 | e2e from schedule p50 "
+                  "| e2e from schedule p99 | overhead p50 | overhead p99 | CPU % (all processes) | memory MiB (sum of RSS) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         by_name = {c["name"]: c for c in result["configs"]}
         for pair in base["single_loop"]:
             pipe = pair.get("pipeline_run") or by_name.get(pair["pipeline"])
             for design, e in (("multi-process", pipe), ("single loop", pair["single_loop"])):
                 if not e or e.get("status") == "unavailable":
                     continue
-                e2e, over = _lat(e, stats.E2E), _lat(e, stats.OVERHEAD)
+                e2e, over, sched = _lat(e, stats.E2E), _lat(e, stats.OVERHEAD), _lat(e, stats.E2E_SCHEDULED)
                 procs = e.get("processes", {})
                 cpu = sum(p.get("cpu_percent", 0.0) for p in procs.values())
                 mem = sum(p.get("rss_mib_mean", 0.0) for p in procs.values())
                 lines.append(f"| {pair['pipeline']} | {'yes' if pair['realtime'] else 'no (as fast as possible)'} "
                              f"| {design} | {_f(e['rates']['output_fps'], 1)} | {_f(e2e.get('p50'))} | {_f(e2e.get('p99'))} "
-                             f"| {_f(over.get('p50'))} | {_f(over.get('p99'))} | {_f(cpu, 0)} | {_f(mem, 0)} |")
+                             f"| {_f(sched.get('p50'))} | {_f(sched.get('p99'))} | {_f(over.get('p50'))} | {_f(over.get('p99'))} | {_f(cpu, 0)} | {_f(mem, 0)} |")
         lines += ["", "Unpaced rows measure throughput: the replay policy's backpressure keeps every queue full, so "
                   "their latency is queueing, not processing. CPU and memory of the multi-process rows include "
                   "the supervisor (the benchmark process).", ""]
@@ -198,7 +199,8 @@ def markdown(result: dict[str, Any]) -> str:
 def stage_table(c: dict[str, Any]) -> list[str]:
     lines = [f"### {c['name']}", "",
              "| stage | p50 | p90 | p99 | max | mean |", "|---|---|---|---|---|---|"]
-    for key in [*stats.stage_order(c["latency_ms"]), stats.E2E, stats.OVERHEAD, stats.SCHEDULE_LAG]:
+    for key in [*stats.stage_order(c["latency_ms"]), stats.E2E, stats.OVERHEAD, stats.SCHEDULE_LAG,
+                stats.E2E_SCHEDULED]:
         s = c["latency_ms"].get(key)
         if s and s.get("n"):
             lines.append(f"| {key} | {_f(s['p50'], 3)} | {_f(s['p90'], 3)} | {_f(s['p99'], 3)} | {_f(s['max'], 3)} "

@@ -20,6 +20,7 @@ PRE_POST = "estimator.pre_post"
 E2E = "end_to_end"
 OVERHEAD = "overhead"
 SCHEDULE_LAG = "schedule_lag"
+E2E_SCHEDULED = "end_to_end_from_schedule"
 # the stages in data-flow order; inference columns ("infer.<model>") go after PRE_POST
 FLOW_BEFORE = (CAPTURE, "transport.capture>estimator", PRE_POST)
 FLOW_AFTER = ("transport.estimator>gaze", "gaze", "transport.gaze>sink")
@@ -53,7 +54,10 @@ def stage_order(keys: Iterable[str]) -> list[str]:
 def collect(records: Sequence[dict[str, Any]], warmup: int) -> dict[str, list[float]]:
     """Per-figure samples over the measured frames (the first ``warmup`` records are skipped).
     Adds the schedule lag: how late each frame was captured against its recorded time, which
-    grows when a replayed pipeline cannot keep up with the rate (backpressure slows the source)."""
+    grows when a replayed pipeline cannot keep up with the rate (backpressure slows the source),
+    and end to end counted from that due time, the latency a camera's frame would see: a design
+    that falls behind shows it there whether its frames wait in a queue (multi-process) or
+    before the loop picks them up (single loop)."""
     samples: dict[str, list[float]] = {}
     origin = None
     for i, record in enumerate(records):
@@ -65,7 +69,11 @@ def collect(records: Sequence[dict[str, Any]], warmup: int) -> dict[str, list[fl
         for key, value in frame_figures(record).items():
             samples.setdefault(key, []).append(value)
         if origin is not None and cap is not None and ts is not None:
-            samples.setdefault(SCHEDULE_LAG, []).append((cap - origin[0]) / 1e6 - (ts - origin[1]))
+            lag = (cap - origin[0]) / 1e6 - (ts - origin[1])
+            samples.setdefault(SCHEDULE_LAG, []).append(lag)
+            e2e = (record.get("latency_ms") or {}).get(E2E)
+            if e2e is not None:  # what a camera would see: result time minus the frame's due time
+                samples.setdefault(E2E_SCHEDULED, []).append(float(e2e) + lag)
     return samples
 
 
