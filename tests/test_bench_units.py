@@ -42,6 +42,7 @@ def test_collect_skips_warmup_and_measures_schedule_lag():
     assert s[stats.SCHEDULE_LAG] == pytest.approx([0.0, 5.0, 0.0])
     assert s[stats.E2E_SCHEDULED] == pytest.approx([12.0, 17.0, 12.0])
     assert "infer.head" not in s
+    assert stats.SCHEDULE_LAG not in stats.collect(recs, 2, paced=False)
     r = stats.rates(recs, 0)
     assert r["capture_fps"] == pytest.approx(4 / 0.040, rel=1e-3)
 

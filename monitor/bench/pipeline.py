@@ -274,7 +274,7 @@ class Bench:
         summary = build_summary(run_dir, reports, code, {"source": str(recording), "bench": name})
         write_summary(run_dir, summary)
         records = list(read_results(run_dir / "results.jsonl"))
-        samples = stats.collect(records, self.args.warmup)
+        samples = stats.collect(records, self.args.warmup, realtime)
         window = _window(records, self.args.warmup)
         counts = stage_counts(reports)
         status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
@@ -324,7 +324,7 @@ class Bench:
                 code = proc.wait()
         lines = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
         records = [r for r in lines if "frame" in r]
-        samples = stats.collect(records, self.args.warmup)
+        samples = stats.collect(records, self.args.warmup, realtime)
         entry.update({"status": "ok" if code == 0 else "failed", "exit_code": code,
                       "frames": {"processed": len(records), "measured": len(samples.get(stats.E2E, []))},
                       "rates": stats.rates(records, self.args.warmup),

@@ -181,6 +181,8 @@ def markdown(result: dict[str, Any]) -> str:
                 if not e or e.get("status") == "unavailable":
                     continue
                 e2e, over, sched = _lat(e, stats.E2E), _lat(e, stats.OVERHEAD), _lat(e, stats.E2E_SCHEDULED)
+                if not pair["realtime"]:
+                    sched = {}  # unpaced: frames have no due time
                 procs = e.get("processes", {})
                 cpu = sum(p.get("cpu_percent", 0.0) for p in procs.values())
                 mem = sum(p.get("rss_mib_mean", 0.0) for p in procs.values())

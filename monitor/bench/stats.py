@@ -51,13 +51,13 @@ def stage_order(keys: Iterable[str]) -> list[str]:
     return [k for k in (*FLOW_BEFORE[:2], *infer, FLOW_BEFORE[2], *FLOW_AFTER) if k in keys]
 
 
-def collect(records: Sequence[dict[str, Any]], warmup: int) -> dict[str, list[float]]:
+def collect(records: Sequence[dict[str, Any]], warmup: int, paced: bool = True) -> dict[str, list[float]]:
     """Per-figure samples over the measured frames (the first ``warmup`` records are skipped).
     Adds the schedule lag: how late each frame was captured against its recorded time, which
     grows when a replayed pipeline cannot keep up with the rate (backpressure slows the source),
     and end to end counted from that due time, the latency a camera's frame would see: a design
     that falls behind shows it there whether its frames wait in a queue (multi-process) or
-    before the loop picks them up (single loop)."""
+    before the loop picks them up (single loop). Unpaced runs (``paced=False``) have no due times."""
     samples: dict[str, list[float]] = {}
     origin = None
     for i, record in enumerate(records):
@@ -68,7 +68,7 @@ def collect(records: Sequence[dict[str, Any]], warmup: int) -> dict[str, list[fl
             continue
         for key, value in frame_figures(record).items():
             samples.setdefault(key, []).append(value)
-        if origin is not None and cap is not None and ts is not None:
+        if paced and origin is not None and cap is not None and ts is not None:
             lag = (cap - origin[0]) / 1e6 - (ts - origin[1])
             samples.setdefault(SCHEDULE_LAG, []).append(lag)
             e2e = (record.get("latency_ms") or {}).get(E2E)
