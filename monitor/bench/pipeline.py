@@ -164,10 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, out: Path) -> None:
+    def __init__(self, args: argparse.Namespace, out: Path, argv: list[str] | None = None) -> None:
         from monitor.cli import parse_delays
 
         self.args = args
+        self.argv = list(argv or [])
         self.out = out
         self.cache = Path(args.cache)
         self.delays = parse_delays(args.inject_delay)
@@ -379,7 +380,8 @@ class Bench:
         self.log(f"machine: {info['cpu']['model']} ({info['cpu']['logical_cores']} cores), "
                  f"load average {info['load_average']}; GPU: {info['gpu'] or 'none'}")
         trt_cache = self.args.trt_cache or str(self.cache / "trt-engines")
-        result: dict[str, Any] = {"machine": info, "settings": {**vars(self.args), "trt_cache": trt_cache},
+        result: dict[str, Any] = {"machine": info, "command": " ".join(["run_monitor.py", "bench", *self.argv]),
+                                  "settings": {**vars(self.args), "trt_cache": trt_cache},
                                   "configs": [], "baselines": {}}
         with _env(ENV_TRT_CACHE, trt_cache):
             for case in self.cases():
@@ -468,13 +470,14 @@ class _env:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("bench-%Y%m%d-%H%M%S")
     if (out / "bench.json").exists():
         print(f"error: {out} already holds a benchmark; choose another --out", file=sys.stderr)
         return 2
     try:
-        bench = Bench(args, out)
+        bench = Bench(args, out, argv)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -121,7 +121,12 @@ def markdown(result: dict[str, Any]) -> str:
                                       if k != "onnxruntime_providers_built"),
              f"Settings: {result['settings']['frames']} measured frames after {result['settings']['warmup']} "
              f"warm-up frames per configuration, policy {result['settings']['policy']}; wall {result.get('wall_s')} s.",
-             ""]
+             f"Command: `python {result.get('command', 'run_monitor.py bench')}`", ""]
+    models = {m["path"]: m for c in result["configs"] for m in c.get("models", [])}
+    if models:
+        lines += ["Models: " + "; ".join(f"{p} ({m['task']}, {m['modality']}"
+                                          + (", UNTRAINED: speed figures only" if not m.get("trained") else "") + ")"
+                                          for p, m in models.items()), ""]
     checks = acceptance(result)
     if checks:
         lines += ["## Acceptance targets", "", "| configuration | target | measured | |", "|---|---|---|---|"]
