@@ -135,7 +135,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     lines += ["## Configurations (ms; end to end = capture to arrival at the sink)", "",
               "| configuration | status | frames | fps out | e2e p50 | e2e p90 | e2e p99 | e2e max | overhead p50 "
-              "| overhead p99 | inference (mean) | schedule lag p99 | e2e from schedule p99 | drops | providers used |",
+              "| overhead p99 | inference (mean) | schedule lag p99 | e2e from schedule p99 | drops (lost, restarts) | providers used |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in result["configs"]:
         if c["status"] == "unavailable":
@@ -143,7 +143,10 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         e2e, over = _lat(c, stats.E2E), _lat(c, stats.OVERHEAD)
         infer = sum(v for k, v in c["breakdown_mean_ms"].items() if k.startswith("infer."))
-        drops = sum(c["drops"].values())
+        drops = str(sum(c["drops"].values()))
+        lost, restarts = c["frames"].get("lost", 0), sum(c.get("restarts", {}).values())
+        if lost or restarts:
+            drops += f" ({lost} lost, {restarts} restarts)"
         lines.append(f"| {c['name']} | {c['status']} | {c['frames']['processed']}/{c['frames']['captured']} "
                      f"| {_f(c['rates']['output_fps'], 1)} | {_f(e2e.get('p50'))} | {_f(e2e.get('p90'))} "
                      f"| {_f(e2e.get('p99'))} | {_f(e2e.get('max'))} | {_f(over.get('p50'))} | {_f(over.get('p99'))} "
