@@ -92,6 +92,7 @@ def acceptance(result: dict[str, Any]) -> list[dict[str, Any]]:
     for c in result["configs"]:
         p = c["params"]
         if (c["status"] == "ok" and p["provider"] == "cpu" and p["body"] == "lite" and p["fps"] == 30
+                and p.get("precision", "fp32") == "fp32"
                 and p["resolution"] == "640x480" and p.get("policy") == "replay" and p.get("realtime", True)):
             e2e, over = _lat(c, stats.E2E).get("p99"), _lat(c, stats.OVERHEAD).get("p99")
             drops = sum(c["drops"].values()) + c["frames"]["lost"]
@@ -238,3 +239,22 @@ def write_outputs(out: Path, result: dict[str, Any], plots: bool = True) -> list
         from monitor.bench.plots import write_plots
         paths += write_plots(out / "plots", result)
     return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-write bench.md (and the plots) of an earlier run from its bench.json."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m monitor.bench.report", description=main.__doc__)
+    ap.add_argument("bench_json")
+    ap.add_argument("--no-plots", dest="plots", action="store_false")
+    args = ap.parse_args(argv)
+    path = Path(args.bench_json)
+    result = json.loads(path.read_text())
+    for p in write_outputs(path.parent, result, plots=args.plots):
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
