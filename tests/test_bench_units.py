@@ -125,3 +125,24 @@ def test_plots_draw_something():
         assert img.shape == (620, 1100, 3) and img.dtype == np.uint8
         assert (img < 200).any(axis=2).mean() > 0.01  # lines and bars, not an empty canvas
         assert cv2.imencode(".png", img)[0]
+
+
+def test_session_knobs_from_the_environment(tmp_path, monkeypatch):
+    from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, ModelLoadError, OnnxModel, provider_entries
+    from onnx_factory import head_model
+
+    path = head_model(tmp_path / "head.onnx")
+    monkeypatch.setenv(ENV_THREADS, "1")
+    assert OnnxModel(path, ["cpu"]).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv(ENV_THREADS, "many")
+    with pytest.raises(ModelLoadError, match=ENV_THREADS):
+        OnnxModel(path, ["cpu"])
+    monkeypatch.delenv(ENV_THREADS)
+    assert provider_entries(["TensorrtExecutionProvider", "CPUExecutionProvider"]) == [
+        "TensorrtExecutionProvider", "CPUExecutionProvider"]
+    cache = tmp_path / "engines"
+    monkeypatch.setenv(ENV_TRT_CACHE, str(cache))
+    (name, options), cpu = provider_entries(["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    assert name == "TensorrtExecutionProvider" and cpu == "CPUExecutionProvider"
+    assert options["trt_engine_cache_enable"] and options["trt_engine_cache_path"] == str(cache)
+    assert cache.is_dir()
