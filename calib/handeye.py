@@ -7,13 +7,12 @@ for every view; its spread (mm, degrees) is reported.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from calib.files import read_json_list
 from calib.transforms import (invert, make_transform, mean_rotation, rotation_angle_deg,
                               transform_from_json)
 
@@ -127,15 +126,7 @@ def load_views(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """File: {"views": [{"rig_to_world": {rotation, translation_mm},
                           "target_to_camera": {rotation, translation_mm}}, ...]}."""
     p = Path(path)
-    try:
-        data: Any = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{p}: hand-eye file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    views = data.get("views") if isinstance(data, dict) else None
-    if not isinstance(views, list) or not views:
-        raise ValueError(f"{p}: needs a non-empty 'views' list")
+    views = read_json_list(p, "views", "hand-eye")
     rig, tgt = [], []
     for i, v in enumerate(views):
         if not isinstance(v, dict):

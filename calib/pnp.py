@@ -5,13 +5,12 @@ mark on the seat), click them in a camera image, and solve for the camera->car t
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from calib.files import read_json_list
 from calib.layout import CameraPose
 from monitor.frames import Intrinsics
 
@@ -80,15 +79,7 @@ def solve_camera_pose(points_car_mm: np.ndarray, pixels: np.ndarray, intrinsics:
 def load_points(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Points file: {"points": [{"name": str, "car_mm": [x, y, z], "pixel": [u, v]}, ...]}."""
     p = Path(path)
-    try:
-        data: Any = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{p}: points file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    pts = data.get("points") if isinstance(data, dict) else None
-    if not isinstance(pts, list) or not pts:
-        raise ValueError(f"{p}: needs a non-empty 'points' list")
+    pts = read_json_list(p, "points", "points")
     obj, img, names = [], [], []
     for i, q in enumerate(pts):
         try:

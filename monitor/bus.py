@@ -24,11 +24,11 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import zmq
 
+from monitor.shm import FrameRing, RingReader
 from monitor.wire import Message, WireError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Policy(str, enum.Enum):
 # replay keeps a few so the pipeline stays busy while still applying backpressure.
 HWM = {Policy.LIVE: 2, Policy.REPLAY: 4}
 CREDIT_RESEND_S = 0.5
+SHM_SOCKET_BUFFER = 16 * 1024
 CREDIT_PORT_OFFSET = 1000  # tcp: a live link's credit channel listens this many ports higher
 
 
@@ -104,13 +105,19 @@ class Endpoints:
 class Sender:
     """PUSH end of a link. ``send`` returns False when the message did not leave (yet)."""
 
-    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
+                 ring: FrameRing | None = None) -> None:
         self.policy = Policy(policy)
         self.address = address
+        self.ring = ring
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if ring is not None:
+            # Messages are only headers now: keep the kernel from buffering dozens of them, so
+            # backpressure holds the producer back before it could lap the ring's slots.
+            self.socket.setsockopt(zmq.SNDBUF, SHM_SOCKET_BUFFER)
         self.socket.bind(address)
         self._credits = 0
         self._pending: list[Any] | None = None
@@ -122,7 +129,7 @@ class Sender:
 
     def send(self, msg: Message, should_stop: Callable[[], bool] = lambda: False,
              on_wait: Callable[[], None] = lambda: None) -> bool:
-        return self.send_parts(encode(msg), should_stop, on_wait)
+        return self.send_parts(encode(msg, self.ring), should_stop, on_wait)
 
     def send_parts(self, parts: list[Any], should_stop: Callable[[], bool] = lambda: False,
                    on_wait: Callable[[], None] = lambda: None) -> bool:
@@ -168,7 +175,7 @@ class Sender:
             self._pending = None
         if not self.socket.poll(timeout_ms, zmq.POLLOUT):
             return False
-        self.socket.send_multipart(encode(msg), copy=False)
+        self.socket.send_multipart(encode(msg, self.ring), copy=False)
         return True
 
     def close(self, linger_ms: int = 0) -> None:
@@ -188,13 +195,17 @@ def credit_address(address: str) -> str:
 class Receiver:
     """PULL end of a link; ``recv`` validates and returns the next (replay) or newest (live) message."""
 
-    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
+                 shm_prefix: str | None = None) -> None:
         self.policy = Policy(policy)
         self.address = address
+        self.shm = RingReader(shm_prefix) if shm_prefix else None
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, hwm or HWM[self.policy])
         self.socket.setsockopt(zmq.LINGER, 0)
+        if shm_prefix:
+            self.socket.setsockopt(zmq.RCVBUF, SHM_SOCKET_BUFFER)
         self.socket.connect(address)
         self._credit_socket: zmq.Socket | None = None
         self._credit_out = False
@@ -205,7 +216,6 @@ class Receiver:
             self._credit_socket.setsockopt(zmq.SNDHWM, 1)
             self._credit_socket.connect(credit_address(address))
         self._logged_kinds: set[str] = set()
-        self.last_parts: list[zmq.Frame] = []
 
     def recv(self, timeout_ms: int = 100) -> Message | None:
         """Return the next valid message, or None when none arrived within ``timeout_ms``."""
@@ -222,7 +232,6 @@ class Receiver:
             if msg is None:
                 continue
             self.stats.received += 1
-            self.last_parts = parts
             if msg.topic != "eos":
                 self._credit_out = False
             return msg
@@ -242,7 +251,7 @@ class Receiver:
 
     def _decode(self, parts: list[zmq.Frame]) -> Message | None:
         try:
-            return decode(parts)
+            return decode(parts, self.shm)
         except WireError as exc:
             self.stats.bad[exc.kind] += 1
             if exc.kind not in self._logged_kinds:
@@ -255,3 +264,5 @@ class Receiver:
         self.socket.close(linger=0)
         if self._credit_socket is not None:
             self._credit_socket.close(linger=0)
+        if self.shm is not None:
+            self.shm.close()

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-driver gaze calibration from `python -m calib driver-calibrate`")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
+    p.add_argument("--no-shm", dest="shm", action="store_false",
+                   help="ipc runs: send frame buffers through the sockets instead of the "
+                        "shared-memory ring in /dev/shm")
     p.add_argument("--transport", choices=["ipc", "tcp"], default="ipc",
                    help="ipc sockets in a private run folder (default) or tcp on --tcp-host")
     p.add_argument("--tcp-host", default="127.0.0.1", help="tcp address to bind (default: %(default)s)")
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
-        io_binding=args.io_binding, record=args.record, delay_ms=delays, layout=args.layout,
+        io_binding=args.io_binding, shm=args.shm, record=args.record, delay_ms=delays, layout=args.layout,
         driver_calibration=args.driver_calibration)
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
     supervisor = Supervisor(config, roles, endpoints)

@@ -28,13 +28,15 @@ def stage_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     """Per worker: processed items, errors, restarts and drops, summed over its incarnations."""
     stages: dict[str, dict[str, Any]] = {}
     for role, report in reports.items():
-        totals: dict[str, Any] = {"processed": 0, "errors": 0, "restarts": report["restarts"],
+        totals: dict[str, Any] = {"received": 0, "processed": 0, "errors": 0, "restarts": report["restarts"],
                                   "send_dropped": 0, "stale_dropped": 0, "malformed": 0}
         for beat in report["incarnations"]:
             counters = beat.get("counters", {})
             totals["processed"] += int(counters.get("processed", 0))
             totals["errors"] += int(counters.get("errors", 0))
             for name, link in beat.get("links", {}).items():
+                if name.startswith("in:"):
+                    totals["received"] += link.get("received", 0)
                 totals["send_dropped"] += link.get("send_dropped", 0)
                 totals["stale_dropped"] += link.get("stale_dropped", 0)
                 totals["malformed"] += sum(link.get("bad", {}).values())
@@ -79,6 +81,13 @@ def build_summary(out_dir: Path, reports: dict[str, dict[str, Any]], exit_code: 
     }
     accuracy = evaluate_against_truth(records)
     if accuracy:
+        from monitor.gaze.evaluate_run import evaluate_gaze, read_jsonl, road_zones_of
+        layout = next((b.get("info", {}).get("layout") for b in reversed(reports.get("gaze", {}).get("incarnations", []))
+                       if b.get("info", {}).get("layout")), None)
+        try:  # zone confusion matrix and event matching where the truth has gaze zones
+            accuracy.update(evaluate_gaze(records, read_jsonl(out_dir / "events.jsonl"), road_zones_of(layout)))
+        except ValueError as exc:
+            accuracy["gaze_error"] = str(exc)
         summary["accuracy"] = accuracy
     return summary
 
@@ -148,5 +157,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"providers: {', '.join(summary['providers'])}")
     if "accuracy" in summary and "head_pose_mae_deg" in summary["accuracy"]:
         lines.append(f"head pose MAE deg vs truth: {summary['accuracy']['head_pose_mae_deg']}")
+    if "accuracy" in summary and "gaze" in summary["accuracy"]:
+        from monitor.gaze.evaluate_run import format_report
+        lines.append(format_report("gaze vs truth", summary["accuracy"]))
     lines += [f"WARNING: {w}" for w in summary["warnings"]]
     return "\n".join(lines)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from monitor.bus import Endpoints
+from monitor.shm import remove_segments
 from monitor.workers.base import COMMAND, CONTROL, FATAL_EXIT_CODE, RunConfig
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class Supervisor:
             self.command.close(linger=0)
             self.ctx.term()
             self.endpoints.remove()
+            if self.endpoints.directory:  # rings of workers that were killed before they could unlink
+                remove_segments(Path(self.endpoints.directory).name)
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return code

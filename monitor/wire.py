@@ -13,6 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from monitor.shm import FrameRing, RingReader, ShmError
+
 SCHEMA_VERSION = 1
 
 # Only plain little-endian numeric types travel; anything else is a malformed message.
@@ -31,6 +33,7 @@ MAX_BUFFERS = 8
 MAX_NDIM = 4
 MAX_BUFFER_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 128 * 1024 * 1024
+SHM_HEADER_BYTES = 8192
 
 
 class WireError(ValueError):
@@ -55,16 +58,24 @@ class Message:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def encode(msg: Message) -> list[Any]:
+def encode(msg: Message, ring: "FrameRing | None" = None) -> list[Any]:
     """Return the multipart frames for `msg`. Array buffers are passed through without copying
-    when they are already C-contiguous little-endian (pyzmq sends them with copy=False)."""
+    when they are already C-contiguous little-endian (pyzmq sends them with copy=False). With a
+    shared-memory ``ring`` (ipc only), large buffers go into it and the header references them."""
     buffers: list[Any] = []
     specs: list[dict[str, Any]] = []
+    wire_arrays = {}
     for name, array in msg.arrays.items():
         dtype_name = _dtype_name(array.dtype)
-        wire_array = np.ascontiguousarray(array, dtype=DTYPES[dtype_name])
-        specs.append({"name": name, "dtype": dtype_name, "shape": list(wire_array.shape)})
-        buffers.append(memoryview(wire_array).cast("B"))
+        wire_arrays[name] = (dtype_name, np.ascontiguousarray(array, dtype=DTYPES[dtype_name]))
+    refs = ring.put({k: a for k, (_, a) in wire_arrays.items()}) if ring is not None else {}
+    for name, (dtype_name, wire_array) in wire_arrays.items():
+        spec: dict[str, Any] = {"name": name, "dtype": dtype_name, "shape": list(wire_array.shape)}
+        if name in refs:
+            spec["shm"] = refs[name]
+        else:
+            buffers.append(memoryview(wire_array).cast("B"))
+        specs.append(spec)
     header = {
         "schema": SCHEMA_VERSION,
         "stream": msg.stream,
@@ -75,13 +86,18 @@ def encode(msg: Message) -> list[Any]:
         "buffers": specs,
     }
     header_bytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    if refs:
+        # Trailing whitespace is valid JSON: a fixed minimum size keeps the count of messages the
+        # kernel can buffer on a link small, which bounds how far a producer can lap its ring.
+        header_bytes = header_bytes.ljust(SHM_HEADER_BYTES)
     if len(header_bytes) > MAX_HEADER_BYTES:
         raise ValueError(f"header of {len(header_bytes)} bytes exceeds {MAX_HEADER_BYTES}")
     return [msg.topic.encode(), header_bytes, *buffers]
 
 
-def decode(parts: Sequence[Any]) -> Message:
-    """Validate and decode multipart frames (bytes, memoryview or zmq.Frame). Raises WireError."""
+def decode(parts: Sequence[Any], shm: "RingReader | None" = None) -> Message:
+    """Validate and decode multipart frames (bytes, memoryview or zmq.Frame). Raises WireError.
+    Buffers referenced in shared memory are accepted only with a ``shm`` reader for the link."""
     if len(parts) < 2:
         raise WireError("too_few_parts", f"{len(parts)} part(s), need topic and header")
     topic = _as_bytes(parts[0])
@@ -106,15 +122,19 @@ def decode(parts: Sequence[Any]) -> Message:
     specs = _field(header, "buffers", list)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in stamps.values()):
         raise WireError("bad_header", "stamps must map names to integer nanoseconds")
-    buffers = parts[2:]
-    if len(specs) != len(buffers):
-        raise WireError("buffer_count", f"header declares {len(specs)}, message has {len(buffers)}")
+    buffers = list(parts[2:])
     if len(specs) > MAX_BUFFERS:
         raise WireError("too_many_buffers", str(len(specs)))
+    in_parts = sum(1 for spec in specs if not (isinstance(spec, dict) and "shm" in spec))
+    if in_parts != len(buffers):
+        raise WireError("buffer_count", f"header declares {in_parts} buffer parts, message has {len(buffers)}")
     arrays: dict[str, np.ndarray] = {}
     total = 0
-    for spec, part in zip(specs, buffers):
-        name, array = _array(spec, _as_buffer(part))
+    for spec in specs:
+        if isinstance(spec, dict) and "shm" in spec:
+            name, array = _shared_array(spec, shm)
+        else:
+            name, array = _array(spec, _as_buffer(buffers.pop(0)))
         if name in arrays:
             raise WireError("bad_buffer_spec", f"duplicate buffer name {name!r}")
         total += array.nbytes
@@ -125,6 +145,28 @@ def decode(parts: Sequence[Any]) -> Message:
 
 
 def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
+    name, dtype, shape, expected = _check_spec(spec)
+    if expected != len(data):
+        raise WireError("size_mismatch", f"{name}: shape {shape} x {dtype.itemsize} != {len(data)} bytes")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    array.flags.writeable = False
+    return name, array
+
+
+def _shared_array(spec: dict, shm: "RingReader | None") -> tuple[str, np.ndarray]:
+    name, dtype, shape, nbytes = _check_spec(spec)
+    if shm is None:
+        raise WireError("shm_refused", f"{name}: shared-memory buffers are not accepted on this link")
+    try:
+        array = shm.read(spec["shm"], dtype, shape, nbytes)
+    except ShmError as exc:
+        raise WireError(exc.kind, f"{name}: {exc}") from None
+    array.flags.writeable = False
+    return name, array
+
+
+def _check_spec(spec: Any) -> tuple[str, np.dtype, list[int], int]:
+    """Name, dtype, shape and byte size of a buffer spec, validated against whitelist and caps."""
     if not isinstance(spec, dict):
         raise WireError("bad_buffer_spec", "buffer spec is not an object")
     name, dtype_name, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
@@ -144,11 +186,7 @@ def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
         expected *= n
         if expected > MAX_BUFFER_BYTES:
             raise WireError("buffer_too_big", f"{name}: declared shape {shape}")
-    if expected != len(data):
-        raise WireError("size_mismatch", f"{name}: shape {shape} x {dtype.itemsize} != {len(data)} bytes")
-    array = np.frombuffer(data, dtype=dtype).reshape(shape)
-    array.flags.writeable = False
-    return name, array
+    return name, dtype, shape, expected
 
 
 def _field(header: dict, key: str, kind: Any) -> Any:

@@ -56,7 +56,7 @@ class Mount:
 
 MOUNTS: dict[str, Mount] = {
     # on the dashboard below the windscreen, looking over the wheel rim at the face (AutoPOSE's dashboard view)
-    "dashboard": Mount("dashboard", (0.0, -590.0, 720.0), (0.0, -560.0, -100.0)),
+    "dashboard": Mount("dashboard", (0.0, -590.0, 720.0), (0.0, -610.0, -100.0)),
     # at the rear-view mirror, looking down and across at the driver (AutoPOSE's Kinect view)
     "mirror": Mount("mirror", (370.0, -860.0, 520.0), (-40.0, -420.0, -60.0)),
     # on the left A-pillar, looking across at the face (held out of training: an unseen mount)

@@ -16,7 +16,7 @@ from synth.cabin import CAR_CENTRE_X, cabin_primitives
 from synth.camera import MOUNTS, PRESETS, CameraPose, mount_pose
 from synth.labels import make_labels
 from synth.occupant import Body, Occupant, Pose, Subject
-from synth.primitives import LABEL_PASSENGER, Canvas
+from synth.primitives import LABEL_CABIN, LABEL_PASSENGER, LABEL_SEAT, LABEL_WHEEL, Canvas
 from synth.sensors import SensorModel
 
 
@@ -76,6 +76,7 @@ class Scene:
             static_prims += self._passenger_prims(rng)
         for prim in static_prims:
             self.static.draw(prim.moved(self.r_cam_car, self.t_cam_car))
+        self._texture_static(np.random.default_rng([13, self.seed]))
 
         neutral = self.occupant.pose(Pose(wrist_left=np.zeros(3), wrist_right=np.zeros(3)))
         eye_point = neutral.eye_centers.mean(axis=0)
@@ -89,6 +90,18 @@ class Scene:
         self.sensor = SensorModel(self.preset, k.width, k.height, k.fx, exposure,
                                   outside_level=float(rng.uniform(150, 255) if day else rng.uniform(2, 10)),
                                   ambient=float(rng.uniform(15, 50) if day else rng.uniform(0, 3)), seed=self.seed)
+
+    def _texture_static(self, rng: np.random.Generator) -> None:
+        """Mottle the still cabin's reflectance (fabric, grain, wear). The camera does not move
+        within a scene, so an image-space texture on static surfaces stays glued to them."""
+        from synth.sensors import blur_rows_cols
+
+        h, w = self.static.albedo.shape
+        coarse = blur_rows_cols(rng.standard_normal((h, w), dtype=np.float32), 9)
+        fine = blur_rows_cols(rng.standard_normal((h, w), dtype=np.float32), 2)
+        tex = 1.0 + 0.10 * np.clip(coarse, -2.5, 2.5) + 0.05 * np.clip(fine, -2.5, 2.5)
+        still = np.isin(self.static.label, (LABEL_CABIN, LABEL_SEAT, LABEL_WHEEL))
+        self.static.albedo *= np.where(still, tex, 1.0).astype(np.float32)
 
     def _passenger_prims(self, rng: np.random.Generator) -> list:
         other = Subject.sample(int(rng.integers(3_000_000, 4_000_000)))

@@ -20,7 +20,7 @@ import numpy as np
 from synth.camera import CameraPreset
 
 
-def _blur_rows_cols(a: np.ndarray, k: int) -> np.ndarray:
+def blur_rows_cols(a: np.ndarray, k: int) -> np.ndarray:
     """Box blur (k x k) with cumulative sums; keeps unit variance for white noise input."""
     c = np.cumsum(np.pad(a, ((0, 0), (k, 0))), axis=1)
     a = (c[:, k:] - c[:, :-k]) / k
@@ -44,21 +44,21 @@ class SensorModel:
         rng = np.random.default_rng([3, self.seed])
         h, w = self.height, self.width
         white = rng.standard_normal((2 * h, 2 * w), dtype=np.float32)
-        self._corr = _blur_rows_cols(white, 4)          # correlated depth noise
+        self._corr = blur_rows_cols(white, 4)          # correlated depth noise
         self._white = rng.standard_normal((2 * h, 2 * w), dtype=np.float32)
         # spatially correlated uniform numbers (holes come in blobs, as on a real sensor): the
         # logistic approximation of the normal CDF applied to blurred normal noise
-        self._uniform = (1.0 / (1.0 + np.exp(-1.7 * _blur_rows_cols(rng.standard_normal((2 * h, 2 * w), dtype=np.float32), 3)))).astype(np.float32)
+        self._uniform = (1.0 / (1.0 + np.exp(-1.7 * blur_rows_cols(rng.standard_normal((2 * h, 2 * w), dtype=np.float32), 3)))).astype(np.float32)
         du = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / self.fx
         dv = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / self.fx
         dn2 = du[None, :] ** 2 + dv[:, None] ** 2 + 1
-        beam = (1.0 / dn2) ** 1.5                        # LED cone and lens vignetting
+        beam = (1.0 / dn2) ** 3.0                        # LED beam (~cos^6, aimed along the axis) and vignetting
         self._beam_over_dn2 = (beam / dn2).astype(np.float32)
         self._cols = np.arange(w, dtype=np.float32)[None, :]
         if self.preset.emitter:
             # dot pattern in projector space: sparse small dots, wider than the image for parallax
             dots = (rng.random((h, w + 200), dtype=np.float32) < 0.035).astype(np.float32)
-            self._dots = _blur_rows_cols(dots, 2) / 4.0 * 0.9
+            self._dots = blur_rows_cols(dots, 2) / 4.0 * 0.9
             self._dots_flat = self._dots.ravel()
             # flat index of (row, col) in the dot image, + 0.5 so that astype rounds
             self._dot_base = (np.arange(h, dtype=np.float32)[:, None] * (w + 200) + self._cols + 0.5).astype(np.float32)
@@ -98,7 +98,7 @@ class SensorModel:
         if pr.depth_kind == "stereo":
             fb = np.float32(self.fx * pr.baseline_mm)
             zn = z + z * z * (np.float32(0.06) / fb) * n
-            valid = hit & (cos > np.float32(0.18) + np.float32(0.25) * u) & (flood > np.float32(0.02))
+            valid = hit & (cos > np.float32(0.1) + np.float32(0.18) * u) & (flood > np.float32(0.008))
             # occlusion shadow: points the right imager cannot see (left of foreground edges)
             xr = self._cols - fb * inv_z * hitf
             right_min = np.minimum.accumulate(xr[:, ::-1], axis=1)[:, ::-1]

@@ -85,6 +85,7 @@ def test_sigint_stops_everything_quickly_and_leaves_complete_outputs(tmp_path, m
         pids = [p for ps in worker_pids(out).values() for p in ps]
         run_dir = json.loads(Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")[4])["endpoints"]["directory"]
         assert Path(run_dir).is_dir() and any(Path(run_dir).glob("*.sock"))
+        assert list(Path("/dev/shm").glob(Path(run_dir).name + "-capture-*")), "frames should use the ring"
         proc.send_signal(signal.SIGINT)
         signalled = time.monotonic()
         proc.wait(timeout=10)
@@ -95,6 +96,7 @@ def test_sigint_stops_everything_quickly_and_leaves_complete_outputs(tmp_path, m
     assert stop_s < 2.0, f"stop took {stop_s:.2f} s"
     assert not any(Path(f"/proc/{p}").exists() for p in pids), "a worker outlived the supervisor"
     assert not Path(run_dir).exists(), "ipc socket files left behind"
+    assert not list(Path("/dev/shm").glob(Path(run_dir).name + "*")), "shared-memory ring left behind"
     records = results(out)  # every line parses
     s = summary(out)
     assert s["exit_code"] == 130 and s["frames"]["processed"] == len(records) >= 10

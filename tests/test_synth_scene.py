@@ -211,3 +211,13 @@ def test_gaze_points_at_the_labelled_zone():
         np.testing.assert_allclose(r @ np.array(lb["gaze"]["direction"]), d, atol=1e-5)
         seen.add(fx.target)
     assert len(seen) == 6
+
+
+def test_runtime_source_imports_neither_torch_nor_opencv():
+    import subprocess
+    import sys
+
+    code = ("import sys; from monitor.sources import open_source; "
+            "list(open_source('synthetic:frames=1,width=160,height=120')); "
+            "assert 'torch' not in sys.modules and 'cv2' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,11 +13,13 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import zmq
 
 from monitor.bus import Endpoints, Policy, Receiver, Sender
+from monitor.shm import FrameRing
 from monitor.latency import percentiles
 from monitor.wire import Message
 
@@ -29,10 +31,11 @@ def make_frameset(width: int, height: int, i: int) -> Message:
         "depth": rng.integers(0, 4000, (height, width), dtype=np.uint16)})
 
 
-def produce(address: str, width: int, height: int, fps: float, count: int) -> None:
+def produce(address: str, width: int, height: int, fps: float, count: int, shm_prefix: str) -> None:
     """Sender process: ``count`` framesets at ``fps`` (0 = as fast as backpressure allows)."""
     ctx = zmq.Context()
-    tx = Sender(ctx, address, Policy.REPLAY)
+    ring = FrameRing(shm_prefix) if shm_prefix else None
+    tx = Sender(ctx, address, Policy.REPLAY, ring=ring)
     pool = [make_frameset(width, height, i) for i in range(8)]  # pixels made once, not per frame
     time.sleep(0.5)  # let the receiver connect
     start = time.monotonic()
@@ -49,11 +52,13 @@ def produce(address: str, width: int, height: int, fps: float, count: int) -> No
     time.sleep(1.0)  # libzmq drops what the receiver has queued if we close now (see Worker.wait_for_consumers)
     tx.close(linger_ms=5000)
     ctx.term()
+    if ring is not None:
+        ring.close()
 
 
-def consume(address: str) -> tuple[list[float], int, float]:
+def consume(address: str, shm_prefix: str) -> tuple[list[float], int, float]:
     ctx = zmq.Context()
-    rx = Receiver(ctx, address, Policy.REPLAY)
+    rx = Receiver(ctx, address, Policy.REPLAY, shm_prefix=shm_prefix or None)
     latencies: list[float] = []
     nbytes = 0
     first = last = 0.0
@@ -77,19 +82,20 @@ def consume(address: str) -> tuple[list[float], int, float]:
     return latencies, nbytes, last - first
 
 
-def run_case(transport: str, width: int, height: int, fps: float, count: int) -> dict:
+def run_case(transport: str, width: int, height: int, fps: float, count: int, shm: bool) -> dict:
     endpoints = Endpoints.create_private(transport, base_port=5790)
     address = endpoints.address("bench")
-    args = [sys.executable, "-m", "monitor.bench.transport", "--produce", address,
+    prefix = f"{Path(endpoints.directory).name}-bench" if shm and transport == "ipc" else ""
+    args = [sys.executable, "-m", "monitor.bench.transport", "--produce", address, "--shm-prefix", prefix,
             "--width", str(width), "--height", str(height), "--fps", str(fps), "--count", str(count)]
     producer = subprocess.Popen(args)
     try:
-        latencies, nbytes, span = consume(address)
+        latencies, nbytes, span = consume(address, prefix)
     finally:
         producer.wait(timeout=30)
         endpoints.remove()
     frames = len(latencies)
-    return {"transport": transport, "fps_asked": fps, "frames": frames,
+    return {"transport": transport, "shm": bool(prefix), "fps_asked": fps, "frames": frames,
             "frameset_bytes": nbytes // max(frames, 1),
             "throughput_fps": round((frames - 1) / span, 1) if span else None,
             "throughput_MBps": round(nbytes / span / 1e6, 1) if span else None,
@@ -106,22 +112,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     p.add_argument("--produce", metavar="ADDRESS", help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--shm-prefix", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.produce:
-        produce(args.produce, args.width, args.height, args.fps, args.count)
+        produce(args.produce, args.width, args.height, args.fps, args.count, args.shm_prefix)
         return 0
-    paced = run_case(args.transport, args.width, args.height, args.fps, int(args.fps * args.seconds))
-    flat_out = run_case(args.transport, args.width, args.height, 0, 600)
-    print(f"{args.width}x{args.height} IR u8 + depth u16 = {paced['frameset_bytes'] / 1e6:.2f} MB per frameset, "
-          f"{args.transport}, replay policy (lossless)")
-    lat = paced["one_way_ms"]
-    print(f"paced at {args.fps:g} fps, {paced['frames']} framesets: one-way latency ms "
-          f"p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
-    print(f"as fast as possible, {flat_out['frames']} framesets: {flat_out['throughput_fps']} framesets/s "
-          f"({flat_out['throughput_MBps']} MB/s); one-way p50 {flat_out['one_way_ms']['p50']} ms under backpressure")
+    results = {}
+    print(f"{args.width}x{args.height} IR u8 + depth u16 framesets, {args.transport}, replay policy (lossless), "
+          f"two processes")
+    for shm in ((True, False) if args.transport == "ipc" else (False,)):
+        label = "shared-memory ring" if shm else "through the socket"
+        paced = run_case(args.transport, args.width, args.height, args.fps, int(args.fps * args.seconds), shm)
+        flat_out = run_case(args.transport, args.width, args.height, 0, 600, shm)
+        results[label] = {"paced": paced, "max_throughput": flat_out}
+        lat = paced["one_way_ms"]
+        print(f"[{label}] paced at {args.fps:g} fps, {paced['frames']} framesets: one-way latency ms "
+              f"p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
+        print(f"[{label}] as fast as possible, {flat_out['frames']} framesets: {flat_out['throughput_fps']} "
+              f"framesets/s ({flat_out['throughput_MBps']} MB/s)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"paced": paced, "max_throughput": flat_out}, f, indent=2)
+            json.dump(results, f, indent=2)
     return 0
 
 

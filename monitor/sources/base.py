@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import itertools
 from typing import Iterator
 
 from monitor.frames import FrameSet
@@ -24,6 +25,11 @@ class FrameSource(abc.ABC):
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[FrameSet]: ...
+
+    def frames_from(self, start: int) -> Iterator[FrameSet]:
+        """The frames from the ``start``-th on (a restarted capture resumes there). Sources that
+        can seek override this; the default reads and discards the first ``start`` frames."""
+        return itertools.islice(iter(self), start, None)
 
     def close(self) -> None:  # noqa: B027 - sources without resources need nothing
         """Release the device or file. Safe to call twice."""

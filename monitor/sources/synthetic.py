@@ -55,11 +55,20 @@ class SyntheticSource(FrameSource):
         return self.frames
 
     def __iter__(self) -> Iterator[FrameSet]:
+        return self.frames_from(0)
+
+    def frames_from(self, start: int) -> Iterator[FrameSet]:
+        """Renders from the ``start``-th frame on without rendering the ones before."""
         period_ms = 1000.0 / self.scene.fps
-        n = 0
+        n = start
+        if not self.loop and start >= self.frames:
+            return
         while True:
-            for i in range(self.frames):
+            for i in range(n % self.frames, self.frames):
                 fs = self.scene.frameset(i, self.stream)
+                # The mount's pose in the car frame, as a calibrated camera would carry it
+                # (`python -m calib pnp` on a real car); the gaze stage casts rays with it.
+                fs.extra["camera_pose"] = fs.truth["camera"]["extrinsics"]
                 fs.frame = n  # frame ids keep counting across loops; truth keeps the scene's frame/time
                 fs.device_ts_ms = n * period_ms
                 yield fs

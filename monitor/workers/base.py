@@ -8,10 +8,12 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
 
+from monitor import shm
 from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.estimator.session import ModelLoadError
 from monitor.recording import RecordingError
@@ -42,6 +44,7 @@ class RunConfig:
     head_model: str = ""
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
+    shm: bool = True  # ipc runs pass large buffers through a shared-memory ring
     record: bool = False
     display: bool = False
     layout: str = ""
@@ -98,18 +101,34 @@ class Worker:
         self._command.setsockopt(zmq.LINGER, 0)
         self._command.connect(self.endpoints.address(COMMAND))
         self.go = False
+        self.ring: shm.FrameRing | None = None
+        self.end_of_stream = False
         self.finished_roles: set[str] = set()
 
     # --- links -----------------------------------------------------------------------------
     def add_sender(self, consumer: str, policy: Policy | None = None) -> Sender:
-        sender = Sender(self.ctx, self.endpoints.address(link_name(self.role, consumer)), policy or self.policy)
+        sender = Sender(self.ctx, self.endpoints.address(link_name(self.role, consumer)), policy or self.policy,
+                        ring=self.ring)
         self.senders[consumer] = sender
         return sender
 
     def add_receiver(self, producer: str, policy: Policy | None = None) -> Receiver:
-        receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy)
+        receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy,
+                            shm_prefix=self.shm_prefix(producer))
         self.receivers[producer] = receiver
         return receiver
+
+    def shm_prefix(self, role: str) -> str | None:
+        """Name prefix of ``role``'s shared-memory frame ring (ipc runs only: same host)."""
+        if not self.config.shm or self.endpoints.transport != "ipc" or not self.endpoints.directory:
+            return None
+        return f"{Path(self.endpoints.directory).name}-{role}"
+
+    def open_ring(self) -> None:
+        """Producers of frames call this in setup: their large buffers then travel through /dev/shm."""
+        prefix = self.shm_prefix(self.role)
+        if prefix and shm.available():
+            self.ring = shm.FrameRing(prefix)
 
     # --- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -159,6 +178,8 @@ class Worker:
                     sender.close(linger_ms)
                 for receiver in self.receivers.values():
                     receiver.close()
+                if self.ring is not None:
+                    self.ring.close()
                 self._command.close(linger=0)
                 self._control.close(linger=500)
                 self.ctx.term()
@@ -220,6 +241,19 @@ class Worker:
     def service_links(self) -> None:
         for sender in self.senders.values():
             sender.service()
+
+    def next_message(self, receiver: Receiver) -> Message | None:
+        """The next item from ``receiver`` stamped ``<role>.in``, or None. At end of stream the
+        marker is forwarded to this worker's consumers and ``end_of_stream`` is set."""
+        msg = receiver.recv(100)
+        if msg is None:
+            return None
+        if msg.topic == "eos":
+            self.forward_eos(msg)
+            self.end_of_stream = True
+            return None
+        msg.stamps[f"{self.role}.in"] = time.monotonic_ns()
+        return msg
 
     def forward_eos(self, msg: Message) -> None:
         """Pass the end-of-stream marker to every consumer. It must not be lost: on replay links

@@ -18,15 +18,15 @@ class CaptureWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         self.source = open_source(cfg.source)
+        self.open_ring()
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
             self.add_sender("display", Policy.LIVE)
-        frames: Iterator[FrameSet] = iter(self.source)
-        if cfg.skip_frames and not self.source.is_live:
-            frames = itertools.islice(frames, cfg.skip_frames, None)  # resume after a restart
+        resume = cfg.skip_frames if not self.source.is_live else 0  # after a restart
+        frames: Iterator[FrameSet] = self.source.frames_from(resume) if resume else iter(self.source)
         if cfg.max_frames:
             frames = itertools.islice(frames, max(cfg.max_frames - cfg.skip_frames, 0))
         self.frames = frames
@@ -52,7 +52,7 @@ class CaptureWorker(Worker):
         msg = frameset.to_message({"capture.in": now})
         self.artificial_delay()
         msg.stamps["capture.out"] = time.monotonic_ns()
-        parts = encode(msg)
+        parts = encode(msg, self.ring)  # pixels written once, whatever the number of consumers
         for sender in self.senders.values():
             sender.send_parts(parts, self.should_stop, self.wait_beating)
         self.counters["sent"] = self.senders["estimator"].stats.sent

@@ -24,13 +24,9 @@ class EstimatorWorker(Worker):
         self._logged_failures: set[str] = set()
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["estimator.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         try:
             frameset = FrameSet.from_message(msg)
             estimates = self.estimator.estimate(frameset)
@@ -43,8 +39,9 @@ class EstimatorWorker(Worker):
             return True
         self.artificial_delay()
         meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms}
-        if "truth" in msg.meta:
-            meta["truth"] = msg.meta["truth"]
+        for key in ("truth", "extra"):  # ground truth and stream metadata travel on to the sinks
+            if key in msg.meta:
+                meta[key] = msg.meta[key]
         out = Message("estimates", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)
         out.stamps["estimator.out"] = time.monotonic_ns()
         self.tx.send(out, self.should_stop, self.wait_beating)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from calib.driver_calibration import DriverCalibration
-from calib.layout import load_layout
+from calib.layout import CameraPose, load_layout
 from monitor.bus import Policy
 from monitor.estimates import Estimates
 from monitor.gaze import GazeStateStage
@@ -27,21 +29,31 @@ class GazeWorker(Worker):
         except (OSError, ValueError) as exc:
             raise SourceError(f"cannot use the cabin layout / driver calibration: {exc}") from None
         self.stage = GazeStateStage(layout, calibration)
+        self._camera_pose: dict | None = None
         self.info["layout"] = str(cfg.layout or DEFAULT_LAYOUT)
         self.rx = self.add_receiver("estimator")
         self.add_sender("sink")
         if cfg.display:
             self.add_sender("display", Policy.LIVE)
 
+    def _follow_camera_pose(self, pose: dict | None) -> None:
+        """A stream that states its camera mount (calibrated extrinsics) overrides the layout's."""
+        if pose is None or pose == self._camera_pose:
+            return
+        try:
+            self.stage.set_camera_pose(CameraPose(np.array(pose["rotation"], dtype=np.float64).reshape(3, 3),
+                                                  np.array(pose["position_mm"], dtype=np.float64).reshape(3)))
+        except (KeyError, TypeError, ValueError):
+            self.counters["errors"] += 1
+            return
+        self._camera_pose = pose
+
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.forward_eos(msg)
-            return False
-        msg.stamps["gaze.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         meta = dict(msg.meta)
+        self._follow_camera_pose(meta.get("extra", {}).get("camera_pose"))
         estimates = Estimates.from_json(meta["estimates"]) if meta.get("estimates") else Estimates()
         gaze, state, events = self.stage.process(estimates, msg.device_ts_ms / 1000.0)
         meta.update(gaze=gaze.to_json(), state=state.to_json(), events=[e.to_json() for e in events])

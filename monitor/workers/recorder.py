@@ -21,12 +21,11 @@ class RecorderWorker(Worker):
         self.rx = self.add_receiver("capture", Policy.REPLAY)  # take every message, never "newest only"
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            return False
-        self.writer.write_parts(self.rx.last_parts)  # the validated bytes exactly as received
+            return not self.end_of_stream
+        msg.stamps.pop("recorder.in", None)
+        self.writer.write(msg)  # the frameset as received: same pixels, ids, timestamps and metadata
         self.counters["processed"] += 1
         return True
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,13 +39,9 @@ class SinkWorker(Worker):
         self.rx = self.add_receiver("gaze")
 
     def step(self) -> bool:
-        msg = self.rx.recv(100)
+        msg = self.next_message(self.rx)
         if msg is None:
-            return True
-        if msg.topic == "eos":
-            self.counters["eos"] = True
-            return False
-        msg.stamps["sink.in"] = time.monotonic_ns()
+            return not self.end_of_stream
         self.artificial_delay()
         record = result_record(msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, msg.meta)
         self.results.write(json.dumps(record, separators=(",", ":")) + "\n")
