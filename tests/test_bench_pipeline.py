@@ -48,12 +48,13 @@ def test_known_delays_are_reported_per_stage_within_1ms(bench):
     lat = c["latency_ms"]
     # The estimator's delay sits outside model inference, so it lands in its pre/post share.
     # Other jobs on a busy machine can only add time (a preempted stage), never remove it, so the
-    # check is on the frames that ran undisturbed: the lower quartile, and the minimum.
+    # check is on the frames that ran undisturbed: the lower decile (on the shared 2-core dev VM at
+    # load 17, over a quarter of the frames were preempted), and the minimum.
     for key, ms in (("capture", DELAYS["capture"]), ("estimator.pre_post", DELAYS["estimator"]),
                     ("gaze", DELAYS["gaze"])):
         assert lat[key]["n"] == FRAMES
         values = np.asarray(c["samples"][key])
-        assert ms <= np.percentile(values, 25) <= ms + 1.0, (key, lat[key])
+        assert ms <= np.percentile(values, 10) <= ms + 1.0, (key, lat[key])
         assert values.min() >= ms - 0.01, key  # a busy-wait is never shorter
     # stages partition end to end, per frame and therefore in the means
     total = sum(c["breakdown_mean_ms"].values())
@@ -87,15 +88,20 @@ def test_baselines_produce_figures_on_the_same_frames(bench):
     _, result, _ = bench
     transport = result["baselines"]["transport"]
     assert [t["resolution"] for t in transport] == ["320x240"]
-    assert len(transport[0]["cases"]) == 2 * 2 + 2  # two alternated unpaced repeats per link, one paced each
+    kinds = ("bus+shm", "bus", "imagezmq")
+    assert len(transport[0]["cases"]) == 3 * 2 + 3  # two alternated unpaced repeats per link, one paced each
     cases = {(c["transport"], bool(c["fps_asked"])): c for c in transport[0]["cases"]}
-    assert set(cases) == {("bus", False), ("bus", True), ("imagezmq", False), ("imagezmq", True)}
-    assert len(transport[0]["repeats"]["bus"]) == 2
+    assert set(cases) == {(k, paced) for k in kinds for paced in (False, True)}
+    assert all(len(transport[0]["repeats"][k]) == 2 for k in kinds)
     for c in cases.values():
         assert c["frameset_bytes"] == 320 * 240 * 3  # IR u8 + depth u16
         assert c["one_way_ms"]["n"] > 0 and c["one_way_ms"]["p50"] > 0
+    from monitor import shm
+    assert cases[("bus+shm", False)]["shm"] == shm.available() and not cases[("bus", False)]["shm"]
     assert cases[("bus", False)]["frames"] == 60 and cases[("bus", False)]["throughput_fps"] > 0
+    assert set(transport[0]["throughput_ratio_over_imagezmq"]) == {"bus+shm", "bus"}
     assert transport[0]["throughput_ratio_bus_over_imagezmq"] > 0
+    assert not list(shm.SHM_DIR.glob("dms-run-*-baseline*"))  # the baseline's rings are removed
     loops = result["baselines"]["single_loop"]
     assert [pair["realtime"] for pair in loops] == [True, False]
     for pair in loops:

@@ -1,7 +1,8 @@
 """The alternatives the multi-process pipeline is compared with, on the same cached frames.
 
 - Transport: the project's bus (PUSH/PULL, lossless replay policy, pipelined within its
-  high-water marks) against an imagezmq-style link: a REQ/REP pair, each frameset sent as one
+  high-water marks; with the shared-memory frame ring as the pipeline uses it on ipc, and
+  without) against an imagezmq-style link: a REQ/REP pair, each frameset sent as one
   request (a JSON header part describing the arrays, then the raw buffers, copy=False, as
   imagezmq's ``send_array`` does) and the sender waiting for the ``OK`` reply before the next
   one. imagezmq proper sends one image per request; IR + depth in one request is the kinder
@@ -26,13 +27,17 @@ from typing import Any, Callable
 import numpy as np
 import zmq
 
+from monitor import shm
 from monitor.bus import Endpoints, Policy, Receiver, Sender
 from monitor.frames import FrameSet
 from monitor.latency import percentiles
 from monitor.recording import RecordingReader
+from monitor.shm import FrameRing
 from monitor.wire import Message, decode
 
-TRANSPORTS = ("bus", "imagezmq")
+# "bus+shm": the pipeline's default on ipc (buffers through the shared-memory ring of
+# monitor/shm.py, headers over the socket); "bus": buffers through the socket (--no-shm).
+TRANSPORTS = ("bus+shm", "bus", "imagezmq")
 CONNECT_WAIT_S = 0.5
 RECV_TIMEOUT_MS = 20000
 
@@ -58,9 +63,10 @@ def _pace(start: float, i: int, fps: float) -> None:
 
 
 # --- senders (run in their own process) -------------------------------------------------------
-def send_bus(address: str, pool: list[Message], count: int, fps: float) -> None:
+def send_bus(address: str, pool: list[Message], count: int, fps: float, shm_prefix: str = "") -> None:
     ctx = zmq.Context()
-    tx = Sender(ctx, address, Policy.REPLAY)
+    ring = FrameRing(shm_prefix) if shm_prefix else None
+    tx = Sender(ctx, address, Policy.REPLAY, ring=ring)
     time.sleep(CONNECT_WAIT_S)  # let the receiver connect
     start = time.monotonic()
     for i in range(count):
@@ -71,6 +77,8 @@ def send_bus(address: str, pool: list[Message], count: int, fps: float) -> None:
     tx.send(Message("eos", "bench", -1, 0.0, {}))
     time.sleep(1.0)  # libzmq drops what the receiver still has queued if we close at once
     tx.close(linger_ms=5000)
+    if ring is not None:
+        ring.close()
     ctx.term()
 
 
@@ -104,9 +112,9 @@ def send_imagezmq(address: str, pool: list[Message], count: int, fps: float) -> 
 Receive = Callable[[], "tuple[FrameSet, int] | None"]
 
 
-def _receive_bus(address: str) -> Receive:
+def _receive_bus(address: str, shm_prefix: str = "") -> Receive:
     ctx = zmq.Context()
-    rx = Receiver(ctx, address, Policy.REPLAY)
+    rx = Receiver(ctx, address, Policy.REPLAY, shm_prefix=shm_prefix or None)
 
     def recv() -> tuple[FrameSet, int] | None:
         msg = rx.recv(RECV_TIMEOUT_MS)
@@ -155,14 +163,15 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
     if kind not in TRANSPORTS:
         raise ValueError(f"transport {kind!r}: use one of {TRANSPORTS}")
     endpoints = Endpoints.create_private("ipc")
-    address = endpoints.address(f"baseline-{kind}")
+    address = endpoints.address("baseline")
+    prefix = f"{Path(str(endpoints.directory)).name}-baseline" if kind == "bus+shm" and shm.available() else ""
     try:
         # the binding side first: the bus sender binds, the imagezmq hub (receiver) binds
         recv = _receive_imagezmq(address) if kind == "imagezmq" else None
         sender = subprocess.Popen([sys.executable, "-m", "monitor.bench.baselines", "send", kind, address,
-                                   str(recording), str(count), str(fps)], stdin=subprocess.DEVNULL)
+                                   str(recording), str(count), str(fps), prefix], stdin=subprocess.DEVNULL)
         if recv is None:
-            recv = _receive_bus(address)
+            recv = _receive_bus(address, prefix)
         latencies, arrivals, nbytes = [], [], 0
         try:
             while (got := recv()) is not None:
@@ -179,9 +188,11 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
                 sender.wait()
     finally:
         endpoints.remove()
+        if prefix:
+            shm.remove_segments(prefix)
     n = len(arrivals)
     span = (arrivals[-1] - arrivals[skip]) / 1e9 if n > skip + 1 else 0.0
-    return {"transport": kind, "fps_asked": fps, "frames": n,
+    return {"transport": kind, "shm": bool(prefix), "fps_asked": fps, "frames": n,
             "frameset_bytes": nbytes // max(n, 1),
             "throughput_fps": round((n - 1 - skip) / span, 1) if span else None,
             "throughput_MBps": round(nbytes / n * (n - 1 - skip) / span / 1e6, 1) if span else None,
@@ -234,12 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("recording")
     s.add_argument("count", type=int)
     s.add_argument("fps", type=float)
+    s.add_argument("shm_prefix", nargs="?", default="")
     i = sub.add_parser("inprocess")
     i.add_argument("config", help="JSON: recording, out, body, head, providers, io_binding, realtime")
     args = p.parse_args(argv)
     if args.cmd == "send":
         pool = _load_pool(Path(args.recording))
-        (send_bus if args.kind == "bus" else send_imagezmq)(args.address, pool, args.count, args.fps)
+        if args.kind == "imagezmq":
+            send_imagezmq(args.address, pool, args.count, args.fps)
+        else:
+            send_bus(args.address, pool, args.count, args.fps, args.shm_prefix)
     else:
         c = json.loads(args.config)
         inprocess_loop(Path(c["recording"]), Path(c["out"]), c["body"], c["head"], c["providers"],

@@ -63,16 +63,17 @@ class Case:
     provider: str
     io_binding: bool
     threads: int
+    shm: bool = True
 
     @property
     def name(self) -> str:
         return (f"{self.provider}-{self.precision}-{self.body}-{'iob' if self.io_binding else 'nob'}"
-                f"-t{self.threads}-{self.width}x{self.height}@{self.fps:g}")
+                f"-t{self.threads}{'' if self.shm else '-noshm'}-{self.width}x{self.height}@{self.fps:g}")
 
     def params(self) -> dict[str, Any]:
         return {"resolution": f"{self.width}x{self.height}", "fps": self.fps, "body": self.body,
                 "precision": self.precision, "provider": self.provider, "io_binding": self.io_binding,
-                "intra_op_threads": self.threads or "ort default"}
+                "intra_op_threads": self.threads or "ort default", "shm": self.shm}
 
 
 def _list(text: str) -> list[str]:
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", default="0", metavar="LIST",
                    help="ONNX Runtime intra-op threads per session, 0 = its default of one per core "
                         f"(sets {ENV_THREADS} for the workers; default: %(default)s)")
+    p.add_argument("--shm", default="on", metavar="on|off|on,off",
+                   help="frame buffers through the shared-memory ring (on, the pipeline's default) or the "
+                        "sockets (off, run_monitor.py --no-shm) (default: %(default)s)")
     p.add_argument("--frames", type=int, default=300, help="measured frames per configuration (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=30,
                    help="frames run before measuring, after the models' own warm-up (default: %(default)s)")
@@ -181,6 +185,7 @@ class Bench:
         self.bodies = _list(args.body)
         self.body_models = parse_body_models(args.body_model)
         self.threads = [int(t) for t in _list(args.threads)]
+        self.shm = parse_onoff(args.shm, "--shm")
         for b in self.bodies:
             if b not in self.body_models:
                 raise ValueError(f"--body {b!r}: no model file for it; add --body-model {b}=PATH")
@@ -246,7 +251,7 @@ class Bench:
         config = RunConfig(endpoints=endpoints.to_json(), policy=self.args.policy, out_dir=str(run_dir),
                            source=str(recording), realtime=realtime, body_model=str(self.body_path(case)),
                            head_model=str(self.head_path(case)), providers=[case.provider],
-                           io_binding=case.io_binding, delay_ms=dict(self.delays))
+                           io_binding=case.io_binding, shm=case.shm, delay_ms=dict(self.delays))
         supervisor = Supervisor(config, ROLES, endpoints)
 
         def pids() -> dict[str, int]:
@@ -360,17 +365,22 @@ class Bench:
                      f"{case['one_way_ms'].get('p50')} p99 {case['one_way_ms'].get('p99')} ms")
         med = {k: float(np.median([v for v in vs if v])) if any(vs) else None for k, vs in out["repeats"].items()}
         out["throughput_median_fps"] = med
-        if med.get("bus") and med.get("imagezmq"):
-            out["throughput_ratio_bus_over_imagezmq"] = round(med["bus"] / med["imagezmq"], 3)
-        self.log(f"[transport {width}x{height}] median throughput bus {med.get('bus')} vs imagezmq-style "
-                 f"{med.get('imagezmq')} framesets/s (ratio {out.get('throughput_ratio_bus_over_imagezmq')})")
+        out["throughput_ratio_over_imagezmq"] = {k: round(med[k] / med["imagezmq"], 3) for k in ("bus+shm", "bus")
+                                                 if med.get(k) and med.get("imagezmq")}
+        shm_used = any(c["shm"] for c in out["cases"] if c["transport"] == "bus+shm")
+        headline = "bus+shm" if shm_used else "bus"  # what the pipeline uses on this machine
+        out["pipeline_link"] = headline
+        if headline in out["throughput_ratio_over_imagezmq"]:
+            out["throughput_ratio_bus_over_imagezmq"] = out["throughput_ratio_over_imagezmq"][headline]
+        self.log(f"[transport {width}x{height}] median throughput framesets/s {med}; ratios over imagezmq-style "
+                 f"{out['throughput_ratio_over_imagezmq']}")
         return out
 
     # --- the whole sweep --------------------------------------------------------------------
     def cases(self) -> list[Case]:
-        return [Case(w, h, fps, body, prec, prov, iob, th) for (w, h), fps, body, prec, prov, iob, th in
+        return [Case(w, h, fps, body, prec, prov, iob, th, sh) for (w, h), fps, body, prec, prov, iob, th, sh in
                 itertools.product(self.resolutions, self.fps, self.bodies, self.precisions, self.providers,
-                                  self.io_binding, self.threads)]
+                                  self.io_binding, self.threads, self.shm)]
 
     def run(self) -> dict[str, Any]:
         from monitor.bench.report import machine_info
