@@ -29,6 +29,10 @@ sources (--source):
   PATH.bag | PATH.db3         a RealSense recording (librealsense playback)
   realsense[:width=848,height=480,fps=30,emitter=on,serial=...]   a live RealSense camera
 
+subcommands:
+  bench ...                   latency benchmark of the whole pipeline and its alternatives
+                              (`python run_monitor.py bench --help`, docs/benchmark.md)
+
 exit codes: 0 done; 1 a worker kept failing; 2 bad input (file, model, option);
             130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM. Outputs are complete in every case.
 """
@@ -107,6 +111,10 @@ def default_out_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from monitor.bench.pipeline import main as bench_main
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s supervisor: %(message)s", datefmt="%H:%M:%S")
     try:
