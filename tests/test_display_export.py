@@ -97,3 +97,20 @@ def test_exports_from_a_run_folder_on_the_command_line(tmp_path, capsys):
     assert (tmp_path / "report.html").exists()
     assert main([str(tmp_path / "nothing")]) == 2
     assert [p.name for p in write_exports(tmp_path)] == ["results.csv", "report.html"]
+
+
+def test_display_section_sums_incarnations_and_reads_the_capture_link():
+    from monitor.display.stats import display_report, format_display
+    beat = lambda shown, video, skipped, gaps: {  # noqa: E731
+        "counters": {"shown": shown, "video_frames": video, "cpu_s": 0.5,
+                     "join": {"skipped_frames": skipped, "gaps": gaps}},
+        "info": {"window": True, "lossless": False, "window_rect": [0, 0, 10, 10]}}
+    reports = {"display": {"restarts": 1, "incarnations": [beat(10, 10, 2, 1), beat(5, 5, 1, 0)]},
+               "capture": {"restarts": 0, "incarnations": [
+                   {"links": {"out:display": {"stale_dropped": 3, "send_dropped": 1},
+                              "out:estimator": {"stale_dropped": 100}}}]}}
+    d = display_report(reports)
+    assert d["frames_shown"] == 15 and d["video_frames"] == 15 and d["skipped_by_display"] == 3
+    assert d["dropped_upstream"] == 4 and d["gaps_seen"] == 1 and d["restarts"] == 1 and d["cpu_s"] == 1.0
+    assert d["window"] and d["window_rect"] == [0, 0, 10, 10]
+    assert "15 shown" in format_display(d) and "4 dropped" in format_display(d)
