@@ -7,7 +7,7 @@ whole pipeline at its recorded rate (30 fps, live policy, as with a camera), alt
 runs and runs with the overlay window open on a private Xvfb server. It prints, per latency key of
 results.jsonl, the p99 over all frames of each mode (runs pooled) and the change; the target is
 that end-to-end p99 rises by no more than 10% with the display on. ``--screenshot PNG`` also saves
-one grab of the window.
+one grab of the window (docs/img/overlay_synthetic.png is made this way).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from monitor.display.xvfb import Xvfb, XvfbUnavailable
@@ -75,7 +76,11 @@ def run_once(recording: Path, out: Path, display: str | None, model_args: list[s
     output, _ = proc.communicate(timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({proc.returncode}):\n{output}")
-    return json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    if screenshot is not None and screenshot[1].exists() and "window_rect" in summary.get("display", {}):
+        x, y, w, h = summary["display"]["window_rect"]  # keep just the window's image
+        cv2.imwrite(str(screenshot[1]), cv2.imread(str(screenshot[1]))[y:y + h, x:x + w])
+    return summary
 
 
 def pooled_percentiles(runs: list[Path]) -> dict[str, tuple[float, float]]:
