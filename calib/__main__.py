@@ -50,18 +50,6 @@ def cmd_layout_check(a: argparse.Namespace) -> None:
         print(f"  {z.name:16s} {z.kind:9s} az {az:7.1f} deg  el {el:6.1f} deg")
 
 
-def cmd_synthetic_layout(a: argparse.Namespace) -> None:
-    from calib.layout import layout_from_dict
-    from calib.synthetic_cabin import synthetic_cabin_dict
-    zones = {name: tuple(map(float, xyz)) for name, *xyz in (a.zone or [])}
-    d = synthetic_cabin_dict(tuple(a.camera_position) if a.camera_position else None,
-                             tuple(a.look_at) if a.look_at else None,
-                             tuple(a.head) if a.head else None, zones)
-    layout_from_dict(d, "synthetic cabin")  # validate before writing
-    Path(a.out).write_text(json.dumps(d, indent=2) + "\n")
-    print(f"wrote {a.out}")
-
-
 def cmd_intrinsics(a: argparse.Namespace) -> None:
     from calib import intrinsics as ci
     if a.realsense or a.bag:
@@ -170,14 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("layout-check", help="validate a cabin layout and print its zones")
     s.add_argument("layout")
     s.set_defaults(func=cmd_layout_check)
-
-    s = sub.add_parser("synthetic-layout", help="(re)write the synthetic cabin layout from calib/synthetic_cabin.py")
-    s.add_argument("--out", default=str(Path(__file__).resolve().parent / "layouts" / "synthetic_cabin.json"))
-    s.add_argument("--camera-position", nargs=3, type=float, metavar=("X", "Y", "Z"))
-    s.add_argument("--look-at", nargs=3, type=float, metavar=("X", "Y", "Z"))
-    s.add_argument("--head", nargs=3, type=float, metavar=("X", "Y", "Z"), help="nominal head centre")
-    s.add_argument("--zone", nargs=4, action="append", metavar=("NAME", "X", "Y", "Z"), help="move a zone centre")
-    s.set_defaults(func=cmd_synthetic_layout)
 
     s = sub.add_parser("intrinsics", help="camera intrinsics from checkerboard images or a RealSense")
     s.add_argument("--images", help="glob of checkerboard images, e.g. 'shots/*.png'")

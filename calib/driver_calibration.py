@@ -5,9 +5,9 @@ For every sample the head's face direction (car frame azimuth/elevation) is pair
 direction from the head centre to the target being looked at (so head-position parallax is taken
 out). Per target, the medians of the settled samples are taken; then, per axis, a line
 gaze = offset + gain * head is fitted by least squares across targets. A driver who turns the head
-only half-way ("lizard" glances) gets gain ~2. The result is saved per driver as JSON
-(``format: "dms-driver-calibration"``) and used by the runtime classifier instead of the layout's
-default model.
+only half as far as another ("lizard" glances) gets twice that driver's gain. The result is saved
+per driver as JSON (``format: "dms-driver-calibration"``) and used by the runtime classifier
+instead of the layout's default model.
 """
 from __future__ import annotations
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from monitor.bus import Endpoints, Policy
+from monitor.display.export import write_exports
+from monitor.display.stats import display_report, format_display
+from monitor.display.x11 import can_open_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.summary import build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
@@ -28,6 +32,8 @@ sources (--source):
   realsense[:width=848,height=480,fps=30,emitter=on,serial=...]   a live RealSense camera
 
 other commands:
+  run_monitor.py bench ...        latency benchmark of the whole pipeline and its alternatives
+                                  (`python run_monitor.py bench --help`, docs/benchmark.md)
   run_monitor.py keys --out DIR   make the CURVE key pair that --transport tcp needs (copy DIR to both boxes)
   run_monitor.py soak --minutes M run the pipeline for M minutes and report memory, drops, restarts, latency drift
 
@@ -66,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N frames (default: the whole source)")
     p.add_argument("--headless", action="store_true",
                    help="no display window (automatic when there is no $DISPLAY)")
+    p.add_argument("--video", action="store_true",
+                   help="also write the overlay to OUT/overlay.mp4 (works headless; on a replay run "
+                        "it holds every frame)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
                       help="replay recordings and synthetic scenes at their recorded rate (default)")
@@ -100,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "links are then authenticated and encrypted and other peers are refused")
     p.add_argument("--inject-delay", action="append", default=[], metavar="STAGE=MS",
                    help="add a known busy-wait of MS milliseconds per item to STAGE (capture, "
-                        "estimator, gaze, sink); used to check the latency figures themselves")
+                        "estimator, gaze, sink, display); used to check the latency figures themselves")
     p.add_argument("--inject-fault", action="append", default=[], metavar="FAULT",
                    help="test a failure path: source-unplug=FRAME:SECONDS (the camera disappears after "
                         "FRAME frames for SECONDS), model-error=FRAME:COUNT (the model fails on COUNT frames) or "
@@ -113,8 +122,9 @@ def parse_delays(items: list[str]) -> dict[str, float]:
     delays = {}
     for item in items:
         stage, sep, ms = item.partition("=")
-        if not sep or stage not in ("capture", "estimator", "gaze", "sink"):
-            raise ValueError(f"--inject-delay {item!r}: use STAGE=MS with STAGE one of capture, estimator, gaze, sink")
+        if not sep or stage not in ("capture", "estimator", "gaze", "sink", "display"):
+            raise ValueError(f"--inject-delay {item!r}: use STAGE=MS with STAGE one of capture, estimator, gaze, "
+                             "sink, display")
         try:
             delays[stage] = float(ms)
         except ValueError:
@@ -133,6 +143,9 @@ def default_out_dir() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from monitor.bench.pipeline import main as bench_main
+        return bench_main(argv[1:])
     if argv[:1] == ["keys"]:
         from monitor.security import keys_main
         return keys_main(argv[1:])
@@ -169,7 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
         io_binding=args.io_binding, shm=args.shm, record=args.record, delay_ms=delays, layout=args.layout,
         driver_calibration=args.driver_calibration, faults=faults)
-    roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink"]
+    config.window = not args.headless and bool(os.environ.get("DISPLAY"))
+    if config.window and not can_open_display(os.environ["DISPLAY"]):
+        print(f"warning: cannot open the X display {os.environ['DISPLAY']!r}: no overlay window "
+              "(use --headless to silence this)", file=sys.stderr)
+        config.window = False
+    config.video = args.video
+    config.display = config.window or config.video
+    roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink",
+             *(["display"] if config.display else [])]
     supervisor = Supervisor(config, roles, endpoints)
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)
     try:
@@ -182,8 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
-    summary = build_summary(out, supervisor.worker_reports(), code, run_info)
+    reports = supervisor.worker_reports()
+    summary = build_summary(out, reports, code, run_info)
+    if config.display:
+        summary["display"] = display_report(reports)
     write_summary(out, summary)
     print(format_summary(summary))
-    print(f"outputs: {out}/results.jsonl, {out}/summary.json")
+    if config.display:
+        print(format_display(summary["display"]))
+    written = write_exports(out, summary)
+    print(f"outputs: {out}/results.jsonl, {out}/summary.json, " + ", ".join(str(p) for p in written))
     return code

@@ -92,6 +92,13 @@ def build_summary(out_dir: Path, reports: dict[str, dict[str, Any]], exit_code: 
     }
     accuracy = evaluate_against_truth(records)
     if accuracy:
+        from monitor.gaze.evaluate_run import evaluate_gaze, read_jsonl, road_zones_of
+        layout = next((b.get("info", {}).get("layout") for b in reversed(reports.get("gaze", {}).get("incarnations", []))
+                       if b.get("info", {}).get("layout")), None)
+        try:  # zone confusion matrix and event matching where the truth has gaze zones
+            accuracy.update(evaluate_gaze(records, read_jsonl(out_dir / "events.jsonl"), road_zones_of(layout)))
+        except ValueError as exc:
+            accuracy["gaze_error"] = str(exc)
         summary["accuracy"] = accuracy
     return summary
 
@@ -161,5 +168,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"providers: {', '.join(summary['providers'])}")
     if "accuracy" in summary and "head_pose_mae_deg" in summary["accuracy"]:
         lines.append(f"head pose MAE deg vs truth: {summary['accuracy']['head_pose_mae_deg']}")
+    if "accuracy" in summary and "gaze" in summary["accuracy"]:
+        from monitor.gaze.evaluate_run import format_report
+        lines.append(format_report("gaze vs truth", summary["accuracy"]))
     lines += [f"WARNING: {w}" for w in summary["warnings"]]
     return "\n".join(lines)

@@ -8,6 +8,9 @@ PY=${PYTHON:-python3}
 # video checks. Installed with apt when missing and we may (root, or passwordless sudo).
 missing=()
 ldconfig -p | grep -q libusb-1.0 || missing+=(libusb-1.0-0)
+ldconfig -p | grep -q libXtst.so.6 || missing+=(libxtst6)
+ldconfig -p | grep -q libGL.so.1 || missing+=(libgl1)
+ldconfig -p | grep -q libglib-2.0.so.0 || missing+=(libglib2.0-0)
 command -v Xvfb >/dev/null || missing+=(xvfb)
 command -v ffprobe >/dev/null || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -207,13 +207,14 @@ class WorkerHarness:
     """One real worker process; the test is its supervisor, producer and consumers."""
 
     def __init__(self, tmp: Path, role: str, producer: str | None, consumers: list[str], policy: str = "replay",
-                 **config: Any) -> None:
+                 other_producers: tuple[str, ...] = (), **config: Any) -> None:
         self.ctx = zmq.Context()
         self.endpoints = Endpoints.create_private("ipc")
         self.role = role
         self.control = self._bind(zmq.PULL, CONTROL)
         self.command = self._bind(zmq.PUB, COMMAND)
         self.producer = self._bind(zmq.PUSH, link_name(producer, role)) if producer else None
+        self.others = {p: self._bind(zmq.PUSH, link_name(p, role)) for p in other_producers}
         self.consumers = {}
         for consumer in consumers:
             s = self.ctx.socket(zmq.PULL)

@@ -56,16 +56,20 @@ def test_parallax_head_position_changes_the_zone(layout):
     clf = GazeZoneClassifier(layout)
     head = layout.nominal_head_mm
     moved = head + np.array([250.0, 0.0, 0.0])
-    pose = looking_at(layout, "left_mirror", head).head
-    direction = face_direction(layout.camera_pose.rotation @ pose.rotation)
+    here = clf.classify(looking_at(layout, "left_mirror", head).head)
+    direction = here.gaze_direction_car  # the head-to-gaze model applied to that rotation
     mirror = layout.zone_names.index("left_mirror")
     d_here = clf.scorer.distances(head, direction)[mirror]
     d_moved = clf.scorer.distances(moved, direction)[mirror]
     assert d_here == 0.0 and d_moved > 5.0
-    aimed = looking_at(layout, "left_mirror", moved).head
-    assert clf.classify(aimed).zone == "left_mirror"
-    assert direction_to_angles(face_direction(layout.camera_pose.rotation @ aimed.rotation))[0] < \
-        direction_to_angles(direction)[0] - 10.0
+    aimed = clf.classify(looking_at(layout, "left_mirror", moved).head)
+    assert aimed.zone == "left_mirror"
+    # further to the left, by the parallax of the mirror centre between the two head positions
+    centre = layout.zone("left_mirror").center_mm
+    parallax = direction_to_angles(centre - moved)[0] - direction_to_angles(centre - head)[0]
+    assert parallax < -5.0
+    assert aimed.gaze_angles_deg[0] - here.gaze_angles_deg[0] == pytest.approx(parallax, abs=0.5)
+    assert aimed.head_angles_deg[0] < here.head_angles_deg[0] + parallax / layout.driver_model.yaw_gain + 0.5
 
 
 def test_missing_head_and_missing_position(layout):

@@ -20,9 +20,10 @@ def layout():
     return load_layout(ROOT / "calib/layouts/synthetic_cabin.json")
 
 
-def drive(layout, script, seed=0, stage=None, share=(1.0, 1.0), noise_deg=2.0, glitch_every=0,
+def drive(layout, script, seed=0, stage=None, share=None, noise_deg=2.0, glitch_every=0,
           drop_every=0, t0=50.0):
-    """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events)."""
+    """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events).
+    ``share``: the driver's head share (azimuth, elevation); None = as the layout's driver model assumes."""
     rng = np.random.default_rng(seed)
     stage = stage or GazeStateStage(layout)
     gazes, states, events = [], [], []
@@ -96,7 +97,8 @@ def test_head_missing(layout):
 
 
 def test_calibrated_stage_for_a_lizard(layout):
-    lizard = (0.5, 0.6)
+    m = layout.driver_model  # the head turns 50% / 60% of what the default model assumes
+    lizard = (0.5 / m.yaw_gain, 0.6 / m.pitch_gain)
     rng = np.random.default_rng(9)
     session = CalibrationSession(layout)
     for target in layout.zone_names:
@@ -133,3 +135,40 @@ def test_reset_starts_a_new_sequence(layout):
     stage.reset()
     g, s, e = stage.process(looking_at(layout, "road"), 0.0)  # time restarts at 0: allowed after reset
     assert g.zone == "unknown" and not s.long_distraction and e == []
+
+
+def test_glance_onset_is_where_the_head_began_to_turn(layout):
+    """The head turns smoothly (0.6 s, minimum jerk) from the road to the media centre and stays
+    4 s: the first off-road frame comes well after the turn began; the event starts at the turn."""
+    from monitor.gaze.ray import angles_to_direction, direction_to_angles
+    from gaze_fakes import head_pose
+    head = layout.nominal_head_mm
+    m = layout.driver_model
+    g_road = direction_to_angles(layout.zone("road").target_mm(head) - head)
+    g_media = direction_to_angles(layout.zone("media_centre").center_mm - head)
+    h0 = np.array([(g_road[0] - m.yaw_offset_deg) / m.yaw_gain, (g_road[1] - m.pitch_offset_deg) / m.pitch_gain])
+    h1 = np.array([(g_media[0] - m.yaw_offset_deg) / m.yaw_gain, (g_media[1] - m.pitch_offset_deg) / m.pitch_gain])
+    t_turn = 3.0
+
+    def run(config, noise_deg, seed):
+        rng = np.random.default_rng(seed)
+        stage = GazeStateStage(layout, config=config)
+        starts, first_off = [], None
+        for i in range(int(9 * FPS)):
+            t = i / FPS
+            x = min(max((t - t_turn) / 0.6, 0.0), 1.0)
+            a = h0 + (h1 - h0) * x ** 3 * (10 - 15 * x + 6 * x * x)
+            if t > t_turn + 4.0:
+                a = h0
+            a = a + rng.normal(0, noise_deg, 2)
+            g, _, ev = stage.process(Estimates(head_pose(angles_to_direction(*a), head, layout.camera_pose)), t)
+            if first_off is None and t > 1.0 and g.raw_zone != "road":
+                first_off = t
+            starts += [e.start_s for e in ev if e.phase == "start"]
+        return starts, first_off
+
+    late, first_off = run(GazeStateConfig(onset_lookback_s=0.0), 0.0, 0)
+    assert late == [pytest.approx(first_off)] and first_off - t_turn > 0.15
+    for noise, seed, within in ((0.0, 0, 0.1), (1.5, 1, 0.2), (1.5, 2, 0.2)):
+        starts, first_off = run(GazeStateConfig(), noise, seed)
+        assert len(starts) == 1 and t_turn <= starts[0] < min(t_turn + within, first_off - 0.05), (noise, starts, first_off)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -24,6 +25,14 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 DEFAULT_PROVIDERS = ("tensorrt", "cuda", "cpu")
+# Deployment knobs read from the environment (workers inherit the supervisor's environment, so
+# they reach every estimator process without new options on each command line):
+#   DMS_ORT_THREADS=N        intra-op threads per session (default: ONNX Runtime's, one per core;
+#                            on a small CPU shared by several worker processes 1 is often faster)
+#   DMS_TRT_ENGINE_CACHE=DIR TensorRT engine cache folder (the first build takes minutes; later
+#                            runs load the engines from DIR)
+ENV_THREADS = "DMS_ORT_THREADS"
+ENV_TRT_CACHE = "DMS_TRT_ENGINE_CACHE"
 
 
 class ModelLoadError(RuntimeError):
@@ -77,6 +86,29 @@ def provider_usable(provider: str) -> bool:
     return True
 
 
+def provider_entries(providers: Sequence[str]) -> list:
+    """Provider names with their options: TensorRT gets its engine cache when one is set."""
+    cache = os.environ.get(ENV_TRT_CACHE, "")
+    entries: list = []
+    for p in providers:
+        if p == "TensorrtExecutionProvider" and cache:
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            entries.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
+                                "trt_timing_cache_enable": True, "trt_timing_cache_path": cache}))
+        else:
+            entries.append(p)
+    return entries
+
+
+def _env_int(name: str) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ModelLoadError(f"{name}={text!r}: give a whole number of threads (or unset it)")
+    return int(text)
+
+
 def _short_ort_error(exc: Exception) -> str:
     """ORT errors end with the human sentence after a C++ signature; keep that part."""
     text = " ".join(str(exc).split())
@@ -103,10 +135,12 @@ class OnnxModel:
         usable = [p for p in requested if provider_usable(p)] or ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        intra_op_threads = intra_op_threads or _env_int(ENV_THREADS)
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=usable)
+            self.session = ort.InferenceSession(str(self.path), sess_options=options,
+                                                providers=provider_entries(usable))
         except Exception as exc:  # ORT raises its own exception types for corrupt files
             raise ModelLoadError(f"{self.path} is not a loadable ONNX model ({_short_ort_error(exc)}); "
                                  "re-export it or restore the file") from None

@@ -1,9 +1,9 @@
 """Per-frame cost of the gaze/state stage: python -m monitor.gaze.bench [--frames N] [--layout PATH].
 
 Prints the mean and p99 time of GazeStateStage.process on constructed head poses (no model), and
-with --noise-sweep the raw per-frame zone accuracy of an ideal driver (head aimed at each zone
-centre, 30 mm seat jitter) against the head-pose error per axis, i.e. how accurate the estimator
-must be for a given layout.
+with --noise-sweep the raw per-frame zone accuracy of an ideal driver (looking at each zone centre
+and turning the head exactly as the layout's driver model assumes, 30 mm seat jitter) against the
+head-pose error per axis, i.e. how accurate the estimator must be for a given layout.
 """
 from __future__ import annotations
 
@@ -52,13 +52,17 @@ def noise_sweep(layout, per_zone: int = 500) -> None:
     from monitor.gaze.ray import direction_to_angles
     clf = GazeZoneClassifier(layout)
     cam = layout.camera_pose
+    m = layout.driver_model
     for noise in (0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
         rng = np.random.default_rng(1)
         hits = 0
         for zone in layout.zones:
             for _ in range(per_zone):
                 head = layout.nominal_head_mm + rng.normal(0, 30, 3)
-                az, el = np.array(direction_to_angles(zone.target_mm(head) - head)) + rng.normal(0, noise, 2)
+                gaz, gel = direction_to_angles(zone.target_mm(head) - head)
+                # the head angles this driver shows (inverse of gaze = offset + gain * head), measured with noise
+                az, el = np.array([(gaz - m.yaw_offset_deg) / m.yaw_gain,
+                                   (gel - m.pitch_offset_deg) / m.pitch_gain]) + rng.normal(0, noise, 2)
                 r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
                 pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
                 hits += clf.classify(pose).zone == zone.name

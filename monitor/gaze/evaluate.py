@@ -12,18 +12,21 @@ import numpy as np
 from monitor.gaze.types import DistractionEvent
 
 
-def dwell_mask(truth: Sequence[str], times_s: Sequence[float], margin_s: float = 0.5) -> np.ndarray:
-    """True for frames at least ``margin_s`` after the start and before the end of their
-    constant-truth segment: where the driver dwells on a zone rather than moving between zones."""
+def dwell_mask(truth: Sequence[str | None], times_s: Sequence[float], margin_s: float = 0.5,
+               end_margin_s: float | None = None) -> np.ndarray:
+    """True for frames at least ``margin_s`` after the start and ``end_margin_s`` (default: the
+    same) before the end of their constant-truth segment: where the driver dwells on a zone
+    rather than moving between zones."""
     t = np.asarray(times_s, dtype=np.float64)
     if len(truth) != len(t):
         raise ValueError(f"{len(truth)} labels but {len(t)} times")
+    end = margin_s if end_margin_s is None else end_margin_s
     mask = np.zeros(len(t), dtype=bool)
     start = 0
     for i in range(1, len(t) + 1):
         if i == len(t) or truth[i] != truth[start]:
             seg_start, seg_end = t[start], t[i - 1]
-            mask[start:i] = (t[start:i] >= seg_start + margin_s) & (t[start:i] <= seg_end - margin_s)
+            mask[start:i] = (t[start:i] >= seg_start + margin_s) & (t[start:i] <= seg_end - end)
             start = i
     return mask
 

@@ -10,8 +10,11 @@ smoother and the timers treat it as described in monitor/gaze/state.py (held for
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
@@ -31,6 +34,21 @@ class GazeStateConfig:
 
     hysteresis: HysteresisConfig = field(default_factory=HysteresisConfig)
     distraction: DistractionConfig = field(default_factory=DistractionConfig)
+    # Glance onset: the head (all we measure) lags the eyes, so the first off-road frame comes
+    # 0.2-0.4 s after the gaze left the road. On that frame the onset is moved back to the first
+    # frame of the movement: the first one whose ray was more than max(onset_min_deg,
+    # onset_noise_k x rest spread) away from where it rested on the road (the rest: on-road frames
+    # onset_rest_s before the search window), searching back at most onset_lookback_s (0 disables);
+    # rays averaged over onset_smooth_frames.
+    onset_lookback_s: float = 0.5
+    onset_rest_s: float = 0.4
+    onset_min_deg: float = 1.0
+    onset_noise_k: float = 3.0
+    onset_smooth_frames: int = 5
+
+    def __post_init__(self) -> None:
+        if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
+            raise ValueError("onset_lookback_s, onset_min_deg and onset_noise_k must be >= 0 and onset_rest_s > 0")
 
 
 class GazeStateStage:
@@ -51,6 +69,8 @@ class GazeStateStage:
         """Forget the smoothing and timer state (a new sequence or driver); time may restart."""
         self._zones = Debouncer(self._zone_hysteresis)
         self.monitor = DistractionMonitor(self.config.distraction)
+        self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, gaze ray, on road) of found heads
+        self._last_road: str | None = None
 
     def set_camera_pose(self, pose: CameraPose) -> None:
         """The camera moved (or a recording states its mount): rays use the new pose from now on."""
@@ -64,7 +84,13 @@ class GazeStateStage:
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
-        state, events = self.monitor.update(t_s, road, zone)
+        onset = None
+        if road != UNKNOWN:
+            if road == OFF and self._last_road == ON and self.config.onset_lookback_s > 0:
+                onset = self._departure(t_s)
+            self._remember(t_s, est.gaze_direction_car, road == ON)
+            self._last_road = road
+        state, events = self.monitor.update(t_s, road, zone, onset)
         gaze = GazeResult(
             t_s, zone, since, est.zone, est.probabilities, est.head_valid, self.calibration is not None,
             None if est.head_position_car_mm is None else [round(float(v), 2) for v in est.head_position_car_mm],
@@ -72,6 +98,42 @@ class GazeStateStage:
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[0], 3),
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3))
         return gaze, state, events
+
+
+    def _remember(self, t_s: float, ray: np.ndarray, on_road: bool) -> None:
+        self._recent.append((t_s, ray, on_road))
+        keep = t_s - self.config.onset_lookback_s - self.config.onset_rest_s
+        while self._recent and self._recent[0][0] < keep:
+            self._recent.popleft()
+
+    def _departure(self, t_s: float) -> float | None:
+        """When the ray began to leave its resting direction on the road (None: no rest seen).
+        Rays are averaged over ``onset_smooth_frames`` (centred) so pose noise does not hide it."""
+        if len(self._recent) < 3:
+            return None
+        t = np.array([x[0] for x in self._recent])
+        rays = np.array([x[1] for x in self._recent])
+        on = np.array([x[2] for x in self._recent])
+        k = self.config.onset_smooth_frames
+        if k > 1 and len(rays) >= k:
+            kernel = np.ones(k) / k
+            pad = np.pad(rays, ((k // 2, k - 1 - k // 2), (0, 0)), mode="edge")
+            rays = np.stack([np.convolve(pad[:, i], kernel, mode="valid") for i in range(3)], axis=1)
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        lo = t_s - self.config.onset_lookback_s
+        rest = (t < lo) & on
+        if rest.sum() < 3:
+            return None
+        centre = rays[rest].mean(axis=0)
+        centre /= np.linalg.norm(centre)
+        dist = np.degrees(np.arccos(np.clip(rays @ centre, -1.0, 1.0)))
+        limit = max(self.config.onset_min_deg, self.config.onset_noise_k * float(np.sqrt(np.mean(dist[rest] ** 2))))
+        onset = t_s
+        for i in range(len(t) - 1, -1, -1):
+            if t[i] < lo or dist[i] <= limit:
+                break  # still at rest: the movement began on the frame after this one
+            onset = float(t[i])
+        return onset
 
 
 __all__ = ["GazeStateStage", "GazeStateConfig"]

@@ -57,8 +57,12 @@ class DistractionMonitor:
         self._long_start: float | None = None               # onset of the active long distraction
         self._vats: DistractionEvent | None = None           # active VATS episode
 
-    def update(self, t_s: float, road_state: str, zone: str = "") -> tuple[DriverState, list[DistractionEvent]]:
-        """One frame: ``road_state`` is "on", "off" or "unknown"; ``zone`` is only echoed."""
+    def update(self, t_s: float, road_state: str, zone: str = "", onset_s: float | None = None
+               ) -> tuple[DriverState, list[DistractionEvent]]:
+        """One frame: ``road_state`` is "on", "off" or "unknown"; ``zone`` is only echoed.
+        ``onset_s``: on the first off-road frame of a glance, when the caller knows the gaze
+        started to leave the road earlier than this frame (GazeStateStage: the head began to
+        turn); never before the current on-road run began."""
         if road_state not in (ON, OFF, UNKNOWN):
             raise ValueError(f"road_state must be 'on', 'off' or 'unknown', got {road_state!r}")
         if self._last_t is not None and t_s < self._last_t:
@@ -67,7 +71,7 @@ class DistractionMonitor:
         self._last_t = t_s
         events: list[DistractionEvent] = []
 
-        state, since = self._debounce(t_s, road_state)
+        state, since = self._debounce(t_s, road_state, onset_s)
         if state == OFF and self._off_start is None:
             self._off_start = since
         elif state == ON and self._off_start is not None:
@@ -95,10 +99,13 @@ class DistractionMonitor:
                            0.0 if self._off_start is None else self._open_until - self._off_start, window,
                            self._long_start is not None, self._vats is not None, missing), events
 
-    def _debounce(self, t_s: float, road_state: str) -> tuple[str | None, float | None]:
+    def _debounce(self, t_s: float, road_state: str, onset_s: float | None) -> tuple[str | None, float | None]:
         if road_state != UNKNOWN:
             self._missing_since = None
-            return self._road.update(t_s, road_state)
+            hint = None
+            if road_state == OFF and onset_s is not None and onset_s < t_s:
+                hint = max(onset_s, self._road.since) if self._road.current == ON else onset_s
+            return self._road.update(t_s, road_state, start_hint_s=hint)
         if self._missing_since is None:
             self._missing_since = t_s
         policy = self.config.unknown_policy

@@ -21,6 +21,7 @@ ROLES = {
     "gaze": "monitor.workers.gaze:GazeWorker",
     "sink": "monitor.workers.sink:SinkWorker",
     "recorder": "monitor.workers.recorder:RecorderWorker",
+    "display": "monitor.workers.display:DisplayWorker",
 }
 SPARE_NAME = "dms-spare"
 

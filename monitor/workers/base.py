@@ -58,7 +58,9 @@ class RunConfig:
     io_binding: bool = False
     shm: bool = True  # ipc runs pass large buffers through a shared-memory ring
     record: bool = False
-    display: bool = False
+    display: bool = False  # a display worker runs: capture and gaze feed it (monitor/display/links.py)
+    window: bool = False  # ... and shows an OpenCV window (needs $DISPLAY)
+    video: bool = False  # ... and writes OUT/overlay.mp4
     layout: str = ""
     driver_calibration: str = ""
     # per-worker: which frame to resume after (the supervisor sets it when restarting capture)

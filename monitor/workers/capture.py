@@ -8,6 +8,7 @@ import time
 from typing import Iterator
 
 from monitor.bus import Policy
+from monitor.display.links import display_link_policy
 from monitor.faults import SourceUnplug
 from monitor.frames import FrameSet
 from monitor.sources import FrameSource, SourceError, open_source
@@ -43,7 +44,7 @@ class CaptureWorker(Worker):
             # Never blocks a live pipeline; the recorder takes every message it is given.
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
-            self.add_sender("display", Policy.LIVE)
+            self.add_sender("display", display_link_policy(cfg))
         self.counters.update(frames_read=cfg.skip_frames, sent=0, source_lost=0)
         self.frames = self._frames(cfg.skip_frames)
         self.info["source"] = self.source.name

@@ -49,6 +49,8 @@ class EstimatorWorker(Worker):
                                  "check that --body-model/--head-model were exported with their contracts") from None
         check_model_roles(self.estimator)
         self.info["models"] = self.estimator.describe()
+        # travels with every result so the live overlay can say what runs the models
+        self.providers = sorted({p for m in self.info["models"] for p in m["active_providers"]})
         self.rx = self.add_receiver("capture", topics=frozenset({"frames"}))
         self.tx = self.add_sender("gaze")
         self.needed = {self.estimator.body.contract.modality, self.estimator.head.contract.modality}
@@ -72,7 +74,8 @@ class EstimatorWorker(Worker):
             self.count_error(f"frame {msg.frame}", exc)
             return True
         self.artificial_delay()
-        meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms}
+        meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms,
+                "providers": self.providers}
         for key in ("truth", "extra"):  # ground truth and stream metadata travel on to the sinks
             if key in msg.meta:
                 meta[key] = msg.meta[key]

@@ -9,7 +9,7 @@ import numpy as np
 
 from calib.driver_calibration import DriverCalibration
 from calib.layout import CameraPose, load_layout
-from monitor.bus import Policy
+from monitor.display.links import display_link_policy
 from monitor.validate import estimates_from_meta
 from monitor.gaze import GazeStateStage
 from monitor.sources.base import SourceError
@@ -35,7 +35,7 @@ class GazeWorker(Worker):
         self.rx = self.add_receiver("estimator", topics=frozenset({"estimates"}))
         self.add_sender("sink")
         if cfg.display:
-            self.add_sender("display", Policy.LIVE)
+            self.add_sender("display", display_link_policy(cfg))
 
     def _follow_camera_pose(self, pose: dict | None) -> None:
         """A stream that states its camera mount (calibrated extrinsics) overrides the layout's."""

@@ -1,0 +1,148 @@
+"""The benchmark's pieces on their own: figures from records, paced inputs, /proc sampling, plots."""
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from fixtures import write_recording
+from monitor.bench import stats
+from monitor.bench.cache import paced_recording
+from monitor.bench.pipeline import parse_body_models, parse_resolutions, variant_path
+from monitor.bench.plots import cdf_plot, stacked_bars, timeline
+from monitor.bench.procstat import ProcSampler, read_proc
+from monitor.bench.report import acceptance, markdown
+from monitor.recording import RecordingReader
+
+
+def record(frame, cap_ms, ts_ms, lat, timings):
+    return {"frame": frame, "capture_ns": int(cap_ms * 1e6), "device_ts_ms": ts_ms, "latency_ms": lat,
+            "timings_ms": timings}
+
+
+LAT = {"capture": 0.2, "transport.capture>estimator": 0.5, "estimator": 10.0, "transport.estimator>gaze": 0.4,
+       "gaze": 0.3, "transport.gaze>sink": 0.6, "end_to_end": 12.0}
+
+
+def test_frame_figures_split_the_estimator_and_partition_end_to_end():
+    f = stats.frame_figures(record(0, 0, 0, LAT, {"pre": 1.0, "body": 6.0, "head": 2.5}))
+    assert f["infer.body"] == 6.0 and f["infer.head"] == 2.5
+    assert f[stats.PRE_POST] == pytest.approx(1.5)  # estimator minus inference, whatever "pre" says
+    assert f[stats.OVERHEAD] == pytest.approx(3.5)
+    parts = stats.stage_order(f)
+    assert parts[0] == "capture" and parts[-1] == "transport.gaze>sink"
+    assert sum(f[k] for k in parts) == pytest.approx(f[stats.E2E])
+
+
+def test_collect_skips_warmup_and_measures_schedule_lag():
+    recs = [record(i, 100 + i * 10 + (5 if i == 3 else 0), i * 10.0, LAT, {"body": 6.0}) for i in range(5)]
+    s = stats.collect(recs, warmup=2)
+    assert len(s[stats.E2E]) == 3
+    assert s[stats.SCHEDULE_LAG] == pytest.approx([0.0, 5.0, 0.0])
+    assert s[stats.E2E_SCHEDULED] == pytest.approx([12.0, 17.0, 12.0])
+    assert "infer.head" not in s
+    assert stats.SCHEDULE_LAG not in stats.collect(recs, 2, paced=False)
+    r = stats.rates(recs, 0)
+    assert r["capture_fps"] == pytest.approx(4 / 0.040, rel=1e-3)
+
+
+def test_mean_breakdown_counts_a_model_that_did_not_run_as_zero():
+    recs = [record(0, 0, 0, LAT, {"body": 6.0, "head": 2.0}), record(1, 10, 10, LAT, {"body": 6.0})]
+    s = stats.collect(recs, 0)
+    b = stats.mean_breakdown(s)
+    assert b["infer.head"] == pytest.approx(1.0)
+    assert sum(b.values()) == pytest.approx(12.0)
+
+
+def test_paced_recording_cycles_frames_at_the_asked_rate(tmp_path):
+    base = write_recording(tmp_path / "base.dmsrec", 3, width=64, height=48)
+    out = paced_recording(base, tmp_path / "paced.dmsrec", 90.0, 7)
+    with RecordingReader(out) as r:
+        msgs = list(r)
+    assert [m.frame for m in msgs] == list(range(7))
+    assert [m.device_ts_ms for m in msgs] == pytest.approx([i * 1000 / 90 for i in range(7)])
+    with RecordingReader(base) as r:
+        first = next(iter(r))
+    assert np.array_equal(msgs[3].arrays["ir"], first.arrays["ir"])  # frame 3 is base frame 0 again
+    with pytest.raises(ValueError, match="fps"):
+        paced_recording(base, tmp_path / "x.dmsrec", 0, 5)
+
+
+def test_proc_sampler_measures_a_busy_process():
+    assert read_proc(os.getpid())[1] > 1000  # KiB
+    with ProcSampler(lambda: {"me": os.getpid()}, interval_s=0.02) as sampler:
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:
+            pass
+    u = sampler.usage()["me"]
+    assert u["samples"] >= 5 and u["cpu_percent"] > 10 and u["rss_mib_max"] > 1
+    assert read_proc(2**22 + 12345) is None  # a pid that cannot exist
+
+
+def test_option_parsing():
+    assert parse_resolutions("640x480, 848x480") == [(640, 480), (848, 480)]
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_resolutions("640")
+    models = parse_body_models(["/m/a.onnx", "full=/m/b.onnx"])
+    assert str(models["lite"]) == "/m/a.onnx" and str(models["full"]) == "/m/b.onnx"
+    assert variant_path(models["lite"], "fp16").name == "a.fp16.onnx"
+
+
+def _entry(name, e2e_p99=12.0):
+    s = stats.collect([record(i, i * 33.3, i * 33.3, LAT, {"body": 6.0}) for i in range(20)], 0)
+    return {"name": name, "status": "ok", "exit_code": 0,
+            "params": {"provider": "cpu", "body": "lite", "fps": 30.0, "resolution": "640x480",
+                       "policy": "replay", "realtime": True},
+            "frames": {"captured": 20, "processed": 20, "lost": 0, "measured": 20},
+            "rates": {"capture_fps": 30.0, "output_fps": 30.0},
+            "latency_ms": {**stats.summarise(s), stats.E2E: {"n": 20, "p50": 12.0, "p90": 12.0, "p99": e2e_p99,
+                                                             "max": e2e_p99, "mean": 12.0}},
+            "breakdown_mean_ms": stats.mean_breakdown(s), "drops": {"capture": 0}, "errors": {}, "restarts": {},
+            "processes": {}, "models": [], "providers_used": ["CPUExecutionProvider"],
+            "series": {"t_s": [i / 30 for i in range(20)], "end_to_end": [12.0] * 20, "inference": [6.0] * 20},
+            "samples": s}
+
+
+def test_acceptance_checks_and_markdown():
+    machine = {"cpu": {"model": "X", "logical_cores": 2, "usable_cores": 2}, "memory_gib": 1, "load_average": [1, 1, 1],
+               "gpu": [], "versions": {"onnxruntime": "1"}}
+    result = {"machine": machine, "settings": {"frames": 20, "warmup": 0, "policy": "replay"},
+              "configs": [_entry("good"), _entry("slow", 80.0)],
+              "baselines": {"transport": [{"resolution": "848x480", "cases": [],
+                                           "throughput_ratio_bus_over_imagezmq": 1.2}]}}
+    checks = acceptance(result)
+    e2e = [c["pass"] for c in checks if c["check"].startswith("end-to-end")]
+    assert e2e == [True, False]
+    assert [c["pass"] for c in checks if "imagezmq" in c["check"]] == [False]
+    md = markdown(result)
+    assert "| good |" in md and "FAIL" in md and "### slow" in md
+
+
+def test_plots_draw_something():
+    e = _entry("a")
+    for img in (cdf_plot(e), stacked_bars([e, _entry("b")]), timeline(e)):
+        assert img.shape == (620, 1100, 3) and img.dtype == np.uint8
+        assert (img < 200).any(axis=2).mean() > 0.01  # lines and bars, not an empty canvas
+        assert cv2.imencode(".png", img)[0]
+
+
+def test_session_knobs_from_the_environment(tmp_path, monkeypatch):
+    from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, ModelLoadError, OnnxModel, provider_entries
+    from onnx_factory import head_model
+
+    path = head_model(tmp_path / "head.onnx")
+    monkeypatch.setenv(ENV_THREADS, "1")
+    assert OnnxModel(path, ["cpu"]).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv(ENV_THREADS, "many")
+    with pytest.raises(ModelLoadError, match=ENV_THREADS):
+        OnnxModel(path, ["cpu"])
+    monkeypatch.delenv(ENV_THREADS)
+    assert provider_entries(["TensorrtExecutionProvider", "CPUExecutionProvider"]) == [
+        "TensorrtExecutionProvider", "CPUExecutionProvider"]
+    cache = tmp_path / "engines"
+    monkeypatch.setenv(ENV_TRT_CACHE, str(cache))
+    (name, options), cpu = provider_entries(["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    assert name == "TensorrtExecutionProvider" and cpu == "CPUExecutionProvider"
+    assert options["trt_engine_cache_enable"] and options["trt_engine_cache_path"] == str(cache)
+    assert cache.is_dir()

@@ -1,0 +1,127 @@
+"""The real overlay window under Xvfb: the head-axis origin is drawn where the results say."""
+import json
+import signal
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from display_helpers import frame_id_from_pixels, start_window_run, xserver
+from pipeline_helpers import results, wait_for
+from tests.fixtures import framesets, write_recording
+from tests.onnx_factory import body_model, head_model
+
+ORIGIN_BGR = np.array([255, 0, 255])  # monitor/display/overlay.py ORIGIN_COLOUR
+
+
+@pytest.fixture(scope="module")
+def xvfb():
+    with xserver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
+
+
+def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:
+    ys, xs = np.nonzero(np.all(image == ORIGIN_BGR, axis=2))
+    if xs.size == 0:
+        return None
+    return float(xs.mean()), float(ys.mean())
+
+
+def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb, models):
+    rec = write_recording(tmp_path / "slow.dmsrec", 50, width=320, height=240, fps=10.0)
+    out = tmp_path / "run"
+    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
+    shots = []
+    try:
+        assert wait_for(lambda: out.joinpath("results.jsonl").exists()
+                        and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
+        while proc.poll() is None and len(shots) < 8:
+            shot = xvfb.screenshot(tmp_path / f"shot{len(shots)}.png")
+            if proc.poll() is None:  # the window may already be gone at the end of the run
+                shots.append(shot)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output
+    summary = json.loads((out / "summary.json").read_text())
+    display = summary["display"]
+    assert display["window"] and display["frames_shown"] > 0
+    x, y, w, h = display["window_rect"]
+    assert (w, h) == (320 + 300, 440 + 40)  # image + panel (at least 440 high) + status line
+    by_frame = {r["frame"]: r for r in results(out)}
+    ir_rows = {fs.frame: fs.images["ir"][0] for fs in framesets(50, width=320, height=240, fps=10.0)}
+    checked = 0
+    for shot in shots:
+        canvas = shot[y:y + h, x:x + w]
+        frame = frame_id_from_pixels(canvas[0])
+        if frame not in by_frame or not np.array_equal(canvas[0, :40, 0], ir_rows[frame][:40]):
+            continue  # not a whole frame of the run (window gone, or the crop box covers the pixels)
+        head = by_frame[frame]["estimates"]["head"]
+        found = magenta_centroid(canvas[:240, :320])
+        assert found is not None, f"no head origin drawn on frame {frame}"
+        assert found == pytest.approx(tuple(head["center_px"]), abs=1.0), (frame, found, head["center_px"])
+        checked += 1
+    assert checked >= 3, f"only {checked} of {len(shots)} screenshots showed a known frame"
+
+
+def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
+    xkeys = pytest.importorskip("xkeys")
+    try:
+        keys = xkeys.XKeys(xvfb.display)
+    except OSError as exc:
+        pytest.skip(str(exc))
+    rec = write_recording(tmp_path / "long.dmsrec", 300, width=320, height=240, fps=10.0)
+    out = tmp_path / "run"
+    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
+    try:
+        assert wait_for(lambda: out.joinpath("results.jsonl").exists()
+                        and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
+        keys.move(100, 100)  # over the camera image: the window gets the keys
+        time.sleep(0.3)
+        # s: a snapshot of exactly what is on screen, named after its frame
+        keys.press("s")
+        assert wait_for(lambda: list(out.glob("snapshot_*.png")), 10), "no snapshot written"
+        snap = next(out.glob("snapshot_*.png"))
+        frame = int(snap.stem.split("_")[1])
+        canvas = cv2.imread(str(snap))
+        head = {r["frame"]: r for r in results(out)}[frame]["estimates"]["head"]
+        assert magenta_centroid(canvas[:240, :320]) == pytest.approx(tuple(head["center_px"]), abs=1.0)
+        # d: depth shown as colours (IR is grey: equal channels)
+        spread = lambda img: float(np.mean(np.ptp(img[:240, :320].astype(int), axis=2)))  # noqa: E731
+        assert spread(xvfb.screenshot(tmp_path / "ir.png")) < 10
+        keys.press("d")
+        # waits, not sleeps: on a loaded machine the display (at nice +5) may take a while to redraw
+        assert wait_for(lambda: spread(xvfb.screenshot(tmp_path / "depth.png")) > 40, 15), "depth not shown"
+        # space: the picture freezes while the run goes on
+        keys.press("space")
+        n_before = len(out.joinpath("results.jsonl").read_text().splitlines())
+        shots = [xvfb.screenshot(tmp_path / "p0.png")[:240, :320]]
+
+        def frozen() -> bool:
+            time.sleep(0.5)
+            shots.append(xvfb.screenshot(tmp_path / f"p{len(shots)}.png")[:240, :320])
+            return np.array_equal(shots[-1], shots[-2])
+
+        assert wait_for(frozen, 15), "the picture did not freeze"
+        assert len(out.joinpath("results.jsonl").read_text().splitlines()) > n_before
+        keys.press("space")
+        # q: the run stops cleanly, as on Ctrl-C, long before the recording's end
+        keys.press("q")
+        output, _ = proc.communicate(timeout=20)
+    except Exception as exc:
+        proc.send_signal(signal.SIGINT)
+        raise AssertionError(f"{exc!r}\nrun output:\n{proc.communicate(timeout=20)[0]}") from None
+    finally:
+        keys.close()
+        proc.kill()
+    assert proc.returncode == 130, output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["exit_code"] == 130 and s["frames"]["captured"] < 300
+    assert s["frames"]["processed"] == len(results(out))

@@ -1,0 +1,122 @@
+"""Run-level gaze evaluation: confusion matrix on dwell frames and event matching in summary.json."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calib.layout import load_layout
+from monitor.gaze import GazeStateStage
+from monitor.gaze.evaluate_run import evaluate_gaze, pooled, rule_events_on_truth
+from monitor.summary import build_summary
+from gaze_fakes import looking_at
+
+ROOT = Path(__file__).resolve().parents[1]
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return load_layout(ROOT / "calib/layouts/synthetic_cabin.json")
+
+
+def timeline(script):
+    """[(zone or None, seconds)] -> per-frame (t, zone); None = gaze in transit."""
+    zones = [z for z, d in script for _ in range(int(round(d * FPS)))]
+    return [(i / FPS, z) for i, z in enumerate(zones)]
+
+
+def run_records(layout, script, episodes, t0_device=0.0, seed=0, shown=None):
+    """results.jsonl-like records and events.jsonl-like events of the real stage. The driver's head
+    points at the truth zone (in transit: at the zone being left), or at ``shown(t, zone)``."""
+    rng = np.random.default_rng(seed)
+    stage = GazeStateStage(layout)
+    records, events, last = [], [], "road"
+    for t, zone in timeline(script):
+        last = zone or last
+        target = shown(t, last) if shown else last
+        g, _, ev = stage.process(looking_at(layout, target, None, None, 1.0, rng), t0_device + t)
+        records.append({"device_ts_ms": (t0_device + t) * 1000.0, "gaze": g.to_json(),
+                        "truth": {"time_s": t, "gaze_zone": zone, "episodes": episodes}})
+        events += [e.to_json() for e in ev]
+    return records, events
+
+
+LONG = [("road", 5.0), (None, 0.2), ("media_centre", 3.5), (None, 0.2), ("road", 4.0)]
+LONG_EPISODE = [{"kind": "long_distraction", "start_s": 5.0, "end_s": 8.9}]
+
+
+def test_dwell_confusion_and_long_distraction_match(layout):
+    records, events = run_records(layout, LONG, LONG_EPISODE, t0_device=100.0)  # device clock != scene clock
+    r = evaluate_gaze(records, events)
+    g, e = r["gaze"], r["events"]
+    assert g["dwell_accuracy"] == 1.0 and g["confusion"]["labels"][:2] == ["media_centre", "road"]
+    # dwell frames: from 0.3 s after arrival to 0.1 s before leaving, never transit frames
+    segments = [d for z, d in LONG if z]
+    assert g["labelled_frames"] == round(sum(segments) * FPS) < g["frames"]
+    assert abs(g["dwell_frames"] - round((sum(segments) - 0.4 * len(segments)) * FPS)) <= len(segments)
+    assert e["long_distraction"]["matched"] and e["long_distraction"]["max_start_error_s"] <= 0.3
+    assert e["all_scripted_matched_no_false"] and not e["clean_drive"] and e["false_events"] == 0
+    json.dumps(r)
+
+
+def test_wrong_zones_show_in_the_matrix(layout):
+    records, events = run_records(layout, LONG, LONG_EPISODE, shown=lambda t, z: "dashboard" if z == "media_centre" else z)
+    g = evaluate_gaze(records, events)["gaze"]
+    labels, m = g["confusion"]["labels"], g["confusion"]["matrix"]
+    row = m[labels.index("media_centre")]
+    assert row[labels.index("dashboard")] == sum(row) > 0 and g["recall"]["media_centre"] == 0.0
+    assert 0 < g["dwell_accuracy"] < 1
+
+
+def test_missed_and_false_events_on_a_clean_drive(layout):
+    clean = [("road", 6.0), (None, 0.2), ("left_mirror", 1.0), (None, 0.2), ("road", 6.0)]
+    records, events = run_records(layout, clean, [])
+    r = evaluate_gaze(records, events)["events"]
+    assert r["clean_drive"] and r["false_events"] == 0 and r["all_scripted_matched_no_false"]
+    # the head stays on the mirror for 4 s although the truth says the driver looked back: a false event
+    records, events = run_records(layout, clean, [], shown=lambda t, z: "left_mirror" if 6.2 <= t < 10.2 else z)
+    r = evaluate_gaze(records, events)["events"]
+    assert r["clean_drive"] and r["false_events"] == 1 and r["long_distraction"]["unexplained"] == [pytest.approx(6.2)]
+    assert not r["all_scripted_matched_no_false"]
+    # a scripted episode the stage never raised is missed
+    records, events = run_records(layout, clean, LONG_EPISODE)
+    r = evaluate_gaze(records, events)["events"]
+    assert r["long_distraction"]["missed"] == [5.0] and not r["clean_drive"]
+
+
+def test_rules_on_truth_find_unscripted_vats():
+    script = ([("road", 1.0)] + [(None, 0.2), ("dashboard", 1.8), (None, 0.2), ("road", 1.0)] * 8)
+    tl = timeline(script)
+    ev = rule_events_on_truth([z for _, z in tl], [t for t, _ in tl], ["road"])
+    starts = [e for e in ev if e.phase == "start"]
+    assert [e.kind for e in starts] == ["vats"] and starts[0].start_s == pytest.approx(1.0)
+
+
+def test_summary_and_cli_carry_the_gaze_figures(layout, tmp_path):
+    records, events = run_records(layout, LONG, LONG_EPISODE)
+    with open(tmp_path / "results.jsonl", "w") as f:
+        for r in records:
+            r["truth"]["head"] = None  # no head truth: only the gaze part is scored
+            f.write(json.dumps(r) + "\n")
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    summary = build_summary(tmp_path, {}, 0, {"source": "test"})
+    acc = summary["accuracy"]
+    assert acc["gaze"]["dwell_accuracy"] == 1.0 and acc["events"]["long_distraction"]["matched"]
+    (tmp_path / "summary.json").write_text(json.dumps({"run": {}, "frames": {}}))
+    p = subprocess.run([sys.executable, "-m", "monitor.gaze.evaluate_run", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "dwell accuracy 1.0" in p.stdout and "pooled over 1 runs" in p.stdout
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["accuracy"]["gaze"]["confusion"] == acc["gaze"]["confusion"]
+    assert pooled([acc, acc])["dwell_frames"] == 2 * acc["gaze"]["dwell_frames"]
+
+
+def test_looped_truth_is_refused(layout):
+    records, events = run_records(layout, LONG, LONG_EPISODE)
+    records[5]["truth"]["time_s"] = 0.0
+    with pytest.raises(ValueError, match="one pass"):
+        evaluate_gaze(records, events)
