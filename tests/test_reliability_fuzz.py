@@ -3,6 +3,7 @@ truncated multipart, wrong dtypes/shapes, huge declared sizes, wrong schema vers
 topics, unusable content). No worker crashes, every message is counted as dropped, and valid
 messages sent afterwards still go through."""
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -106,9 +107,8 @@ def test_fuzzed_credits_grant_nothing_and_are_all_counted(tmp_path):
     assert h.last_beat["links"]["out:estimator"]["stale_dropped"] > 0  # frames went by while no one asked
 
 
-@pytest.mark.slow  # the run must outlast the 10,000 messages on a loaded machine: 20 s of recording
 def test_fuzzed_control_messages_are_counted_by_the_supervisor(tmp_path, model_paths):
-    recording = write_recording(tmp_path / "clip.dmsrec", 600, width=32, height=24)
+    recording = write_recording(tmp_path / "clip.dmsrec", 3000, width=32, height=24)
     out = tmp_path / "run"
     proc = start_run(out, "--source", str(recording), "--realtime", "--body-model", model_paths["body_model"],
                      "--head-model", model_paths["head_model"])
@@ -123,14 +123,18 @@ def test_fuzzed_control_messages_are_counted_by_the_supervisor(tmp_path, model_p
         sock.connect(f"ipc://{run_dir}/control.sock")
         for parts in fuzzed_control(N, [p for ps in pids.values() for p in ps], seed=5):
             sock.send_multipart(parts)
-        sock.close(linger=5000)
+        sock.close(linger=10_000)
+        before = len(out.joinpath("results.jsonl").read_text().splitlines())
+        # the forged "I am done" beats changed nothing: the run is still going
+        assert wait_for(lambda: len(out.joinpath("results.jsonl").read_text().splitlines()) > before + 30, 30)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     finally:
         ctx.destroy(linger=0)
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, output
+    assert proc.returncode == 130, output  # stopped by the test, not by the forged messages
     s = summary(out)
-    assert s["stages"]["supervisor"]["malformed"] == N
-    assert s["frames"] == {"captured": 600, "processed": 600, "lost": 0}  # forged "done" beats changed nothing
-    assert all(st["restarts"] == 0 for st in s["stages"].values())
+    assert s["stages"]["supervisor"]["malformed"] == N, (s["stages"]["supervisor"], output[-3000:])
+    assert all(st["restarts"] == 0 and st["malformed"] == 0 for role, st in s["stages"].items() if role != "supervisor")
