@@ -54,6 +54,16 @@ class DriverCalibration:
         return (float(np.sqrt(np.mean([t.residual_default_deg ** 2 for t in self.targets.values()])))
                 if self.targets else 0.0)
 
+    def corrections(self) -> np.ndarray:
+        """(n_targets, 4): per target the median head (azimuth, elevation) and what the fitted
+        linear model still misses of the target direction there (degrees), for
+        `GazeZoneClassifier(corrections=...)`."""
+        m = self.model
+        rows = [(t.head_deg[0], t.head_deg[1],
+                 t.target_deg[0] - (m.yaw_offset_deg + m.yaw_gain * t.head_deg[0]),
+                 t.target_deg[1] - (m.pitch_offset_deg + m.pitch_gain * t.head_deg[1])) for t in self.targets.values()]
+        return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "driver_id": self.driver_id, "layout": self.layout_name,
                 "model": self.model.to_dict(),

@@ -9,6 +9,10 @@ but the head pose is the generator's exact one, optionally with Gaussian error p
     python scripts/gaze_truth_eval.py --seeds 100-104 --mounts dashboard,mirror,pillar --scenarios drive,vats,activities
     python scripts/gaze_truth_eval.py --seeds 100-104 --head-share 0.6 --calibrate   # lizard drivers
 
+``--head-model ONNX`` renders every frame and replaces the truth rotation by the head-pose model's
+estimate on the crop at the truth head centre and distance (the model with perfect localisation;
+needs monitor/estimator/head_crop.py from the models work); the position stays the truth's.
+
 ``--head-share F`` scales every glance's head share by F (a "lizard" driver turns the head less
 than the synthetic drivers the layout's model was fitted to); ``--calibrate`` then runs a
 per-driver calibration on the same driver's "gaze" scene (truth-labelled dwell frames, same
@@ -33,10 +37,37 @@ from monitor.gaze.evaluate_run import DEFAULT_LAYOUT, evaluate_gaze, format_conf
 from monitor.geometry import euler_to_matrix, matrix_to_euler  # noqa: E402
 
 
-def scene_frames(seed: int, mount: str, scenario: str, head_share: float, noise_deg: float):
-    """Yield (t_s, HeadPose, truth zone, episodes) and return the camera pose first."""
+class HeadModel:
+    """The head-pose ONNX model on the crop at a known head centre and distance."""
+
+    def __init__(self, path: str) -> None:
+        from monitor.estimator.session import OnnxModel
+        self.model = OnnxModel(path, ["CPUExecutionProvider"])
+        c = self.model.contract
+        self.modality, self.size, self.norm = c.modality, c.height, dict(c.normalisation)
+        self.extent = float(c.raw.get("crop", {}).get("extent_mm", 320.0))
+        self.order = tuple(c.outputs[0].get("order", ("yaw", "pitch", "roll")))
+
+    def angles(self, frameset, pos_mm: np.ndarray) -> tuple[float, float, float] | None:
+        from monitor.estimator.head_crop import head_input
+        from monitor.geometry import project
+        k = frameset.intrinsics[self.modality]
+        uv = project(pos_mm, k.fx, k.fy, k.cx, k.cy)
+        made = head_input(frameset.images[self.modality], (float(uv[0]), float(uv[1])), float(pos_mm[2]),
+                          k.fx, k.fy, self.norm, self.size, self.extent, frameset.depth_unit_mm)
+        if made is None:
+            return None
+        out = next(iter(self.model.run(made[0][None, None]).values()))[0]
+        d = dict(zip(self.order, (float(a) for a in out)))
+        return d["yaw"], d["pitch"], d["roll"]
+
+
+def scene_frames(seed: int, mount: str, scenario: str, head_share: float, noise_deg: float,
+                 model: HeadModel | None = None):
+    """(camera pose, [(t_s, HeadPose or None, truth zone)], scripted episodes) of one scene."""
     from synth.scene import Scene
-    s = Scene(seed=seed, scenario=scenario, mount=mount, width=64, height=48, passenger=False)
+    size = {} if model else {"width": 64, "height": 48}  # truth poses need no real render
+    s = Scene(seed=seed, scenario=scenario, mount=mount, passenger=False, **size)
     if head_share != 1.0:
         s.timeline.fixations = [replace(f, head_share=f.head_share * head_share) for f in s.timeline.fixations]
     cam = CameraPose(s.camera_pose.rotation, s.camera_pose.position_mm)
@@ -49,6 +80,12 @@ def scene_frames(seed: int, mount: str, scenario: str, head_share: float, noise_
         body = s.occupant.pose(pose)
         rot = s.r_cam_car @ body.head_rotation
         pos = s.r_cam_car @ body.head_center + s.t_cam_car
+        if model is not None:
+            ypr = model.angles(s.frameset(i), pos)
+            if ypr is None:
+                frames.append((t, None, info["zone"]))
+                continue
+            rot = euler_to_matrix(*ypr)
         if noise_deg:
             ypr = np.array(matrix_to_euler(rot)) + rng.normal(0, noise_deg, 3)
             rot = euler_to_matrix(*ypr)
@@ -62,15 +99,15 @@ def run_stage(layout, cam, frames, episodes, calibration=None):
     stage.set_camera_pose(cam)
     records, events = [], []
     for t, head, zone in frames:
-        g, _, ev = stage.process(Estimates(head), t)
+        g, _, ev = stage.process(Estimates(head), t)  # head None: not found
         records.append({"device_ts_ms": t * 1000.0, "gaze": g.to_json(),
                         "truth": {"time_s": t, "gaze_zone": zone, "episodes": episodes}})
         events += [e.to_json() for e in ev]
     return evaluate_gaze(records, events, layout.road_zones)
 
 
-def calibrate(layout, seed, mount, head_share, noise_deg):
-    cam, frames, _ = scene_frames(seed, mount, "gaze", head_share, noise_deg)
+def calibrate(layout, seed, mount, head_share, noise_deg, model=None):
+    cam, frames, _ = scene_frames(seed, mount, "gaze", head_share, noise_deg, model)
     session = CalibrationSession(layout.with_camera_pose(cam))
     arrived: dict[str, float] = {}
     prev = None
@@ -78,7 +115,7 @@ def calibrate(layout, seed, mount, head_share, noise_deg):
         if zone != prev:
             arrived[str(zone)] = t
             prev = zone
-        if zone is not None and t - arrived[zone] >= 0.3:  # settled on the target
+        if zone is not None and head is not None and t - arrived[zone] >= 0.3:  # settled on the target
             session.add_labelled(zone, Estimates(head))
     return session.fit(f"seed{seed}")
 
@@ -99,22 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise-deg", type=float, default=0.0)
     ap.add_argument("--head-share", type=float, default=1.0)
     ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--head-model", help="head-pose ONNX model run on the crop at the truth head centre")
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT))
     ap.add_argument("--verbose", action="store_true", help="one report per sequence")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
+    model = HeadModel(a.head_model) if a.head_model else None
     plain, tuned = [], []
     for seed in _ints(a.seeds):
         for mount in a.mounts.split(","):
             cal = None
             if a.calibrate:
-                cal = calibrate(layout, seed, mount, a.head_share, a.noise_deg)
+                cal = calibrate(layout, seed, mount, a.head_share, a.noise_deg, model)
                 m = cal.model
                 print(f"seed {seed} {mount}: calibrated gains {m.yaw_gain:.2f} / {m.pitch_gain:.2f} "
                       f"(default {layout.driver_model.yaw_gain:.2f} / {layout.driver_model.pitch_gain:.2f}), "
                       f"target RMS {cal.rms_residual_default_deg:.1f} -> {cal.rms_residual_deg:.1f} deg")
             for scenario in a.scenarios.split(","):
-                cam, frames, episodes = scene_frames(seed, mount, scenario, a.head_share, a.noise_deg)
+                cam, frames, episodes = scene_frames(seed, mount, scenario, a.head_share, a.noise_deg, model)
                 r = run_stage(layout, cam, frames, episodes)
                 plain.append(r)
                 if a.verbose:
@@ -128,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         if not results:
             continue
         total = pooled(results)
-        print(f"\n{name}: head pose from truth, noise {a.noise_deg} deg/axis, head share x{a.head_share}: "
+        source = f"model {a.head_model} on truth crops" if model else "truth"
+        print(f"\n{name}: head pose from {source}, noise {a.noise_deg} deg/axis, head share x{a.head_share}: "
               f"dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} frames, "
               f"all labelled {total['labelled_accuracy']} ({total['runs']} sequences)")
         print(format_confusion(total["confusion"]))

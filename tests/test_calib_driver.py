@@ -127,3 +127,14 @@ def test_cli_driver_calibrate(layout, tmp_path):
     assert "yaw gain" in p.stdout and (tmp_path / "lizard.json").is_file()
     fitted = DriverCalibration.load(tmp_path / "lizard.json").model
     assert abs(fitted.yaw_gain * lizard_share(layout)[0] - 1) < 0.1  # gain = 1 / head share
+
+
+def test_per_target_corrections_are_exact_at_the_calibrated_head_directions(layout):
+    cal = session_for(layout, lizard_share(layout), seed=11).fit("lizard")
+    corrected = GazeZoneClassifier(layout, cal.model, cal.corrections())
+    for name, t in cal.targets.items():
+        az, el = corrected.gaze_angles(t.head_deg)
+        # at a target's own head direction the other targets' residuals weigh little
+        assert abs(az - t.target_deg[0]) < 0.5 and abs(el - t.target_deg[1]) < 0.5, name
+    assert cal.corrections().shape == (len(layout.zone_names), 4)
+    assert DriverCalibration.from_json(cal.to_json()).corrections() == pytest.approx(cal.corrections(), abs=1e-2)

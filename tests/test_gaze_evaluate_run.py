@@ -120,3 +120,17 @@ def test_looped_truth_is_refused(layout):
     records[5]["truth"]["time_s"] = 0.0
     with pytest.raises(ValueError, match="one pass"):
         evaluate_gaze(records, events)
+
+
+@pytest.mark.slow
+def test_pipeline_run_with_truth_gets_the_gaze_figures(tmp_path):
+    """The real pipeline on a short synthetic clip (untrained models): summary.json carries them."""
+    from pipeline_helpers import run, summary
+    from tests.onnx_factory import body_model, head_model
+    models = ["--body-model", str(body_model(tmp_path / "body.onnx")), "--head-model", str(head_model(tmp_path / "head.onnx"))]
+    code, output = run(tmp_path / "run", "--source", "synthetic:seed=3,scenario=activities,frames=40,width=212,height=120",
+                       "--fast", *models, timeout=240)
+    assert code == 0, output
+    acc = summary(tmp_path / "run")["accuracy"]
+    assert acc["gaze"]["frames"] == 40 and acc["gaze"]["confusion"]["labels"]
+    assert acc["events"]["clean_drive"] is True and "gaze vs truth" in output

@@ -37,9 +37,18 @@ class ZoneEstimate:
 
 
 class GazeZoneClassifier:
-    def __init__(self, layout: CabinLayout, model: HeadGazeModel | None = None) -> None:
+    """``corrections``: optional (n, 4) rows (head azimuth, head elevation, gaze azimuth error,
+    gaze elevation error) in degrees, e.g. a driver calibration's per-target residuals of the
+    linear model: the gaze angles are corrected by their inverse-distance-weighted blend
+    (exact at each calibrated head direction, smooth in between)."""
+
+    CORRECTION_SOFTENING_DEG = 2.0
+
+    def __init__(self, layout: CabinLayout, model: HeadGazeModel | None = None,
+                 corrections: np.ndarray | None = None) -> None:
         self.layout = layout
         self.model = model or layout.driver_model
+        self.corrections = None if corrections is None or len(corrections) == 0 else np.asarray(corrections, float)
         self.camera: CameraPose = layout.camera_pose
         self.scorer = ZoneScorer(layout)
         self._empty = {label: 0.0 for label in self.scorer.labels}
@@ -63,8 +72,14 @@ class GazeZoneClassifier:
 
     def gaze_angles(self, head_angles: tuple[float, float]) -> tuple[float, float]:
         m = self.model
-        return (m.yaw_offset_deg + m.yaw_gain * head_angles[0],
-                min(89.0, max(-89.0, m.pitch_offset_deg + m.pitch_gain * head_angles[1])))
+        az, el = m.yaw_offset_deg + m.yaw_gain * head_angles[0], m.pitch_offset_deg + m.pitch_gain * head_angles[1]
+        c = self.corrections
+        if c is not None:
+            w = 1.0 / ((c[:, 0] - head_angles[0]) ** 2 + (c[:, 1] - head_angles[1]) ** 2
+                       + self.CORRECTION_SOFTENING_DEG ** 2)
+            w /= w.sum()
+            az, el = az + float(w @ c[:, 2]), el + float(w @ c[:, 3])
+        return az, min(89.0, max(-89.0, el))
 
     def classify(self, head: HeadPose | None, joints: Joints | None = None) -> ZoneEstimate:
         ray = None if head is None else self.head_ray(head, joints)

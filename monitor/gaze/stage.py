@@ -19,6 +19,7 @@ import numpy as np
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
 from monitor.gaze.classifier import GazeZoneClassifier
+from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.state import OFF, ON, UNKNOWN, DistractionConfig, DistractionMonitor
 from monitor.gaze.types import DistractionEvent, DriverState, GazeResult
@@ -36,15 +37,18 @@ class GazeStateConfig:
     distraction: DistractionConfig = field(default_factory=DistractionConfig)
     # Glance onset: the head (all we measure) lags the eyes, so the first off-road frame comes
     # 0.2-0.4 s after the gaze left the road. On that frame the onset is moved back to the first
-    # frame of the movement: the first one whose ray was more than max(onset_min_deg,
-    # onset_noise_k x rest spread) away from where it rested on the road (the rest: on-road frames
-    # onset_rest_s before the search window), searching back at most onset_lookback_s (0 disables);
-    # rays averaged over onset_smooth_frames.
+    # frame of the head movement: the first one whose face direction was more than
+    # max(onset_min_deg, onset_noise_k x rest spread) away from where it rested on the road (the
+    # rest: on-road frames onset_rest_s before the search window) and moving steadily away from it,
+    # searching back at most onset_lookback_s (0 disables); directions averaged over onset_smooth_frames. Head angles,
+    # not gaze angles: the measurement noise and the driver's sway live there, whatever the model.
     onset_lookback_s: float = 0.5
     onset_rest_s: float = 0.4
     onset_min_deg: float = 1.0
     onset_noise_k: float = 3.0
     onset_smooth_frames: int = 5
+    # with a driver calibration: also correct the per-target residuals of its linear model
+    per_target_corrections: bool = True
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -57,7 +61,9 @@ class GazeStateStage:
         self.layout = layout
         self.config = config or GazeStateConfig()
         self.calibration = driver_calibration
-        self.classifier = GazeZoneClassifier(layout, driver_calibration.model if driver_calibration else None)
+        self.classifier = GazeZoneClassifier(
+            layout, driver_calibration.model if driver_calibration else None,
+            driver_calibration.corrections() if driver_calibration and self.config.per_target_corrections else None)
         h = self.config.hysteresis
         self._zone_hysteresis = HysteresisConfig(h.min_frames, h.min_duration_s,
                                                  {UNKNOWN: self.config.distraction.unknown_hold_s,
@@ -69,7 +75,7 @@ class GazeStateStage:
         """Forget the smoothing and timer state (a new sequence or driver); time may restart."""
         self._zones = Debouncer(self._zone_hysteresis)
         self.monitor = DistractionMonitor(self.config.distraction)
-        self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, gaze ray, on road) of found heads
+        self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, face direction, on road) of found heads
         self._last_road: str | None = None
 
     def set_camera_pose(self, pose: CameraPose) -> None:
@@ -88,7 +94,7 @@ class GazeStateStage:
         if road != UNKNOWN:
             if road == OFF and self._last_road == ON and self.config.onset_lookback_s > 0:
                 onset = self._departure(t_s)
-            self._remember(t_s, est.gaze_direction_car, road == ON)
+            self._remember(t_s, angles_to_direction(*est.head_angles_deg), road == ON)
             self._last_road = road
         state, events = self.monitor.update(t_s, road, zone, onset)
         gaze = GazeResult(
@@ -107,8 +113,8 @@ class GazeStateStage:
             self._recent.popleft()
 
     def _departure(self, t_s: float) -> float | None:
-        """When the ray began to leave its resting direction on the road (None: no rest seen).
-        Rays are averaged over ``onset_smooth_frames`` (centred) so pose noise does not hide it."""
+        """When the head began to leave its resting direction on the road (None: no rest seen).
+        Directions are averaged over ``onset_smooth_frames`` (centred) so pose noise does not hide it."""
         if len(self._recent) < 3:
             return None
         t = np.array([x[0] for x in self._recent])
@@ -128,11 +134,11 @@ class GazeStateStage:
         centre /= np.linalg.norm(centre)
         dist = np.degrees(np.arccos(np.clip(rays @ centre, -1.0, 1.0)))
         limit = max(self.config.onset_min_deg, self.config.onset_noise_k * float(np.sqrt(np.mean(dist[rest] ** 2))))
-        onset = t_s
+        onset, later = t_s, np.inf
         for i in range(len(t) - 1, -1, -1):
-            if t[i] < lo or dist[i] <= limit:
-                break  # still at rest: the movement began on the frame after this one
-            onset = float(t[i])
+            if t[i] < lo or dist[i] <= limit or dist[i] > later:
+                break  # at rest (or drifting back): the movement began on the frame after this one
+            onset, later = float(t[i]), dist[i]
         return onset
 
 
