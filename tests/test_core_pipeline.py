@@ -147,3 +147,16 @@ def test_model_without_contract_is_refused(tmp_path, models, recording):
     code, output = run(tmp_path / "run", "--source", str(recording), "--body-model", str(no_contract),
                        "--head-model", models[3], "--fast", "--max-frames", "3", timeout=60)
     assert code == 2 and "dms_contract" in output
+
+
+def test_a_slow_model_is_not_mistaken_for_a_hung_worker(tmp_path, models):
+    """Inference longer than the hang timeout (a big model on a slow CPU) keeps the heart beating."""
+    from monitor.supervisor import HANG_TIMEOUT_S
+    short = write_recording(tmp_path / "three.dmsrec", 3, width=64, height=48)
+    delay_ms = int(HANG_TIMEOUT_S * 1000 * 1.5)
+    code, output = run(tmp_path / "run", "--source", str(short), "--fast", "--inject-delay",
+                       f"estimator={delay_ms}", *models, timeout=120)
+    assert code == 0, output
+    s = summary(tmp_path / "run")
+    assert s["stages"]["estimator"]["restarts"] == 0 and s["frames"]["processed"] == 3
+    assert s["latency_ms"]["estimator"]["p50"] >= delay_ms

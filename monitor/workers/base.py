@@ -1,15 +1,17 @@
 """What every worker process shares: configuration, signals, heartbeats and its run loop."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import zmq
 
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     from monitor.security import NetworkGuard
 
 log = logging.getLogger(__name__)
-HEARTBEAT_INTERVAL_S = 0.1  # the supervisor declares a worker hung after 1 s without one
+HEARTBEAT_INTERVAL_S = 0.1  # the supervisor declares a worker hung after 1.5 s without one
+LONG_CALL_LIMIT_S = 30.0  # longest a single wrapped call (inference) may take before it counts as hung
 
 
 class StageFailed(RuntimeError):
@@ -109,6 +112,10 @@ class Worker:
         self.info: dict[str, Any] = {}
         self.state = "starting"
         self._next_beat = 0.0
+        self._beat_lock = threading.Lock()
+        self._busy_since: float | None = None
+        self._closing = threading.Event()
+        self._busy_beats = threading.Thread(target=self._beat_while_busy, name="busy-heartbeat", daemon=True)
         self.guard = network_guard(self.ctx, self.endpoints)
         self._control = self.ctx.socket(zmq.PUSH)
         self._control.setsockopt(zmq.LINGER, 500)
@@ -178,8 +185,10 @@ class Worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
         signal.signal(signal.SIGTERM, self._on_term)
         code = 0
+        self._busy_beats.start()
         try:
-            self.setup()
+            with self.long_call():  # loading and warming up models can take seconds
+                self.setup()
             self.state = "ready"
             self.beat(force=True)
             while not self.stopping:
@@ -208,6 +217,8 @@ class Worker:
             try:
                 self.teardown()
             finally:
+                self._closing.set()
+                self._busy_beats.join()
                 self.beat(force=True)
                 # After a normal end the last items and the end-of-stream marker may still be
                 # queued for a slower consumer: give them time to leave. On a stop, drop them.
@@ -275,8 +286,30 @@ class Worker:
             self.beat()
             time.sleep(0.01)
 
+    @contextlib.contextmanager
+    def long_call(self) -> Iterator[None]:
+        """Wrap a call that may outlast the hang timeout (a big model on a slow CPU): a helper
+        thread keeps beating meanwhile, for at most LONG_CALL_LIMIT_S, so a call that really
+        hangs is still caught."""
+        self._busy_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy_since = None
+
+    def _beat_while_busy(self) -> None:
+        while not self._closing.wait(HEARTBEAT_INTERVAL_S):
+            since = self._busy_since
+            if since is not None and time.monotonic() - since < LONG_CALL_LIMIT_S:
+                self.beat()
+
     def beat(self, force: bool = False) -> None:
-        """Send a heartbeat with the current counters (at most every HEARTBEAT_INTERVAL_S)."""
+        """Send a heartbeat with the current counters (at most every HEARTBEAT_INTERVAL_S).
+        Thread-safe: the long-call helper thread beats too."""
+        with self._beat_lock:
+            self._beat(force)
+
+    def _beat(self, force: bool) -> None:
         now = time.monotonic()
         if not force and now < self._next_beat:
             return
