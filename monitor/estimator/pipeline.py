@@ -1,0 +1,134 @@
+"""The estimator: depth/IR frameset -> body joints -> head crop -> head pose (`Estimates`).
+
+``PoseEstimator(body, head).estimate(frameset)``; ``PoseEstimator.load(body_path, head_path,
+providers, io_binding)`` opens both ONNX files. Everything the models need to know about their
+inputs (size, modality, normalisation, crop extent, heatmap stride) comes from their contracts
+(docs/model_contract.md), read once here rather than per frame. Pre/post-processing are the pure
+functions of body_io, head_crop, head_locate and lifting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from monitor.estimates import Estimates, HeadPose, Joints
+from monitor.estimator import body_io
+from monitor.estimator.head_crop import HEAD_EXTENT_MM, head_input
+from monitor.estimator.head_locate import locate_head
+from monitor.estimator.lifting import lift_joints
+from monitor.estimator.session import DEFAULT_PROVIDERS, OnnxModel
+from monitor.frames import FrameSet, Intrinsics
+from monitor.geometry import backproject, euler_to_matrix
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What the runtime reads from a body_joints contract."""
+
+    modality: str
+    input_hw: tuple[int, int]
+    normalisation: dict[str, Any]
+    output: str
+    stride: int
+    joint_names: tuple[str, ...]
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "BodySpec":
+        if c.task != "body_joints":
+            raise ValueError(f"body model has task {c.task!r}; expected 'body_joints'")
+        out = c.outputs[0]
+        return cls(c.modality, (c.height, c.width), dict(c.normalisation), out["name"], int(out["stride"]),
+                   tuple(c.joint_names))
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    modality: str
+    size: int
+    normalisation: dict[str, Any]
+    output: str
+    extent_mm: float
+    order: tuple[str, ...]
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "HeadSpec":
+        if c.task != "head_pose":
+            raise ValueError(f"head model has task {c.task!r}; expected 'head_pose'")
+        if c.height != c.width:
+            raise ValueError(f"head model input must be square, got {c.width}x{c.height}")
+        out = c.outputs[0]
+        crop = c.raw.get("crop", {})
+        return cls(c.modality, c.height, dict(c.normalisation), out["name"],
+                   float(crop.get("extent_mm", HEAD_EXTENT_MM)), tuple(out.get("order", ("yaw", "pitch", "roll"))))
+
+
+class PoseEstimator:
+    """Body joints then head pose for one frameset. ``head`` may be None (body only)."""
+
+    def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1) -> None:
+        self.body, self.head = body, head
+        self.body_spec = BodySpec.from_contract(body.contract)
+        self.head_spec = HeadSpec.from_contract(head.contract) if head is not None else None
+        self.min_joint_confidence = min_joint_confidence
+
+    @classmethod
+    def load(cls, body_path: str | Path, head_path: str | Path | None,
+             providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False) -> "PoseEstimator":
+        body = OnnxModel(body_path, providers, io_binding)
+        head = OnnxModel(head_path, providers, io_binding) if head_path else None
+        return cls(body, head)
+
+    def estimate(self, frameset: FrameSet) -> Estimates:
+        joints = self.estimate_joints(frameset)
+        head = self.estimate_head(frameset, joints) if joints is not None and self.head is not None else None
+        return Estimates(head=head, joints=joints)
+
+    def estimate_joints(self, frameset: FrameSet) -> Joints | None:
+        spec = self.body_spec
+        image = frameset.images.get(spec.modality)
+        if image is None:
+            return None
+        x, m = body_io.preprocess(image, spec.input_hw, spec.normalisation, frameset.depth_unit_mm)
+        heatmaps = self.body.run(x)[spec.output][0]
+        uv, conf = body_io.postprocess(heatmaps, spec.stride, m)
+        depth = frameset.images.get("depth")
+        intr = _intrinsics(frameset, "depth")
+        if depth is not None and intr is not None:
+            xyz = lift_joints(uv, depth, intr, frameset.depth_unit_mm, conf, self.min_joint_confidence)
+        else:
+            xyz = np.full((len(uv), 3), np.nan)
+        return Joints(spec.joint_names, uv, xyz, conf)
+
+    def estimate_head(self, frameset: FrameSet, joints: Joints) -> HeadPose | None:
+        spec = self.head_spec
+        assert spec is not None and self.head is not None
+        image = frameset.images.get(spec.modality)
+        intr = _intrinsics(frameset, spec.modality)
+        if image is None or intr is None:
+            return None
+        depth = frameset.images.get("depth")
+        loc = locate_head(joints.names, joints.uv, joints.confidence, intr.fx, intr.fy, depth,
+                          frameset.depth_unit_mm)
+        if loc is None:
+            return None
+        made = head_input(image, loc.center_px, loc.distance_mm, intr.fx, intr.fy, spec.normalisation,
+                          spec.size, spec.extent_mm, frameset.depth_unit_mm)
+        if made is None:
+            return None
+        crop, box = made
+        angles = self.head.run(crop[None, None])[spec.output][0]
+        ypr = dict(zip(spec.order, (float(a) for a in angles)))
+        yaw, pitch, roll = ypr["yaw"], ypr["pitch"], ypr["roll"]
+        position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
+                                intr.cx, intr.cy) if loc.from_depth else None)
+        return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
+                        box.as_tuple())
+
+
+def _intrinsics(frameset: FrameSet, name: str) -> Intrinsics | None:
+    """The stream's intrinsics; IR and depth of a D4xx share the left imager, so either stands in."""
+    it = frameset.intrinsics
+    return it.get(name) or it.get("depth") or it.get("ir")
