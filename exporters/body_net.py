@@ -51,7 +51,7 @@ class BodyNetConfig:
 FULL = BodyNetConfig("body_vgg19_t6")
 LITE = BodyNetConfig("body_lite", backbone=(16, 16, "M", 32, 32, "M", 48, 48), reduce=(48, 48), stages=3,
                      stage1=(48, 48, 48), stage1_hidden=96, refine_kernel=3, refine_convs=4, refine_channels=48,
-                     input_hw=(96, 160), dropout=0.1)
+                     input_hw=(112, 192), dropout=0.1)
 CONFIGS = {c.name: c for c in (FULL, LITE)}
 
 

@@ -1,6 +1,6 @@
 """Body-joint network pre/post-processing, pure numpy + OpenCV (rtmlib style, tested without ONNX).
 
-The whole frame goes to the network through one affine map image -> network input (a plain
+The whole frame goes to the network through one affine map image -> network input (a letterbox
 resize at run time; training composes flip/crop/rotation into the same kind of map), so that
 training and runtime share one code path. Normalisations (contract field ``normalisation.kind``):
 - ``depth_inverse``: v = clip((far - d) / (far - near), 0, 1) for valid depth d (mm), 0 where the
@@ -18,9 +18,13 @@ from monitor.estimator.heatmaps import decode
 
 
 def resize_affine(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
-    """2x3 map from source pixels to destination pixels for a plain (pixel-centre aligned) resize."""
-    sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]
-    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    """2x3 map from source pixels to destination pixels: an aspect-preserving resize that fits the
+    whole source, centred (letterbox), so 848x480, 752x480 and 512x424 sensors all keep their
+    proportions; pixel centres map to pixel centres."""
+    s = min(dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1])
+    tx = (dst_hw[1] - s * src_hw[1]) / 2.0 + 0.5 * s - 0.5
+    ty = (dst_hw[0] - s * src_hw[0]) / 2.0 + 0.5 * s - 0.5
+    return np.array([[s, 0.0, tx], [0.0, s, ty]])
 
 
 def apply_affine(m: np.ndarray, uv: np.ndarray) -> np.ndarray:
