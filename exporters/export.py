@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ def export_model(module: torch.nn.Module, path: str | Path, contract: dict[str, 
     out_name = contract["outputs"][0]["name"]
     dummy = torch.zeros(1, inp["channels"], inp["height"], inp["width"])
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notice
         torch.onnx.export(module, (dummy,), buf, input_names=[INPUT_NAME], output_names=[out_name],
                           opset_version=OPSET, dynamic_axes={INPUT_NAME: {0: "batch"}, out_name: {0: "batch"}},
                           do_constant_folding=True, dynamo=False)

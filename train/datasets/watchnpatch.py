@@ -38,7 +38,15 @@ SPLITS = {  # seed 001 Table 1
 N_JOINTS = 21
 
 
+def _unwrap(x: Any) -> Any:
+    """MATLAB wraps values in 1x1 cells/arrays; peel them."""
+    while isinstance(x, np.ndarray) and x.dtype == object and x.size == 1:
+        x = x.ravel()[0]
+    return x
+
+
 def _field(obj: Any, name: str) -> Any:
+    obj = _unwrap(obj)
     if isinstance(obj, dict):
         return obj[name]
     if isinstance(obj, np.void) or (isinstance(obj, np.ndarray) and obj.dtype.names):
@@ -47,8 +55,9 @@ def _field(obj: Any, name: str) -> Any:
 
 
 def _as_list(x: Any) -> list:
+    x = _unwrap(x)
     if isinstance(x, np.ndarray):
-        return list(x.ravel())
+        return [_unwrap(e) for e in x.ravel()]
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
@@ -80,7 +89,8 @@ def load_watchnpatch(root: str | Path, split: str | None = None,
     if not seqs:
         raise ValueError(f"{root}: no <env>/data_* sequence folders (split {split!r})")
     for seq in seqs:
-        bodies = _as_list(loadmat(seq / "body.mat", squeeze_me=True, struct_as_record=False)["body"])
+        # no squeeze_me: a one-frame cell would otherwise collapse into its only element
+        bodies = list(loadmat(seq / "body.mat", struct_as_record=False)["body"].ravel())
         frames = sorted((seq / "depth").glob("*.mat"))
         for i, fpath in enumerate(frames):
             if i >= len(bodies):
