@@ -8,8 +8,10 @@ previous stage's beliefs as they enter each refinement stage ("between the first
 block and each repeated block"). The seed's Fig. 3 is not in our text copy; kernel sizes of the
 stages follow OpenPose (Cao et al. 2017), which the paper says it derives from.
 
-Lite model (the runtime default on CPU): the same structure, narrower (16-32-48 channel backbone
-at stride 4), three stages of four 3x3 convolutions, lower input resolution. `forward` returns
+Lite model (the runtime default on CPU, sized so it trains in well under an hour on 2 shared CPU
+cores): the same structure, narrower (16-32-48 channel backbone whose first convolution strides,
+overall stride 4), three stages (initial + 2 refinements) of 32-channel 3x3 convolutions, dilated
+in the refinement stages, 160x96 input. `forward` returns
 every stage's beliefs (N, T, K, H, W) for the per-stage loss; `ExportHead` keeps the last.
 """
 from __future__ import annotations
@@ -36,11 +38,13 @@ class BodyNetConfig:
     joints: int = 21
     input_hw: tuple = (256, 448)          # default network input (H, W)
     dropout: float = 0.1
+    stem_stride: int = 1                  # lite: the first convolution strides (no full-resolution layers)
+    refine_dilation: int = 1              # lite: dilated 3x3 convs widen the refinement receptive field
     joint_names: tuple = field(default=JOINTS_21)
 
     @property
     def stride(self) -> int:
-        return 2 ** sum(1 for b in self.backbone if b == "M")
+        return self.stem_stride * 2 ** sum(1 for b in self.backbone if b == "M")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -49,14 +53,14 @@ class BodyNetConfig:
 
 
 FULL = BodyNetConfig("body_vgg19_t6")
-LITE = BodyNetConfig("body_lite", backbone=(16, 16, "M", 32, 32, "M", 48, 48), reduce=(48, 48), stages=3,
-                     stage1=(48, 48, 48), stage1_hidden=96, refine_kernel=3, refine_convs=4, refine_channels=48,
-                     input_hw=(112, 192), dropout=0.1)
+LITE = BodyNetConfig("body_lite", backbone=(16, 32, "M", 48, 48), reduce=(48, 48), stages=3,
+                     stage1=(32, 32, 32), stage1_hidden=64, refine_kernel=3, refine_convs=4, refine_channels=32,
+                     input_hw=(96, 160), dropout=0.1, stem_stride=2, refine_dilation=2)
 CONFIGS = {c.name: c for c in (FULL, LITE)}
 
 
-def _conv(cin: int, cout: int, k: int, bn: bool) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, padding=k // 2)]
+def _conv(cin: int, cout: int, k: int, bn: bool, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride=stride, padding=dilation * (k // 2), dilation=dilation)]
     if bn:
         layers.append(nn.BatchNorm2d(cout))
     layers.append(nn.ReLU(inplace=True))
@@ -69,11 +73,11 @@ class BodyNet(nn.Module):
         self.config = c = config
         layers: list[nn.Module] = []
         ch = in_channels
-        for b in c.backbone:
+        for i, b in enumerate(c.backbone):
             if b == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                layers += _conv(ch, int(b), 3, batch_norm)
+                layers += _conv(ch, int(b), 3, batch_norm, stride=c.stem_stride if i == 0 else 1)
                 ch = int(b)
         for r in c.reduce:
             layers += _conv(ch, r, 3, batch_norm)
@@ -91,7 +95,7 @@ class BodyNet(nn.Module):
             r: list[nn.Module] = []
             ch = feat + c.joints
             for _ in range(c.refine_convs):
-                r += _conv(ch, c.refine_channels, c.refine_kernel, batch_norm)
+                r += _conv(ch, c.refine_channels, c.refine_kernel, batch_norm, dilation=c.refine_dilation)
                 ch = c.refine_channels
             r += [nn.Conv2d(ch, c.refine_channels, 1), nn.ReLU(inplace=True), nn.Conv2d(c.refine_channels, c.joints, 1)]
             self.refine.append(nn.Sequential(*r))

@@ -28,6 +28,7 @@ class FrameRecord:
     head_center_px: np.ndarray | None = None
     head_distance_mm: float | None = None
     head_ypr: np.ndarray | None = None
+    joints_seen: np.ndarray | None = None  # (21,) bool: labelled AND not occluded (synthetic truth)
     group: dict = field(default_factory=dict)
 
     def image(self, modality: str) -> np.ndarray | None:
