@@ -75,7 +75,7 @@ def test_pipeline_head_path_with_given_joints(exported):
     intr = Intrinsics(848, 480, 420.0, 420.0, 423.5, 239.5)
     fs = FrameSet("t", 0, 0.0, {"depth": depth}, {"depth": intr}, 1.0)
     head = est.estimate_head(fs, joints)
-    assert head is not None and head.position_mm[2] == pytest.approx(760.0)
+    assert head is not None and head.position_mm[2] == pytest.approx(735.0)
     assert head.rotation.shape == (3, 3) and np.allclose(head.rotation @ head.rotation.T, np.eye(3), atol=1e-9)
     x0, y0, x1, y1 = head.crop_box
-    assert x1 - x0 == pytest.approx(420 * 320 / 760)
+    assert x1 - x0 == pytest.approx(420 * 320 / 735)

@@ -8,7 +8,7 @@
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
 4. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
-5. speed (exporters.bench) -> models/bench.md.
+5. speed (exporters.bench) -> models/bench.md; 6. model cards models/*.md (train.cards).
 Every step is seeded; wall-clock budgets (``--*-minutes``) bound the training, so step counts
 depend on the machine's speed and are recorded in each model's metadata and metrics file.
 """
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         bench.main(["--models", str(out), "--full", "runs/full/body_vgg19_t6.onnx"])
     (out / "bench.md").write_text(buf.getvalue())
     print(buf.getvalue())
+    from train.cards import write_cards
+    for path in write_cards(out):
+        print("wrote", path)
 
 
 if __name__ == "__main__":

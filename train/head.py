@@ -2,7 +2,7 @@
 
 Crops come from the runtime's own crop code (monitor.estimator.head_crop) at the labelled head
 centre and distance, as AutoPOSE does ("we obtained the head center from the ground truth"); for
-training they are jittered (centre +-6 % of the box, distance +-10 %) so the model tolerates the
+training they are jittered (centre sd 8 % of the box, distance +-10 %) so the model tolerates the
 runtime's head localisation from body joints. Horizontal flips negate yaw and roll. Weighted L2
 0.45/0.35/0.2 (yaw/pitch/roll), Adam, batch 64 (the paper: 128; more, smaller steps fit the CPU budget). Frames with |yaw| > 120 deg are
 kept for training but not for testing (AutoPOSE sec. 5); crops with more than a third of the head
@@ -44,7 +44,7 @@ def make_crops(records: Iterable[FrameRecord], modality: str, normalisation: dic
         variants = [(0.0, 0.0, 1.0)]
         if jitter and rng is not None:
             box_w = k.fx * 320.0 / r.head_distance_mm
-            variants = [(rng.normal(0, 0.06) * box_w, rng.normal(0, 0.06) * box_w, rng.uniform(0.9, 1.1))
+            variants = [(rng.normal(0, 0.08) * box_w, rng.normal(0, 0.08) * box_w, rng.uniform(0.9, 1.1))
                         for _ in range(jitter)]
         for dx, dy, ds in variants:
             c = (float(r.head_center_px[0] + dx), float(r.head_center_px[1] + dy))

@@ -1,8 +1,8 @@
 """Where the head is, for the crop: from the body network's Head and Neck joints (no extra detector).
 
 With depth: the centre pixel is the Head joint; D is the median valid depth around it (the face
-surface) plus ``SURFACE_TO_CENTRE_MM`` (the head centre lies about half a head behind the skin the
-camera sees).
+surface) plus ``SURFACE_TO_CENTRE_MM``: the AutoPOSE head centre (mean of the eye corners) lies
+25-50 mm behind the skin seen at the Head joint on the synthetic scenes, depending on the view.
 Without depth (an IR-only camera, or holes at the head): D comes from the pixel length of the
 Neck->Head segment and a typical 3D length of that segment: D ~= f * NECK_HEAD_MM / |uv_head - uv_neck|.
 This is coarse (the segment foreshortens when the driver leans towards the camera, and it varies
@@ -19,8 +19,8 @@ import numpy as np
 
 from monitor.estimator.lifting import sample_depth
 
-SURFACE_TO_CENTRE_MM = 60.0
-NECK_HEAD_MM = 190.0
+SURFACE_TO_CENTRE_MM = 35.0
+NECK_HEAD_MM = 160.0  # synthetic occupants measure 157-163 mm (6 subjects); check on real skeletons
 MIN_CONFIDENCE = 0.2
 
 
