@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
           "--out", str(out)])
     if args.full_minutes > 0:
         _run(["-m", "train.body", *common, "--config", "body_vgg19_t6", "--minutes", str(args.full_minutes),
-              "--batch", "4", "--max-frames", "1000", "--oversample", "1", "--out", "runs/full"])
+              "--batch", "4", "--max-frames", "1000", "--oversample", "1", "--max-test", "120", "--out", "runs/full"])
     _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--out", str(out / "metrics.json")])
     from exporters import bench
     buf = io.StringIO()

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="models")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-frames", type=int, default=None, help="use at most this many training frames")
+    ap.add_argument("--max-test", type=int, default=None, help="evaluate on at most this many test frames")
     ap.add_argument("--oversample", type=float, default=2.0,
                     help="training copies are kept at this multiple of the letterbox scale")
     args = ap.parse_args(argv)
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[body] {len(train.images)} training frames")
     net, info = train_body(train, config, norm, args.minutes, args.seed, args.batch, args.lr,
                            max_steps=args.max_steps)
-    test = list(load_records(args.test))
+    test = list(islice(load_records(args.test), args.max_test))
     metrics = evaluate_torch(net, test, norm)
     print(metrics.table())
     out = Path(args.out)
