@@ -96,7 +96,6 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(train.images)
     deadline = time.monotonic() + minutes * 60.0
-    # estimate steps from the first few for the cosine schedule
     step, losses, t0 = 0, [], time.monotonic()
     total_steps = max_steps
     net.train()
@@ -105,13 +104,10 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
             break
         if max_steps is None and time.monotonic() > deadline:
             break
-        if total_steps is None and step == 20:
-            per = (time.monotonic() - t0) / 20
-            total_steps = max(int(minutes * 60.0 / per), 21)
-        if total_steps:
-            frac = min(step / total_steps, 1.0)
-            for g in opt.param_groups:
-                g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+        # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
+        frac = min(step / total_steps, 1.0) if total_steps else min((time.monotonic() - t0) / (minutes * 60.0), 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         idx = rng.integers(0, n, batch)
         x, t, m = make_batch(train, idx, config, normalisation, rng)
         beliefs = net(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
@@ -195,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     data_desc = f"synthetic shards {args.train}; test {args.test}"
     contract = body_contract(config, True, data_desc, {"test": metrics.to_dict(), "training": info})
+    torch.save(net.state_dict(), out / f"{config.name}.pt")  # for fine-tuning
     rep = export_model(ExportHead(net), out / f"{config.name}.onnx", contract)
     print(rep.line())
     (out / f"{config.name}.metrics.json").write_text(json.dumps({"metrics": metrics.to_dict(), "training": info,

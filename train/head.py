@@ -62,25 +62,31 @@ def make_crops(records: Iterable[FrameRecord], modality: str, normalisation: dic
 
 def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batch: int = 64, lr: float = 1e-3,
                weight_decay: float = 1e-4, max_steps: int | None = None, dropout: float = 0.5,
-               log=print) -> tuple[PoseidonNet, dict]:
+               init: str | None = None, log=print) -> tuple[PoseidonNet, dict]:
     if len(x) == 0:
         raise ValueError("no head crops to train on: check that the records carry head labels and images")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = PoseidonNet(dropout=dropout).to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
+    net = PoseidonNet(dropout=dropout)
+    if init and init.endswith(".onnx"):
+        load_onnx_weights(net, init)
+    elif init:
+        net.load_state_dict(torch.load(init))
+    net = net.to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     flip_sign = torch.tensor([-1.0, 1.0, -1.0])
     t0, step, losses, total = time.monotonic(), 0, [], max_steps
     net.train()
+    if init and init.endswith(".onnx"):
+        freeze_batch_norm(net)  # its statistics were folded into the convolutions
     while True:
         if (max_steps is not None and step >= max_steps) or (max_steps is None and time.monotonic() - t0 > minutes * 60):
             break
-        if total is None and step == 30:
-            total = max(int(minutes * 60 / ((time.monotonic() - t0) / 30)), 31)
-        if total:
-            for g in opt.param_groups:
-                g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0))))
+        # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
+        frac = min(step / total, 1.0) if total else min((time.monotonic() - t0) / (minutes * 60.0), 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         idx = torch.from_numpy(rng.integers(0, len(x), batch))
         xb, yb = xt[idx], yt[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jitter", type=int, default=3, help="jittered crops per training frame")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--init", default=None, help="start from these torch weights (.pt) instead of scratch")
     ap.add_argument("--dropout", type=float, default=0.5, help="on the two hidden FC layers (paper: 0.5)")
     ap.add_argument("--centre-sd", type=float, default=0.08, help="crop-centre jitter, fraction of the box")
     ap.add_argument("--scale-range", type=float, default=0.1, help="head-distance jitter, +- fraction")
@@ -141,13 +148,14 @@ def main(argv: list[str] | None = None) -> None:
     xt, yt = make_crops(load_records(args.test), args.modality, norm, max_abs_yaw=TEST_MAX_ABS_YAW)
     print(f"[head {args.modality}] {len(x)} training crops, {len(xt)} test crops")
     net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
-                           dropout=args.dropout)
-    info.update(jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range)
+                           dropout=args.dropout, init=args.init)
+    info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range)
     metrics = evaluate(torch_runner(net), xt, yt)
     print(metrics.table())
     out = Path(args.out)
     contract = head_contract(args.modality, True, f"synthetic shards {args.train}; test {args.test}",
                              {"test": metrics.to_dict(), "training": info})
+    torch.save(net.state_dict(), out / f"head_poseidon_{args.modality}.pt")  # for fine-tuning (--init)
     rep = export_model(net, out / f"head_poseidon_{args.modality}.onnx", contract)
     print(rep.line())
     (out / f"head_poseidon_{args.modality}.metrics.json").write_text(
@@ -156,3 +164,44 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def load_onnx_weights(net: PoseidonNet, path: str) -> PoseidonNet:
+    """Continue training from an exported model: the ONNX graph holds BN-folded conv weights, so they
+    go into the convolutions and every batch norm becomes an identity with frozen statistics
+    (call `freeze_batch_norm` after `net.train()`)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(path)
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    gemms = [n for n in m.graph.node if n.op_type in ("Gemm", "MatMul")]
+    t_convs = [mod for mod in net.features if isinstance(mod, torch.nn.Conv2d)]
+    t_lin = [mod for mod in net.head if isinstance(mod, torch.nn.Linear)]
+    if len(convs) != len(t_convs) or len(gemms) != len(t_lin):
+        raise ValueError(f"{path}: graph has {len(convs)} convs / {len(gemms)} gemms, the network "
+                         f"{len(t_convs)} / {len(t_lin)}; not a POSEidon export")
+    with torch.no_grad():
+        for node, mod in zip(convs, t_convs):
+            mod.weight.copy_(torch.from_numpy(init[node.input[1]].copy()))
+            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
+        for node, mod in zip(gemms, t_lin):
+            w = init[node.input[1]]
+            trans_b = any(a.name == "transB" and a.i == 1 for a in node.attribute)
+            mod.weight.copy_(torch.from_numpy((w if trans_b else w.T).copy()))
+            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
+        # the exporter multiplies by ANGLE_SCALE after the last Gemm: folded? keep as in the module
+        for mod in net.features:
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.reset_parameters()
+                mod.running_var.fill_(1.0 - mod.eps)
+    return net
+
+
+def freeze_batch_norm(net: torch.nn.Module) -> None:
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.eval()
+            mod.weight.requires_grad_(False)
+            mod.bias.requires_grad_(False)
