@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--providers", default="cpu")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = its default)")
+    ap.add_argument("--pack", default=None, help="time estimate() on the first frame of this train.data pack "
+                    "(a real synthetic driver, so the head path runs) instead of a blob frame")
     args = ap.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",")]
     models = Path(args.models)
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         c = m.contract
         print(f"| {path.name} | {c.width}x{c.height} | {med:.2f} | {p90:.2f} |")
     frameset = bench_frameset()
+    if args.pack:
+        from train.data import load_pack
+        r = next(iter(load_pack(args.pack)))
+        frameset = FrameSet("bench", 0, 0.0, {"depth": r.depth, "ir": r.ir},
+                            {"depth": r.intrinsics, "ir": r.intrinsics}, r.depth_unit_mm)
     for head_name in ("head_poseidon_ir.onnx", "head_poseidon_depth.onnx"):
         for body_name in ("body_lite.onnx", Path(args.full).name):
             if body_name not in loaded or head_name not in loaded:
@@ -79,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             runs = args.runs if "vgg" not in body_name else max(args.runs // 10, 10)
             med, p90 = _time(lambda: est.estimate(frameset), runs)
             print(f"| estimate(): {body_name} + {head_name} (head {'ran' if out.head else 'skipped'}) | "
-                  f"848x480 frame | {med:.2f} | {p90:.2f} |")
+                  f"{frameset.images['depth'].shape[1]}x{frameset.images['depth'].shape[0]} frame | "
+                  f"{med:.2f} | {p90:.2f} |")
 
 
 if __name__ == "__main__":

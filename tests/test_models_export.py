@@ -79,3 +79,16 @@ def test_pipeline_head_path_with_given_joints(exported):
     assert head.rotation.shape == (3, 3) and np.allclose(head.rotation @ head.rotation.T, np.eye(3), atol=1e-9)
     x0, y0, x1, y1 = head.crop_box
     assert x1 - x0 == pytest.approx(420 * 320 / 735)
+
+
+def test_head_weights_come_back_from_onnx(exported):
+    from train.head import freeze_batch_norm, load_onnx_weights
+    out, _, _ = exported
+    net = load_onnx_weights(PoseidonNet(), str(out / "head_poseidon_depth.onnx")).eval()
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 1, 64, 64)).astype(np.float32)
+    ref = OnnxModel(out / "head_poseidon_depth.onnx", ["cpu"]).run(x)["angles"]
+    with torch.no_grad():
+        assert np.abs(net(torch.from_numpy(x)).numpy() - ref).max() < 1e-4
+    net.train()
+    freeze_batch_norm(net)
+    assert all(not m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))

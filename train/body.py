@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = evaluate_torch(net, test, norm)
     print(metrics.table())
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     data_desc = f"synthetic shards {args.train}; test {args.test}"
     contract = body_contract(config, True, data_desc, {"test": metrics.to_dict(), "training": info})
     torch.save(net.state_dict(), out / f"{config.name}.pt")  # for fine-tuning

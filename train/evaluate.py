@@ -26,7 +26,8 @@ from train.data import load_records
 from train.head import TEST_MAX_ABS_YAW, evaluate, make_crops
 
 
-def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.onnx") -> dict:
+def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.onnx",
+                    e2e_frames: int | None = None) -> dict:
     records = list(load_records(test))
     out: dict = {"test": test, "frames": len(records)}
     for modality in ("ir", "depth"):
@@ -39,6 +40,7 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         out[f"head_{modality}"] = met.to_dict()
         out[f"head_{modality}_table"] = met.table()
     body_path = models / body_name
+    e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
     if body_path.is_file():
         body = OnnxModel(body_path, ["cpu"])
         c = body.contract
@@ -56,7 +58,7 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         for modality in ("ir", "depth"):
             hp = models / f"head_poseidon_{modality}.onnx"
             if hp.is_file():
-                out[f"end_to_end_{modality}"] = _end_to_end(body, OnnxModel(hp, ["cpu"]), records)
+                out[f"end_to_end_{modality}"] = _end_to_end(body, OnnxModel(hp, ["cpu"]), records[::e2e_step])
     return out
 
 
@@ -92,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test", nargs="+", required=True)
     ap.add_argument("--body", default="body_lite.onnx")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--e2e-frames", type=int, default=None, help="end-to-end check on about this many frames")
     args = ap.parse_args(argv)
-    res = evaluate_models(Path(args.models), args.test, args.body)
+    res = evaluate_models(Path(args.models), args.test, args.body, args.e2e_frames)
     for key, value in res.items():
         if key.endswith("_table"):
             print(f"\n## {key}\n{value}")

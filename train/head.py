@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = evaluate(torch_runner(net), xt, yt)
     print(metrics.table())
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     contract = head_contract(args.modality, True, f"synthetic shards {args.train}; test {args.test}",
                              {"test": metrics.to_dict(), "training": info})
     torch.save(net.state_dict(), out / f"head_poseidon_{args.modality}.pt")  # for fine-tuning (--init)
@@ -161,9 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     (out / f"head_poseidon_{args.modality}.metrics.json").write_text(
         json.dumps({"metrics": metrics.to_dict(), "training": info, "export": rep.__dict__}, indent=1))
 
-
-if __name__ == "__main__":
-    main()
 
 
 def load_onnx_weights(net: PoseidonNet, path: str) -> PoseidonNet:
@@ -205,3 +203,7 @@ def freeze_batch_norm(net: torch.nn.Module) -> None:
             mod.eval()
             mod.weight.requires_grad_(False)
             mod.bias.requires_grad_(False)
+
+
+if __name__ == "__main__":
+    main()
