@@ -12,8 +12,12 @@ from monitor.estimates import JOINTS_21
 
 
 def _contract(task: str, modality: str, size: int, outputs: list[dict], **extra: object) -> str:
-    norm = ({"kind": "depth_mm", "near_mm": 300, "far_mm": 2500} if modality == "depth"
-            else {"kind": "scale", "scale": 1 / 255})
+    if task == "body_joints":
+        norm = ({"kind": "depth_inverse", "near_mm": 300, "far_mm": 2500} if modality == "depth"
+                else {"kind": "ir_unit"})
+    else:
+        norm = ({"kind": "depth_head_relative", "range_mm": 160} if modality == "depth"
+                else {"kind": "ir_equalised"})
     return json.dumps({"version": 1, "task": task, "modality": modality, "trained": False,
                        "input": {"name": "image", "layout": "NCHW", "channels": 1, "height": size, "width": size},
                        "normalisation": norm, "outputs": outputs, "training_data": "none (test model)", **extra})

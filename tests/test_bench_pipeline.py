@@ -50,11 +50,14 @@ def test_known_delays_are_reported_per_stage_within_1ms(bench):
     # Other jobs on a busy machine can only add time (a preempted stage), never remove it, so the
     # check is on the frames that ran undisturbed: the lower decile (on the shared 2-core dev VM at
     # load 17, over a quarter of the frames were preempted), and the minimum.
-    for key, ms in (("capture", DELAYS["capture"]), ("estimator.pre_post", DELAYS["estimator"]),
-                    ("gaze", DELAYS["gaze"])):
+    # Capture and gaze do almost nothing else (~0.1-0.4 ms), so their figure must match the delay
+    # within 1 ms. The estimator's pre/post share also holds its real letterboxing and head crop
+    # (about 1 ms at 320x240 here), so there the delay must show up in full, plus that work.
+    for key, ms, slack in (("capture", DELAYS["capture"], 1.0), ("gaze", DELAYS["gaze"], 1.0),
+                           ("estimator.pre_post", DELAYS["estimator"], 3.0)):
         assert lat[key]["n"] == FRAMES
         values = np.asarray(c["samples"][key])
-        assert ms <= np.percentile(values, 10) <= ms + 1.0, (key, lat[key])
+        assert ms <= np.percentile(values, 10) <= ms + slack, (key, lat[key])
         assert values.min() >= ms - 0.01, key  # a busy-wait is never shorter
     # stages partition end to end, per frame and therefore in the means
     total = sum(c["breakdown_mean_ms"].values())

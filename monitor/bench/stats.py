@@ -14,7 +14,7 @@ import numpy as np
 from monitor.latency import percentiles
 
 # timings_ms keys that are not a model's inference (the rest are: one key per model)
-NON_INFERENCE_KEYS = frozenset({"pre", "post", "total", "decode"})
+NON_INFERENCE_KEYS = frozenset({"pre", "post", "pre_post", "total", "decode"})
 CAPTURE = "capture"
 PRE_POST = "estimator.pre_post"
 E2E = "end_to_end"

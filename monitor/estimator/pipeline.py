@@ -1,82 +1,180 @@
-"""Frameset -> Estimates: body joints, then a head crop around the Head joint, then head pose.
+"""The estimator: depth/IR frameset -> body joints -> head crop -> head pose (`Estimates`).
 
-Minimal first version (argmax decoding, fixed-size crop); the models work replaces the pre- and
-post-processing with the paper's dynamic crop and sub-pixel decoding behind the same interface.
+``PoseEstimator(body, head).estimate(frameset)``; ``PoseEstimator.load(body_path, head_path,
+providers, io_binding)`` opens both ONNX files. Everything the models need to know about their
+inputs (size, modality, normalisation, crop extent, heatmap stride) comes from their contracts
+(docs/model_contract.md), read once here rather than per frame. Pre/post-processing are the pure
+functions of body_io, head_crop, head_locate and lifting.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
 from monitor.estimates import Estimates, HeadPose, Joints
-from monitor.estimator.session import OnnxModel
-from monitor.frames import FrameSet
-from monitor.geometry import euler_to_matrix
+from monitor.estimator import body_io
+from monitor.estimator.head_crop import HEAD_EXTENT_MM, head_input
+from monitor.estimator.head_locate import locate_head
+from monitor.estimator.lifting import lift_joints
+from monitor.estimator.session import DEFAULT_PROVIDERS, ModelLoadError, OnnxModel
+from monitor.frames import FrameSet, Intrinsics
+from monitor.geometry import backproject, euler_to_matrix
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What the runtime reads from a body_joints contract."""
+
+    modality: str
+    input_hw: tuple[int, int]
+    normalisation: dict[str, Any]
+    output: str
+    stride: int
+    joint_names: tuple[str, ...]
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "BodySpec":
+        if c.task != "body_joints":
+            raise ValueError(f"body model has task {c.task!r}; expected 'body_joints'")
+        out = c.outputs[0]
+        return cls(c.modality, (c.height, c.width), dict(c.normalisation), out["name"], int(out["stride"]),
+                   tuple(c.joint_names))
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    modality: str
+    size: int
+    normalisation: dict[str, Any]
+    output: str
+    extent_mm: float
+    order: tuple[str, ...]
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "HeadSpec":
+        if c.task != "head_pose":
+            raise ValueError(f"head model has task {c.task!r}; expected 'head_pose'")
+        if c.height != c.width:
+            raise ValueError(f"head model input must be square, got {c.width}x{c.height}")
+        out = c.outputs[0]
+        crop = c.raw.get("crop", {})
+        return cls(c.modality, c.height, dict(c.normalisation), out["name"],
+                   float(crop.get("extent_mm", HEAD_EXTENT_MM)), tuple(out.get("order", ("yaw", "pitch", "roll"))))
+
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
-DEFAULT_HEAD_MODEL = MODELS_DIR / "head_ir.onnx"
-
-
-def normalise(image: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    if spec.get("kind") == "depth_mm":
-        near, far = float(spec["near_mm"]), float(spec["far_mm"])
-        x = (image.astype(np.float32) - near) / (far - near)
-        return np.where(image > 0, np.clip(x, 0.0, 1.0), 0.0).astype(np.float32)
-    return image.astype(np.float32) / 255.0
+DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_ir.onnx"
 
 
 class PoseEstimator:
-    def __init__(self, body: OnnxModel, head: OnnxModel) -> None:
+    """Body joints then head pose for one frameset. ``head`` may be None (body only).
+    ``last_timings_ms`` holds the time of each step of the latest ``estimate``: ``body`` and
+    ``head`` inference, ``pre`` and ``post`` processing (everything else)."""
+
+    def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1) -> None:
         self.body, self.head = body, head
+        self.body_spec = BodySpec.from_contract(body.contract)
+        self.head_spec = HeadSpec.from_contract(head.contract) if head is not None else None
+        self.min_joint_confidence = min_joint_confidence
         self.last_timings_ms: dict[str, float] = {}
+        self._inference_ms = {"body": 0.0, "head": 0.0}
 
     @classmethod
-    def load(cls, body_path: str | Path, head_path: str | Path, providers: Sequence[str],
-             io_binding: bool = False) -> "PoseEstimator":
+    def load(cls, body_path: str | Path | None, head_path: str | Path | None,
+             providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False) -> "PoseEstimator":
+        """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL)."""
         body = OnnxModel(body_path or DEFAULT_BODY_MODEL, providers, io_binding)
         head = OnnxModel(head_path or DEFAULT_HEAD_MODEL, providers, io_binding)
+        check_model_roles(body, head)
         return cls(body, head)
 
     def describe(self) -> list[dict[str, Any]]:
+        """What runs, for summaries and overlays: path, task, modality, trained, providers."""
         return [{"path": m.info.path, "task": m.contract.task, "modality": m.contract.modality,
                  "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
                  "unavailable_providers": list(m.info.unavailable_providers),
-                 "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head)]
+                 "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head) if m is not None]
 
     def estimate(self, frameset: FrameSet) -> Estimates:
-        t0 = time.perf_counter()
-        bc = self.body.contract
-        image = frameset.images[bc.modality]
-        h, w = image.shape
-        x = normalise(cv2.resize(image, (bc.width, bc.height), interpolation=cv2.INTER_NEAREST), bc.normalisation)
-        t1 = time.perf_counter()
-        heatmaps = next(iter(self.body.run(x[None, None]).values()))[0]
-        t2 = time.perf_counter()
-        k, hh, hw = heatmaps.shape
-        flat = heatmaps.reshape(k, -1)
-        idx = flat.argmax(axis=1)
-        uv = np.stack([(idx % hw + 0.5) * w / hw, (idx // hw + 0.5) * h / hh], axis=1)
-        joints = Joints(bc.joint_names, uv, np.full((k, 3), np.nan), flat.max(axis=1).astype(np.float64))
-        head_index = bc.joint_names.index("Head") if "Head" in bc.joint_names else 0
-        cu, cv_ = uv[head_index]
-        half = 0.1 * w
-        box = (cu - half, cv_ - half, cu + half, cv_ + half)
-        hc = self.head.contract
-        head_image = frameset.images[hc.modality]
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        crop = head_image[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)]
-        if crop.size == 0:
-            crop = head_image
-        crop = cv2.resize(crop, (hc.width, hc.height))
-        t3 = time.perf_counter()
-        angles = next(iter(self.head.run(normalise(crop, hc.normalisation)[None, None]).values()))[0]
-        t4 = time.perf_counter()
-        yaw, pitch, roll = (float(a) for a in angles[:3])
-        head = HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), None, (float(cu), float(cv_)), box)
-        self.last_timings_ms = {"pre": (t1 - t0 + t3 - t2) * 1e3, "body": (t2 - t1) * 1e3, "head": (t4 - t3) * 1e3}
+        start = time.perf_counter()
+        self._inference_ms = {"body": 0.0, "head": 0.0}
+        joints = self.estimate_joints(frameset)
+        head = self.estimate_head(frameset, joints) if joints is not None and self.head is not None else None
+        total_ms = (time.perf_counter() - start) * 1000.0
+        self.last_timings_ms = {**self._inference_ms,
+                                "pre_post": max(total_ms - sum(self._inference_ms.values()), 0.0)}
         return Estimates(head=head, joints=joints)
+
+    def _timed_run(self, model: OnnxModel, key: str, x: np.ndarray) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        outputs = model.run(x)
+        self._inference_ms[key] += (time.perf_counter() - start) * 1000.0
+        return outputs
+
+    def estimate_joints(self, frameset: FrameSet) -> Joints | None:
+        spec = self.body_spec
+        image = frameset.images.get(spec.modality)
+        if image is None:
+            return None
+        x, m = body_io.preprocess(image, spec.input_hw, spec.normalisation, frameset.depth_unit_mm)
+        heatmaps = self._timed_run(self.body, "body", x)[spec.output][0]
+        uv, conf = body_io.postprocess(heatmaps, spec.stride, m)
+        depth = frameset.images.get("depth")
+        intr = _intrinsics(frameset, "depth")
+        if depth is not None and intr is not None:
+            xyz = lift_joints(uv, depth, intr, frameset.depth_unit_mm, conf, self.min_joint_confidence)
+        else:
+            xyz = np.full((len(uv), 3), np.nan)
+        return Joints(spec.joint_names, uv, xyz, conf)
+
+    def estimate_head(self, frameset: FrameSet, joints: Joints) -> HeadPose | None:
+        spec = self.head_spec
+        assert spec is not None and self.head is not None
+        image = frameset.images.get(spec.modality)
+        intr = _intrinsics(frameset, spec.modality)
+        if image is None or intr is None:
+            return None
+        depth = frameset.images.get("depth")
+        loc = locate_head(joints.names, joints.uv, joints.confidence, intr.fx, intr.fy, depth,
+                          frameset.depth_unit_mm)
+        if loc is None:
+            return None
+        made = head_input(image, loc.center_px, loc.distance_mm, intr.fx, intr.fy, spec.normalisation,
+                          spec.size, spec.extent_mm, frameset.depth_unit_mm)
+        if made is None:
+            return None
+        crop, box = made
+        angles = self._timed_run(self.head, "head", crop[None, None])[spec.output][0]
+        ypr = dict(zip(spec.order, (float(a) for a in angles)))
+        yaw, pitch, roll = ypr["yaw"], ypr["pitch"], ypr["roll"]
+        position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
+                                intr.cx, intr.cy) if loc.from_depth else None)
+        return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
+                        box.as_tuple())
+
+
+def check_model_roles(body: OnnxModel, head: OnnxModel) -> None:
+    """Each model must do the job it was given and its graph must take the input its contract
+    promises (a head model passed as body model, or a contract from another export, is refused)."""
+    for option, model, task in (("--body-model", body, "body_joints"), ("--head-model", head, "head_pose")):
+        c = model.contract
+        if c.task != task:
+            raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "
+                                 "pass the right file (body and head models swapped?)")
+        graph_input = next(i for i in model.session.get_inputs() if i.name == c.input_name)
+        promised = (None, c.channels, c.height, c.width)
+        shape = list(graph_input.shape)
+        if len(shape) != 4 or any(isinstance(d, int) and p is not None and d != p for d, p in zip(shape, promised)):
+            raise ModelLoadError(f"{option} {model.path}: its graph takes input {shape}, its contract promises "
+                                 f"N x {c.channels} x {c.height} x {c.width}; re-export the model")
+
+
+def _intrinsics(frameset: FrameSet, name: str) -> Intrinsics | None:
+    """The stream's intrinsics; IR and depth of a D4xx share the left imager, so either stands in."""
+    it = frameset.intrinsics
+    return it.get(name) or it.get("depth") or it.get("ir")

@@ -14,23 +14,6 @@ from monitor.workers.base import RunConfig, Worker
 log = logging.getLogger(__name__)
 
 
-def check_model_roles(estimator: PoseEstimator) -> None:
-    """Each model must do the job it was given and its graph must take the input its contract
-    promises (a head model passed as body model, or a contract from another export, is refused)."""
-    for option, model, task in (("--body-model", estimator.body, "body_joints"),
-                                ("--head-model", estimator.head, "head_pose")):
-        c = model.contract
-        if c.task != task:
-            raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "
-                                 "pass the right file (body and head models swapped?)")
-        graph_input = next(i for i in model.session.get_inputs() if i.name == c.input_name)
-        promised = (None, c.channels, c.height, c.width)
-        shape = list(graph_input.shape)
-        if len(shape) != 4 or any(isinstance(d, int) and p is not None and d != p for d, p in zip(shape, promised)):
-            raise ModelLoadError(f"{option} {model.path}: its graph takes input {shape}, its contract promises "
-                                 f"N x {c.channels} x {c.height} x {c.width}; re-export the model")
-
-
 class EstimatorWorker(Worker):
     role = "estimator"
 
@@ -47,7 +30,6 @@ class EstimatorWorker(Worker):
         except Exception as exc:  # ONNX Runtime refused the warm-up run on the contract's own input
             raise ModelLoadError(f"a model does not run on the input its contract promises ({_short_ort_error(exc)}); "
                                  "check that --body-model/--head-model were exported with their contracts") from None
-        check_model_roles(self.estimator)
         self.info["models"] = self.estimator.describe()
         # travels with every result so the live overlay can say what runs the models
         self.providers = sorted({p for m in self.info["models"] for p in m["active_providers"]})

@@ -1,0 +1,1 @@
+"""Torch side: network definitions (POSEidon head CNN, Watch-R-Patch body net), ONNX export, benchmark."""

@@ -1,0 +1,94 @@
+"""Speed of the shipped models through ONNX Runtime (CPU by default), opencv_zoo style: every model
+behind the same `OnnxModel.run`, one loop times them all.
+
+    python -m exporters.bench [--models models] [--full runs/untrained/body_vgg19_t6.onnx] [--providers cpu]
+
+Prints per-model inference latency (batch 1, median and p90 over --runs) and the whole per-frame
+estimator (`PoseEstimator.estimate`: pre-processing, body net, decoding, 3D lifting, head crop,
+head net) on an 848x480 depth + IR frameset. Figures depend on the machine and on its load.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monitor.estimator.pipeline import PoseEstimator
+from monitor.estimator.session import OnnxModel
+from monitor.frames import FrameSet, Intrinsics
+
+
+def _time(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    t = []
+    for _ in range(runs):
+        s = time.perf_counter()
+        fn()
+        t.append((time.perf_counter() - s) * 1000.0)
+    return float(np.median(t)), float(np.percentile(t, 90))
+
+
+def bench_frameset(width: int = 848, height: int = 480, seed: int = 0) -> FrameSet:
+    """A frame with a person-sized blob so the head path runs (speed does not depend on content)."""
+    rng = np.random.default_rng(seed)
+    depth = np.full((height, width), 1800, np.uint16)
+    yy, xx = np.mgrid[:height, :width]
+    depth[(xx - width / 2) ** 2 / 90 ** 2 + (yy - height / 2) ** 2 / 200 ** 2 < 1] = 750
+    ir = rng.integers(0, 255, (height, width), dtype=np.uint8)
+    intr = Intrinsics(width, height, 420.0, 420.0, width / 2, height / 2)
+    return FrameSet("bench", 0, 0.0, {"depth": depth, "ir": ir}, {"depth": intr, "ir": intr}, 1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="models", help="folder with body_lite.onnx and head_poseidon_*.onnx")
+    ap.add_argument("--full", default="runs/untrained/body_vgg19_t6.onnx",
+                    help="full VGG body model (python -m exporters.export --untrained writes one)")
+    ap.add_argument("--providers", default="cpu")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = its default)")
+    ap.add_argument("--pack", default=None, help="time estimate() on the first frame of this train.data pack "
+                    "(a real synthetic driver, so the head path runs) instead of a blob frame")
+    args = ap.parse_args(argv)
+    providers = [p.strip() for p in args.providers.split(",")]
+    models = Path(args.models)
+    print(f"# exporters.bench on {platform.processor() or platform.machine()}, providers={providers}, "
+          f"threads={args.threads or 'default'}, runs={args.runs}")
+    print("| model | input | median ms | p90 ms |")
+    print("|---|---|---|---|")
+    loaded = {}
+    paths = sorted(models.glob("*.onnx"))
+    if Path(args.full).is_file():
+        paths.append(Path(args.full))
+    for path in paths:
+        m = OnnxModel(path, providers, intra_op_threads=args.threads)
+        loaded[path.name] = m
+        x = np.random.default_rng(0).uniform(0, 1, m.input_shape()).astype(np.float32)
+        med, p90 = _time(lambda: m.run(x), args.runs if "vgg" not in path.name else max(args.runs // 10, 10))
+        c = m.contract
+        print(f"| {path.name} | {c.width}x{c.height} | {med:.2f} | {p90:.2f} |")
+    frameset = bench_frameset()
+    if args.pack:
+        from train.data import load_pack
+        r = next(iter(load_pack(args.pack)))
+        frameset = FrameSet("bench", 0, 0.0, {"depth": r.depth, "ir": r.ir},
+                            {"depth": r.intrinsics, "ir": r.intrinsics}, r.depth_unit_mm)
+    for head_name in ("head_poseidon_ir.onnx", "head_poseidon_depth.onnx"):
+        for body_name in ("body_lite.onnx", Path(args.full).name):
+            if body_name not in loaded or head_name not in loaded:
+                continue
+            est = PoseEstimator(loaded[body_name], loaded[head_name])
+            out = est.estimate(frameset)
+            runs = args.runs if "vgg" not in body_name else max(args.runs // 10, 10)
+            med, p90 = _time(lambda: est.estimate(frameset), runs)
+            print(f"| estimate(): {body_name} + {head_name} (head {'ran' if out.head else 'skipped'}) | "
+                  f"{frameset.images['depth'].shape[1]}x{frameset.images['depth'].shape[0]} frame | "
+                  f"{med:.2f} | {p90:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Heatmap codec round trip (joints -> heatmaps -> joints), 3D lifting, body pre/post geometry."""
+import numpy as np
+import pytest
+
+from monitor.estimator import body_io
+from monitor.estimator.heatmaps import cell_centres, decode, encode
+from monitor.estimator.lifting import lift_joints, sample_depth
+from monitor.frames import Intrinsics
+from monitor.geometry import project
+from train.augment import flip_permutation, random_affine
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_round_trip_is_sub_pixel_exact(stride):
+    rng = np.random.default_rng(stride)
+    hw = (28, 48)
+    uv = rng.uniform([stride * 2, stride * 2], [stride * (hw[1] - 2), stride * (hw[0] - 2)], (21, 2))
+    hm = encode(uv, np.ones(21, bool), hw, stride, sigma=7.0)
+    assert hm.shape == (21, 28, 48) and hm.dtype == np.float32
+    got, conf = decode(hm, stride)
+    assert np.abs(got - uv).max() < 0.05  # float32 storage limits it, arg-max alone would be ~stride/2
+    assert conf.min() > 0.5
+
+
+def test_target_is_seed_001_gaussian():
+    hm = encode(np.array([[10.0, 6.0]]), np.array([True]), (4, 6), 4, sigma=7.0)
+    xs, ys = cell_centres(6, 4), cell_centres(4, 4)
+    want = np.exp(-((xs[None] - 10.0) ** 2 + (ys[:, None] - 6.0) ** 2) / 49.0)
+    assert np.allclose(hm[0], want, atol=1e-6)
+
+
+def test_unlabelled_joint_has_empty_target_and_batch_decode():
+    hm = encode(np.array([[10.0, 6.0], [np.nan, np.nan]]), np.array([True, False]), (8, 8), 4)
+    assert hm[1].max() == 0.0
+    uv, conf = decode(np.stack([hm, hm]), 4)
+    assert uv.shape == (2, 2, 2) and conf.shape == (2, 2) and conf[0, 1] == 0.0
+
+
+def test_decode_rejects_flat_input():
+    with pytest.raises(ValueError, match="K, H, W"):
+        decode(np.zeros((4, 4)), 4)
+
+
+def test_letterbox_and_postprocess_map_back_to_image():
+    image_hw, input_hw, stride = (480, 848), (112, 192), 4
+    m = body_io.resize_affine(image_hw, input_hw)
+    corners = body_io.apply_affine(m, np.array([[-0.5, -0.5], [847.5, 479.5]]))
+    assert corners[0, 0] == pytest.approx(-0.5) and corners[1, 0] == pytest.approx(191.5)  # width fits
+    assert corners[0, 1] > -0.5 and corners[1, 1] < 111.5 and (corners[0, 1] + corners[1, 1]) / 2 == pytest.approx(55.5)
+    uv_img = np.array([[400.0, 220.0], [100.0, 50.0]])
+    hm = encode(body_io.apply_affine(m, uv_img), np.ones(2, bool), (28, 48), stride)
+    got, _ = body_io.postprocess(hm, stride, m)
+    assert np.abs(got - uv_img).max() < 0.3
+
+
+def test_preprocess_normalises_depth():
+    depth = np.zeros((480, 848), np.uint16)
+    depth[200:300, 300:500] = 700
+    x, _ = body_io.preprocess(depth, (112, 192), {"kind": "depth_inverse", "near_mm": 200, "far_mm": 2500})
+    assert x.shape == (1, 1, 112, 192) and x.dtype == np.float32
+    assert x.max() == pytest.approx((2500 - 700) / 2300, rel=1e-6) and x.min() == 0.0
+    with pytest.raises(ValueError, match="normalisation"):
+        body_io.preprocess(depth, (112, 192), {"kind": "bogus"})
+
+
+def test_augmentation_moves_joints_with_pixels():
+    rng = np.random.default_rng(0)
+    img = np.zeros((240, 424), np.uint16)
+    uv = np.array([[100.0, 60.0], [300.0, 180.0]])
+    for u, v in uv:
+        img[int(v) - 1:int(v) + 2, int(u) - 1:int(u) + 2] = 1000
+    for _ in range(5):
+        m, flipped = random_affine(img.shape, (112, 192), rng)
+        warped = body_io.warp_image(img, m, (112, 192))
+        moved = body_io.apply_affine(m, uv)
+        for u, v in moved:
+            if 1 <= u < 191 and 1 <= v < 111:
+                assert warped[int(round(v)) - 1:int(round(v)) + 2, int(round(u)) - 1:int(round(u)) + 2].max() == 1000
+
+
+def test_flip_permutation_swaps_sides():
+    from monitor.estimates import JOINTS_21
+    perm = flip_permutation()
+    assert JOINTS_21[perm[JOINTS_21.index("WristLeft")]] == "WristRight"
+    assert JOINTS_21[perm[JOINTS_21.index("Head")]] == "Head"
+    assert sorted(perm) == list(range(21))
+
+
+def test_lifting_backprojects_through_depth():
+    intr = Intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5)
+    depth = np.full((48, 64), 1000, np.uint16)
+    depth[:, :8] = 0
+    p = np.array([[100.0, -50.0, 1000.0]])
+    uv = project(p, 50.0, 50.0, 31.5, 23.5)
+    xyz = lift_joints(np.vstack([uv, [[2.0, 2.0]], [[500.0, 5.0]]]), depth, intr)
+    assert np.allclose(xyz[0], p[0]) and np.isnan(xyz[1]).all() and np.isnan(xyz[2]).all()
+    assert sample_depth(depth, np.array([[20.0, 20.0]]), depth_unit_mm=0.5)[0] == 500.0
+    with pytest.raises(ValueError, match="intrinsics"):
+        lift_joints(uv, depth[:10], intr)

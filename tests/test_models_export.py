@@ -1,0 +1,94 @@
+"""Export: checker-clean ONNX with contract metadata, parity, fp16 variant, and the runtime pipeline
+(real ONNX Runtime sessions) running on the exported files."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from exporters.body_net import LITE, BodyNet, ExportHead
+from exporters.export import PARITY_TOLERANCE, body_contract, export_model, head_contract
+from exporters.poseidon import PoseidonNet
+from monitor.estimates import Estimates
+from monitor.estimator.pipeline import PoseEstimator
+from monitor.estimator.session import OnnxModel
+from monitor.frames import FrameSet, Intrinsics
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    body = export_model(ExportHead(BodyNet(LITE)), out / "body_lite.onnx", body_contract(LITE, False, "test"))
+    head = export_model(PoseidonNet(), out / "head_poseidon_depth.onnx", head_contract("depth", False, "test"))
+    return out, body, head
+
+
+def test_export_is_checker_clean_with_contract(exported):
+    out, body, head = exported
+    for name, task in (("body_lite.onnx", "body_joints"), ("head_poseidon_depth.onnx", "head_pose")):
+        m = onnx.load(str(out / name))
+        onnx.checker.check_model(m, full_check=True)
+        meta = {p.key: p.value for p in m.metadata_props}
+        contract = json.loads(meta["dms_contract"])
+        assert contract["task"] == task and m.opset_import[0].version == 17
+        assert m.graph.input[0].name == "image" and m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert body.max_abs_diff <= PARITY_TOLERANCE and head.max_abs_diff <= PARITY_TOLERANCE
+    assert body.fp16_path and onnx.load(body.fp16_path).graph.initializer[0].data_type == onnx.TensorProto.FLOAT16
+
+
+def test_dynamic_batch_through_onnx_model(exported):
+    out, _, _ = exported
+    m = OnnxModel(out / "head_poseidon_depth.onnx", ["cpu"])
+    assert m.contract.task == "head_pose" and m.contract.raw["crop"]["extent_mm"] == 320.0
+    assert m.run(np.zeros((5, 1, 64, 64), np.float32))["angles"].shape == (5, 3)
+
+
+def test_pipeline_runs_on_exported_models(exported):
+    out, _, _ = exported
+    est = PoseEstimator.load(out / "body_lite.onnx", out / "head_poseidon_depth.onnx", ["cpu"])
+    depth = np.full((480, 848), 1500, np.uint16)
+    depth[100:400, 350:500] = 800
+    intr = Intrinsics(848, 480, 420.0, 420.0, 423.5, 239.5)
+    fs = FrameSet("t", 0, 0.0, {"depth": depth, "ir": np.zeros((480, 848), np.uint8)},
+                  {"depth": intr, "ir": intr}, 1.0)
+    res = est.estimate(fs)
+    assert isinstance(res, Estimates) and res.joints is not None
+    assert res.joints.uv.shape == (21, 2) and res.joints.xyz_mm.shape == (21, 3)
+    assert res.joints.names[3] == "Head"
+    assert Estimates.from_json(res.to_json()).joints.uv.shape == (21, 2)
+    # no depth image: a depth body model has nothing to look at
+    assert est.estimate(FrameSet("t", 1, 0.0, {"ir": fs.images["ir"]}, {"ir": intr})).joints is None
+
+
+def test_pipeline_head_path_with_given_joints(exported):
+    out, _, _ = exported
+    est = PoseEstimator.load(out / "body_lite.onnx", out / "head_poseidon_depth.onnx", ["cpu"])
+    from monitor.estimates import JOINTS_21, Joints
+    uv = np.zeros((21, 2))
+    uv[3], uv[2] = (420.0, 150.0), (420.0, 230.0)
+    joints = Joints(JOINTS_21, uv, np.full((21, 3), np.nan), np.ones(21))
+    depth = np.full((480, 848), 700, np.uint16)
+    intr = Intrinsics(848, 480, 420.0, 420.0, 423.5, 239.5)
+    fs = FrameSet("t", 0, 0.0, {"depth": depth}, {"depth": intr}, 1.0)
+    head = est.estimate_head(fs, joints)
+    assert head is not None and head.position_mm[2] == pytest.approx(735.0)
+    assert head.rotation.shape == (3, 3) and np.allclose(head.rotation @ head.rotation.T, np.eye(3), atol=1e-9)
+    x0, y0, x1, y1 = head.crop_box
+    assert x1 - x0 == pytest.approx(420 * 320 / 735)
+
+
+def test_head_weights_come_back_from_onnx(exported):
+    from train.head import freeze_batch_norm, load_onnx_weights
+    out, _, _ = exported
+    net = load_onnx_weights(PoseidonNet(), str(out / "head_poseidon_depth.onnx")).eval()
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 1, 64, 64)).astype(np.float32)
+    ref = OnnxModel(out / "head_poseidon_depth.onnx", ["cpu"]).run(x)["angles"]
+    with torch.no_grad():
+        assert np.abs(net(torch.from_numpy(x)).numpy() - ref).max() < 1e-4
+    net.train()
+    freeze_batch_norm(net)
+    assert all(not m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))

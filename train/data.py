@@ -1,0 +1,188 @@
+"""Synthetic training/test data from the scene generator (package ``synth``, docs/labels.md there).
+
+Labels used (synth truth, camera frame):
+- joints: the first 21 Kinect v2 joints; a joint is *labelled* when it projects inside the image
+  (in front of the camera), whether or not something occludes it (as COCO annotators label
+  occluded joints they can infer, and as the Kinect skeletons of Watch-n-Patch always place all
+  joints). The stricter *seen* flag (synth's occlusion test) is kept for a second evaluation.
+- head: yaw/pitch/roll of the AutoPOSE head frame, centre pixel and centre z (mm) for the crop.
+
+Splits are by scene seed: a seed fixes the subject (body shape, face, accessories), the camera
+mount jitter, seat position, lighting and behaviour, so test seeds (>= 10000) are unseen
+subjects, seeds and mounts.
+
+Two ways in: ``synth_records`` renders scenes in-process (``synth.scene.Scene``), and
+``load_records`` reads this module's packs (``python -m train.data`` writes them). ``synth`` is
+imported from the repository or from ``--synth-root`` / $DMS_SYNTH_ROOT (appended to sys.path so
+this repository's own packages still win).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from monitor.frames import FrameSet, Intrinsics
+from train.records import FrameRecord
+
+N_JOINTS = 21
+CAMERAS = ("d435", "kinect_v2", "autopose_ir")
+MOUNTS = ("dashboard", "mirror")
+SCENARIOS = ("random", "sweeps", "gaze", "activities", "drive", "vats")
+TEST_SEED_BASE = 10000
+
+
+def _import_synth(synth_root: str | None = None):
+    root = synth_root or os.environ.get("DMS_SYNTH_ROOT")
+    if root and root not in sys.path:
+        sys.path.append(root)
+    try:
+        from synth.scene import Scene
+    except ImportError as exc:
+        raise RuntimeError("the synthetic scene generator (package 'synth') is not importable; run from a "
+                           "checkout that has it or pass --synth-root / set DMS_SYNTH_ROOT") from exc
+    return Scene
+
+
+def record_from_frameset(fs: FrameSet) -> FrameRecord:
+    """Synth FrameSet (truth per docs/labels.md) -> FrameRecord."""
+    t = fs.truth
+    if not t:
+        raise ValueError(f"frame {fs.frame} of {fs.stream} carries no truth labels")
+    intr: Intrinsics = fs.intrinsics.get("depth") or fs.intrinsics["ir"]
+    j = t["joints"]
+    uv = np.array(j["uv"], dtype=np.float64)[:N_JOINTS]
+    xyz = np.array(j["xyz_mm"], dtype=np.float64)[:N_JOINTS]
+    inside = (xyz[:, 2] > 0) & (uv[:, 0] >= 0) & (uv[:, 0] <= intr.width - 1) & (uv[:, 1] >= 0) \
+        & (uv[:, 1] <= intr.height - 1)
+    seen = np.array(j["visible"], dtype=bool)[:N_JOINTS] & inside
+    h = t["head"]
+    cam = t.get("camera", {})
+    return FrameRecord(depth=fs.images.get("depth"), ir=fs.images.get("ir"), intrinsics=intr,
+                       depth_unit_mm=fs.depth_unit_mm, joints_uv=uv, joints_vis=inside,
+                       head_center_px=np.array(h["center_px"], dtype=np.float64),
+                       head_distance_mm=float(h["position_mm"][2]),
+                       head_ypr=np.array([h["yaw_deg"], h["pitch_deg"], h["roll_deg"]]), joints_seen=seen,
+                       group={"seed": t.get("seed"), "subject": t.get("subject", {}).get("id"),
+                              "camera": cam.get("preset"), "mount": cam.get("mount"), "frame": fs.frame,
+                              "scenario": t.get("scenario")})
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    seed: int
+    camera: str
+    mount: str
+    scenario: str
+
+
+def scene_specs(n_scenes: int, seed_base: int = 0, cameras: Sequence[str] = CAMERAS,
+                mounts: Sequence[str] = MOUNTS, scenarios: Sequence[str] = SCENARIOS) -> list[SceneSpec]:
+    """Every camera x mount x scenario combination in turn, one new seed per scene."""
+    out = []
+    nc, nm = len(cameras), len(mounts)
+    for i in range(n_scenes):
+        out.append(SceneSpec(seed_base + i, cameras[i % nc], mounts[(i // nc) % nm],
+                             scenarios[(i // (nc * nm)) % len(scenarios)]))
+    return out
+
+
+def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root: str | None = None,
+                  offset_seed: int = 0) -> Iterator[FrameRecord]:
+    """Render ``frames_per_scene`` frames spread over each scene (random offsets, seeded)."""
+    Scene = _import_synth(synth_root)
+    for spec in specs:
+        scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
+        rng = np.random.default_rng([offset_seed, spec.seed])
+        idx = np.sort(rng.choice(len(scene), size=min(frames_per_scene, len(scene)), replace=False))
+        for i in idx:
+            yield record_from_frameset(scene.frameset(int(i)))
+
+
+# ---- packs: records saved as compressed npz, grouped by image size ---------------------------------
+
+def save_pack(records: Sequence[FrameRecord], path: str | Path) -> None:
+    if not records:
+        raise ValueError("no records to save")
+    shapes = {r.depth.shape for r in records}
+    if len(shapes) != 1:
+        raise ValueError(f"a pack holds one image size, got {sorted(shapes)}; group records by camera")
+    k = [r.intrinsics for r in records]
+    np.savez_compressed(
+        path, depth=np.stack([r.depth for r in records]), ir=np.stack([r.ir for r in records]),
+        intrinsics=np.array([[i.width, i.height, i.fx, i.fy, i.cx, i.cy] for i in k]),
+        depth_unit_mm=np.array([r.depth_unit_mm for r in records]),
+        joints_uv=np.stack([r.joints_uv for r in records]), joints_vis=np.stack([r.joints_vis for r in records]),
+        joints_seen=np.stack([r.joints_seen for r in records]),
+        head_center_px=np.stack([r.head_center_px for r in records]),
+        head_distance_mm=np.array([r.head_distance_mm for r in records]),
+        head_ypr=np.stack([r.head_ypr for r in records]),
+        group=np.array([json.dumps(r.group) for r in records]))
+
+
+def load_pack(path: str | Path) -> Iterator[FrameRecord]:
+    with np.load(path) as z:
+        d = {k: z[k] for k in z.files}
+    for i in range(len(d["depth"])):
+        w, h, fx, fy, cx, cy = d["intrinsics"][i]
+        yield FrameRecord(depth=d["depth"][i], ir=d["ir"][i], intrinsics=Intrinsics(int(w), int(h), fx, fy, cx, cy),
+                          depth_unit_mm=float(d["depth_unit_mm"][i]), joints_uv=d["joints_uv"][i],
+                          joints_vis=d["joints_vis"][i].astype(bool), head_center_px=d["head_center_px"][i],
+                          head_distance_mm=float(d["head_distance_mm"][i]), head_ypr=d["head_ypr"][i],
+                          joints_seen=d["joints_seen"][i].astype(bool), group=json.loads(str(d["group"][i])))
+
+
+def load_records(paths: Iterable[str | Path]) -> Iterator[FrameRecord]:
+    """Records from pack files or folders of packs."""
+    for p in paths:
+        p = Path(p)
+        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
+        if not files:
+            raise ValueError(f"{p}: no .npz packs; write them with `python -m train.data`")
+        for f in files:
+            yield from load_pack(f)
+
+
+def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Path, synth_root: str | None = None,
+                per_pack: int = 200, log=print) -> int:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buckets: dict[tuple, list[FrameRecord]] = {}
+    n, t0, written = 0, time.monotonic(), 0
+    for rec in synth_records(specs, frames_per_scene, synth_root):
+        key = rec.depth.shape
+        buckets.setdefault(key, []).append(rec)
+        n += 1
+        if len(buckets[key]) >= per_pack:
+            save_pack(buckets.pop(key), out / f"pack_{written:04d}.npz")
+            written += 1
+        if n % 200 == 0:
+            log(f"[data] {n} frames, {(time.monotonic() - t0) / n * 1000:.0f} ms/frame")
+    for recs in buckets.values():
+        save_pack(recs, out / f"pack_{written:04d}.npz")
+        written += 1
+    (out / "specs.json").write_text(json.dumps([s.__dict__ for s in specs], indent=0))
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--scenes", type=int, required=True)
+    ap.add_argument("--frames-per-scene", type=int, default=20)
+    ap.add_argument("--seed-base", type=int, default=0, help=f"test sets use >= {TEST_SEED_BASE}")
+    ap.add_argument("--synth-root", default=None)
+    args = ap.parse_args(argv)
+    n = write_packs(scene_specs(args.scenes, args.seed_base), args.frames_per_scene, args.out, args.synth_root)
+    print(f"[data] wrote {n} frames to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Evaluate the exported ONNX models (what ships) on a held-out synthetic test set.
+
+- head pose, per modality, AutoPOSE protocol: crop at the labelled head centre/distance, frames with
+  |yaw| > 120 deg left out; AutoPOSE Table 2 layout.
+- head pose end to end: crop placed by the runtime's head localisation from the *predicted* body
+  joints (monitor.estimator.pipeline), frames where that finds no head counted separately.
+- body joints: the runtime path on full frames; AP@OKS .5/.75, mAP .5:.95 and per-joint mAP (seed
+  001 Tables 2-3), once with every in-image joint labelled and once with only unoccluded joints.
+
+    python -m train.evaluate --models models --test /work/data/models/test [--out models/metrics.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from monitor.estimator.pipeline import PoseEstimator
+from monitor.estimator.session import OnnxModel
+from monitor.frames import FrameSet
+from monitor.metrics import head_pose_metrics, keypoint_metrics
+from train.body import predict
+from train.data import load_records
+from train.head import TEST_MAX_ABS_YAW, evaluate, make_crops
+
+
+def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.onnx",
+                    e2e_frames: int | None = None) -> dict:
+    records = list(load_records(test))
+    out: dict = {"test": test, "frames": len(records)}
+    for modality in ("ir", "depth"):
+        path = models / f"head_poseidon_{modality}.onnx"
+        if not path.is_file():
+            continue
+        m = OnnxModel(path, ["cpu"])
+        x, y = make_crops(records, modality, dict(m.contract.normalisation), max_abs_yaw=TEST_MAX_ABS_YAW)
+        met = evaluate(lambda b: m.run(b)["angles"], x, y)
+        out[f"head_{modality}"] = met.to_dict()
+        out[f"head_{modality}_table"] = met.table()
+    body_path = models / body_name
+    e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
+    if body_path.is_file():
+        body = OnnxModel(body_path, ["cpu"])
+        c = body.contract
+        stride = int(c.outputs[0]["stride"])
+        gt, pred, conf = predict(lambda x: body.run(x)[c.outputs[0]["name"]], records, (c.height, c.width), stride,
+                                 dict(c.normalisation), c.modality)
+        labelled = keypoint_metrics(gt, pred, conf, names=c.joint_names)
+        seen = np.array([r.joints_seen for r in records if r.image(c.modality) is not None])
+        gt_seen = gt.copy()
+        gt_seen[:, :, 2] = seen
+        areas = np.array([_area(g) for g in gt])  # same s^2 as the labelled evaluation
+        seen_m = keypoint_metrics(gt_seen, pred, conf, areas, names=c.joint_names)
+        out["body"] = {"labelled": labelled.to_dict(), "unoccluded": seen_m.to_dict(),
+                       "labelled_table": labelled.table(), "unoccluded_table": seen_m.table()}
+        for modality in ("ir", "depth"):
+            hp = models / f"head_poseidon_{modality}.onnx"
+            if hp.is_file():
+                out[f"end_to_end_{modality}"] = _end_to_end(body, OnnxModel(hp, ["cpu"]), records[::e2e_step])
+    return out
+
+
+def _area(g: np.ndarray) -> float:
+    from monitor.metrics.keypoints import keypoint_area
+    return keypoint_area(g)
+
+
+def _end_to_end(body: OnnxModel, head: OnnxModel, records) -> dict:
+    est = PoseEstimator(body, head)
+    truth, pred, missed, centre_err = [], [], 0, []
+    for r in records:
+        if abs(r.head_ypr[0]) > TEST_MAX_ABS_YAW:
+            continue
+        fs = FrameSet("eval", 0, 0.0, {"depth": r.depth, "ir": r.ir}, {"depth": r.intrinsics, "ir": r.intrinsics},
+                      r.depth_unit_mm)
+        res = est.estimate(fs)
+        if res.head is None:
+            missed += 1
+            continue
+        truth.append(r.head_ypr)
+        pred.append([res.head.yaw_deg, res.head.pitch_deg, res.head.roll_deg])
+        centre_err.append(float(np.hypot(*(np.array(res.head.center_px) - r.head_center_px))))
+    met = head_pose_metrics(np.array(truth), np.array(pred)) if truth else None
+    return {"metrics": met.to_dict() if met else None, "table": met.table() if met else "",
+            "frames": len(truth) + missed, "no_head": missed,
+            "head_centre_error_px_median": float(np.median(centre_err)) if centre_err else None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="models")
+    ap.add_argument("--test", nargs="+", required=True)
+    ap.add_argument("--body", default="body_lite.onnx")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--e2e-frames", type=int, default=None, help="end-to-end check on about this many frames")
+    args = ap.parse_args(argv)
+    res = evaluate_models(Path(args.models), args.test, args.body, args.e2e_frames)
+    for key, value in res.items():
+        if key.endswith("_table"):
+            print(f"\n## {key}\n{value}")
+        elif key == "body":
+            print(f"\n## body (every in-image joint labelled)\n{value['labelled_table']}")
+            print(f"\n## body (unoccluded joints only)\n{value['unoccluded_table']}")
+        elif key.startswith("end_to_end"):
+            print(f"\n## {key}: {value['frames']} frames, no head found in {value['no_head']}, "
+                  f"median head-centre error {value['head_centre_error_px_median']} px\n{value['table']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
