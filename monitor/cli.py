@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from monitor.bus import Endpoints, Policy
+from monitor.estimator.session import ENV_THREADS
 from monitor.display.export import write_exports
 from monitor.display.stats import display_report, format_display
 from monitor.display.x11 import can_open_display
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ONNX Runtime execution providers in order of preference; unavailable ones "
                         "are reported and skipped (default: %(default)s)")
     p.add_argument("--io-binding", action="store_true", help="use ONNX Runtime IO binding")
+    p.add_argument("--ort-threads", type=int, metavar="N",
+                   help="intra-op threads per ONNX Runtime session (default: $DMS_ORT_THREADS, else 1, "
+                        "because the pipeline's processes share the CPU; 0 = one per core)")
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
     p.add_argument("--layout", default="", metavar="JSON",
@@ -158,12 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         kind, _ = parse_spec(args.source)
         if args.max_frames < 0:
             raise ValueError("--max-frames must be >= 0")
+        if args.ort_threads is not None and args.ort_threads < 0:
+            raise ValueError("--ort-threads must be >= 0")
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
         check_inputs(args, kind)
     except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Workers inherit the environment: that is how the setting reaches every session.
+    if args.ort_threads is not None:
+        os.environ[ENV_THREADS] = str(args.ort_threads)
+    os.environ.setdefault(ENV_THREADS, "1")
     out = Path(args.out) if args.out else default_out_dir()
     if (out / "results.jsonl").exists():
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)

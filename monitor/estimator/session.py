@@ -27,8 +27,8 @@ PROVIDER_ALIASES = {
 DEFAULT_PROVIDERS = ("tensorrt", "cuda", "cpu")
 # Deployment knobs read from the environment (workers inherit the supervisor's environment, so
 # they reach every estimator process without new options on each command line):
-#   DMS_ORT_THREADS=N        intra-op threads per session (default: ONNX Runtime's, one per core;
-#                            on a small CPU shared by several worker processes 1 is often faster)
+#   DMS_ORT_THREADS=N        intra-op threads per session (run_monitor.py sets 1 unless told
+#                            otherwise: its processes share the CPU; 0 = ONNX Runtime's, one per core)
 #   DMS_TRT_ENGINE_CACHE=DIR TensorRT engine cache folder (the first build takes minutes; later
 #                            runs load the engines from DIR)
 ENV_THREADS = "DMS_ORT_THREADS"
