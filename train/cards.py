@@ -47,7 +47,12 @@ def write_cards(models: Path) -> list[Path]:
                  "lighting and behaviour. No real data was used: figures are synthetic-to-synthetic.", "",
                  f"**Training.** {t['steps']} steps, batch {t['batch']}, Adam lr {t['lr']} (cosine), weight decay "
                  f"{t['weight_decay']}, seed {t['seed']}, {t['train_seconds']} s of wall clock on the shared 2-core "
-                 f"CPU (torch 2 threads), final loss {t['final_loss']:.4g}.", "",
+                 f"CPU, final loss {t['final_loss']:.4g}."
+                 + (f" This was a fine-tuning run (BN frozen, folded) starting from `{t['init']}`, an earlier run "
+                    "of the same recipe from scratch (train.all runs scratch + fine-tune as one longer run); "
+                    f"dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
+                    "error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
+                    if t.get("init") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
                  f"{run['export']['max_abs_diff']:.2e}; fp16 variant {run['export']['fp16_path']}.", ""]
