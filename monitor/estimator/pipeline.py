@@ -68,7 +68,7 @@ class HeadSpec:
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
-DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_ir.onnx"
+DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
 
 
 class PoseEstimator:
