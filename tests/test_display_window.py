@@ -35,14 +35,14 @@ def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:
 
 
 def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb, models):
-    rec = write_recording(tmp_path / "slow.dmsrec", 50, width=320, height=240, fps=10.0)
+    rec = write_recording(tmp_path / "slow.dmsrec", 100, width=320, height=240, fps=10.0)
     out = tmp_path / "run"
     proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
     shots = []
     try:
         assert wait_for(lambda: out.joinpath("results.jsonl").exists()
                         and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
-        while proc.poll() is None and len(shots) < 8:
+        while proc.poll() is None and len(shots) < 12:
             shot = xvfb.screenshot(tmp_path / f"shot{len(shots)}.png")
             if proc.poll() is None:  # the window may already be gone at the end of the run
                 shots.append(shot)
@@ -56,7 +56,7 @@ def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb,
     x, y, w, h = display["window_rect"]
     assert (w, h) == (320 + 300, 440 + 40)  # image + panel (at least 440 high) + status line
     by_frame = {r["frame"]: r for r in results(out)}
-    ir_rows = {fs.frame: fs.images["ir"][0] for fs in framesets(50, width=320, height=240, fps=10.0)}
+    ir_rows = {fs.frame: fs.images["ir"][0] for fs in framesets(100, width=320, height=240, fps=10.0)}
     checked = 0
     for shot in shots:
         canvas = shot[y:y + h, x:x + w]
