@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monitor.bench.faults import worker_pids  # noqa: F401 - the tests find workers the same way
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,23 +39,6 @@ def results(out: Path) -> list[dict[str, Any]]:
 
 def summary(out: Path) -> dict[str, Any]:
     return json.loads((out / "summary.json").read_text())
-
-
-def worker_pids(out: Path) -> dict[str, list[int]]:
-    """Worker processes of the run writing to ``out`` (found through /proc, by their config)."""
-    found: dict[str, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if argv[-2:] == [b"--standby", b""] and (entry / "comm").read_text().strip() != f"dms-{argv[3].decode()}":
-                continue  # an idle spare (a spare that took over calls itself dms-ROLE)
-        except OSError:
-            continue
-        if len(argv) >= 5 and argv[1:3] == [b"-m", b"monitor.workers"] and f'"out_dir": "{out}"'.encode() in argv[4]:
-            found.setdefault(argv[3].decode(), []).append(int(entry.name))
-    return found
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
