@@ -125,8 +125,9 @@ def test_fuzzed_control_messages_are_counted_by_the_supervisor(tmp_path, model_p
             sock.send_multipart(parts)
         sock.close(linger=10_000)
         before = len(out.joinpath("results.jsonl").read_text().splitlines())
-        # the forged "I am done" beats changed nothing: the run is still going
-        assert wait_for(lambda: len(out.joinpath("results.jsonl").read_text().splitlines()) > before + 30, 30)
+        # the forged "I am done" beats changed nothing: the run is still going; and give the
+        # supervisor time to read the last of the 10,000 before the run is stopped
+        assert wait_for(lambda: len(out.joinpath("results.jsonl").read_text().splitlines()) > before + 150, 60)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
