@@ -33,7 +33,7 @@ from calib.driver_calibration import CalibrationSession  # noqa: E402
 from calib.layout import CameraPose, load_layout  # noqa: E402
 from monitor.estimates import Estimates, HeadPose  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
-from monitor.gaze.evaluate_run import DEFAULT_LAYOUT, evaluate_gaze, format_confusion, format_report, pooled  # noqa: E402
+from monitor.gaze.evaluate_run import DEFAULT_LAYOUT, evaluate_gaze, format_pooled_details, format_report, pooled  # noqa: E402
 from monitor.geometry import euler_to_matrix, matrix_to_euler  # noqa: E402
 
 
@@ -171,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name}: head pose from {source}, noise {a.noise_deg} deg/axis, head share x{a.head_share}: "
               f"dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} frames, "
               f"all labelled {total['labelled_accuracy']} ({total['runs']} sequences)")
-        print(format_confusion(total["confusion"]))
-        print(f"events: {total['events']}")
-        print(f"clean runs {total['clean_runs']}, false events on them {total['false_events_on_clean_runs']}")
+        print(format_pooled_details(total))
     return 0
 
 

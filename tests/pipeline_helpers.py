@@ -6,11 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from monitor.bench.faults import worker_pids  # noqa: F401 - the tests find workers the same way
+from monitor.bench.faults import wait_for, worker_pids  # noqa: F401 - the tests poll and find workers the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +38,3 @@ def results(out: Path) -> list[dict[str, Any]]:
 
 def summary(out: Path) -> dict[str, Any]:
     return json.loads((out / "summary.json").read_text())
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

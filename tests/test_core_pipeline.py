@@ -11,13 +11,7 @@ import pytest
 from monitor.recording import RecordingReader
 from pipeline_helpers import results, run, start_run, summary, wait_for, worker_pids
 from tests.fixtures import framesets, write_recording
-from tests.onnx_factory import body_model, head_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
+from tests.onnx_factory import body_model
 
 
 @pytest.fixture(scope="module")

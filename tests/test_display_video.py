@@ -13,13 +13,6 @@ from monitor.display.video import OverlayVideo
 from monitor.recording import RecordingReader
 from pipeline_helpers import results, run, start_run, summary, wait_for
 from tests.fixtures import write_recording
-from tests.onnx_factory import body_model, head_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 from display_helpers import frame_id_from_pixels, start_window_run, xserver
 from pipeline_helpers import results, wait_for
 from tests.fixtures import framesets, write_recording
-from tests.onnx_factory import body_model, head_model
 
 ORIGIN_BGR = np.array([255, 0, 255])  # monitor/display/overlay.py ORIGIN_COLOUR
 
@@ -19,12 +18,6 @@ ORIGIN_BGR = np.array([255, 0, 255])  # monitor/display/overlay.py ORIGIN_COLOUR
 def xvfb():
     with xserver() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
 
 
 def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:

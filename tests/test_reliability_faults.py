@@ -8,13 +8,6 @@ import pytest
 from monitor.bench.faults import inject_faults
 from pipeline_helpers import results, run, summary
 from tests.fixtures import write_recording
-from tests.onnx_factory import body_model, head_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
 
 
 @pytest.fixture(scope="module")

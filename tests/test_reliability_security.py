@@ -8,20 +8,12 @@ import stat
 import time
 from pathlib import Path
 
-import pytest
 import zmq
 
 from monitor.security import generate_keys
 from monitor.wire import Message, encode
 from pipeline_helpers import results, run, start_run, summary, wait_for, worker_pids
 from tests.fixtures import write_recording
-from tests.onnx_factory import body_model, head_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    return ["--body-model", str(body_model(d / "body.onnx")), "--head-model", str(head_model(d / "head.onnx"))]
 
 
 def free_base_port() -> int:

@@ -266,10 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
               f"frames, all labelled {total['labelled_accuracy']}")
-        print(format_confusion(total["confusion"]))
-        print(f"events: {total['events']}")
-        print(f"clean runs {total['clean_runs']}, false events on them {total['false_events_on_clean_runs']}")
+        print(format_pooled_details(total))
     return 0
+
+
+def format_pooled_details(total: dict[str, Any]) -> str:
+    """Confusion matrix, events and clean-run figures of `pooled` results, for the terminal."""
+    return "\n".join([format_confusion(total["confusion"]), f"events: {total['events']}",
+                      f"clean runs {total['clean_runs']}, false events on them {total['false_events_on_clean_runs']}"])
 
 
 if __name__ == "__main__":
