@@ -23,6 +23,7 @@ from monitor.workers.base import (COMMAND, CONTROL, FATAL_EXIT_CODE, STAGE_FAILE
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5  # SIGTERM -> SIGKILL; the whole stop stays under the 2 s budget
+FINAL_BEATS_S = 0.3  # after the workers exit: time for their last heartbeats to arrive
 # No heartbeat for this long from a running worker -> killed and restarted. Workers beat every
 # 0.1 s and never block longer than ~0.1 s between beats; 1.5 s (15 missed beats) keeps a worker
 # that is merely starved of CPU on a heavily loaded machine from being taken for hung (1 s did not).
@@ -211,14 +212,18 @@ class Supervisor:
             command["source"] = capture.beat["info"]["source_state"]  # e.g. the display shows "camera lost"
         self.command.send(json.dumps(command).encode())
 
-    def _read_heartbeats(self, timeout_ms: int) -> None:
+    def _read_heartbeats(self, timeout_ms: int) -> int:
+        """Everything queued on the control socket (waiting up to timeout_ms for the first);
+        returns how many messages were read."""
         if not self.control.poll(timeout_ms):
-            return
+            return 0
+        count = 0
         while True:
             try:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return count
+            count += 1
             beat = self._valid_beat(frames)
             if beat is None:
                 continue
@@ -331,4 +336,8 @@ class Supervisor:
                 log.warning("worker pid %d ignored SIGTERM: killing it", p.pid)
                 p.kill()
                 p.wait()
-        self._read_heartbeats(timeout_ms=0)  # the final beats carry the final counters
+        # The final beats carry the final counters; a worker's last beat can still be on its way
+        # through the sockets when the process has exited, so read until the socket stays quiet.
+        deadline = time.monotonic() + FINAL_BEATS_S
+        while self._read_heartbeats(timeout_ms=50) and time.monotonic() < deadline:
+            pass

@@ -213,6 +213,9 @@ class WorkerHarness:
         self.role = role
         self.control = self._bind(zmq.PULL, CONTROL)
         self.command = self._bind(zmq.PUB, COMMAND)
+        # A PUB drops what a subscriber cannot take (HWM): the tests count every fuzzed command, so
+        # the queue here is unbounded (the supervisor sends ~20 small commands a second).
+        self.command.setsockopt(zmq.SNDHWM, 0)
         self.producer = self._bind(zmq.PUSH, link_name(producer, role)) if producer else None
         self.others = {p: self._bind(zmq.PUSH, link_name(p, role)) for p in other_producers}
         self.consumers = {}

@@ -123,14 +123,16 @@ def test_fuzzed_control_messages_are_counted_by_the_supervisor(tmp_path, model_p
         sock.connect(f"ipc://{run_dir}/control.sock")
         for parts in fuzzed_control(N, [p for ps in pids.values() for p in ps], seed=5):
             sock.send_multipart(parts)
-        sock.close(linger=10_000)
         before = len(out.joinpath("results.jsonl").read_text().splitlines())
         # the forged "I am done" beats changed nothing: the run is still going; and give the
-        # supervisor time to read the last of the 10,000 before the run is stopped
+        # supervisor time to read the last of the 10,000 before the run is stopped. The socket stays
+        # open until then: libzmq drops the last batch a receiver has read but not yet queued
+        # (its queue was full) when the sender disconnects, so closing it now would lose some.
         assert wait_for(lambda: len(out.joinpath("results.jsonl").read_text().splitlines()) > before + 150, 60)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
+        sock.close(linger=0)
     finally:
         ctx.destroy(linger=0)
         if proc.poll() is None:
