@@ -152,14 +152,16 @@ class Sender:
                 self.stats.stale_dropped += 1
             self._pending = parts
             return self.service()
+        # Never a blocking send: if the consumer died, a blocking send would wait, without
+        # heartbeats, until its replacement connects. The first try needs no poll (the usual case).
         while True:
+            try:
+                self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                break
+            except zmq.Again:
+                pass
             if self.socket.poll(100, zmq.POLLOUT):
-                try:  # never a blocking send: if the consumer dies between poll and send, a
-                    # blocking send would wait, without heartbeats, until its replacement connects
-                    self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-                    break
-                except zmq.Again:
-                    pass
+                continue
             on_wait()
             if should_stop():
                 return False
@@ -236,10 +238,13 @@ class Receiver:
 
     def __init__(self, ctx: zmq.Context, address: str, policy: Policy, hwm: int | None = None,
                  shm_prefix: str | None = None, guard: "NetworkGuard | None" = None,
-                 topics: frozenset[str] = frozenset()) -> None:
+                 topics: frozenset[str] = frozenset(), zero_copy: bool = False) -> None:
         self.policy = Policy(policy)
         self.address = address
         self.shm = RingReader(shm_prefix) if shm_prefix else None
+        # Arrays in the ring are viewed, not copied: the consumer must call `verify` after using
+        # a message and must not keep its arrays (only for one-message-at-a-time consumers).
+        self.zero_copy = zero_copy and self.shm is not None
         self.topics = topics  # the topics this consumer takes (empty: any); others are malformed
         self.stats = LinkStats()
         self.socket = ctx.socket(zmq.PULL)
@@ -299,7 +304,7 @@ class Receiver:
 
     def _decode(self, parts: list[zmq.Frame]) -> Message | None:
         try:
-            return decode(parts, self.shm)
+            return decode(parts, self.shm, self.zero_copy)
         except WireError as exc:
             self.reject(exc)
             return None
@@ -312,6 +317,19 @@ class Receiver:
             self._logged_kinds.add(exc.kind)
             log.warning("dropped malformed message on %s (%s); further %r errors are only counted",
                         self.address, exc, exc.kind)
+
+    def verify(self, msg: Message) -> bool:
+        """After a zero-copy message was used: True if its ring slots were not overwritten
+        meanwhile. Otherwise the message is counted as dropped (shm_overrun) and, since this
+        consumer is slower than the producer's ring allows, the link copies from now on."""
+        if msg.intact():
+            return True
+        self.reject(WireError("shm_overrun", f"frame {msg.frame} was overwritten in the ring while in use"))
+        if self.zero_copy:
+            log.warning("%s: the producer lapped its ring during processing; this link copies frames from now on",
+                        self.address)
+            self.zero_copy = False
+        return False
 
     def close(self) -> None:
         self.socket.close(linger=0)

@@ -12,6 +12,13 @@ A slot's sequence number is set to 0 while it is being written and to the messag
 number after; a reader copies the data out and accepts it only if the sequence number equals
 the expected one both before and after the copy (a seqlock), so a slot overwritten by a producer
 that ran ahead is detected and the message dropped, never passed on half-written.
+
+Zero-copy reads (``RingReader.view``) skip the copy: the array is a read-only view of the slot,
+returned with a ``SlotLease``. The consumer uses the array, then asks ``lease.intact()``: if the
+producer lapped the ring meanwhile, the result computed from it is thrown away. On a replay link
+that cannot happen (at most HWMs + socket buffers of messages are in flight, fewer than the
+slots); on a live link a consumer slower than slots/frame-rate would see it, and the receiver
+then falls back to copying (bus.Receiver.verify).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import mmap
 import os
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +129,21 @@ class FrameRing:
             (SHM_DIR / self.name).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class SlotLease:
+    """The promise behind a zero-copy array: valid while its slot still holds message ``seq``."""
+
+    mapping: mmap.mmap
+    base: int
+    seq: int
+
+    def intact(self) -> bool:
+        try:
+            return SEQ.unpack_from(self.mapping, self.base)[0] == self.seq
+        except ValueError:  # the mapping was closed: the reader moved on
+            return False
+
+
 class RingReader:
     """Consumer side: resolves references whose segment name starts with ``allowed_prefix``."""
 
@@ -130,6 +153,21 @@ class RingReader:
 
     def read(self, ref: Any, dtype: np.dtype, shape: list[int], nbytes: int) -> np.ndarray:
         """A private copy of the referenced array; ShmError when the reference is not valid."""
+        lease, start = self._locate(ref, nbytes)
+        array = np.frombuffer(lease.mapping, dtype=dtype, count=nbytes // dtype.itemsize, offset=start).copy()
+        if not lease.intact():  # overwritten while we copied
+            raise ShmError("shm_overrun", f"slot of message {lease.seq} was overwritten during the read")
+        return array.reshape(shape)
+
+    def view(self, ref: Any, dtype: np.dtype, shape: list[int], nbytes: int) -> tuple[np.ndarray, SlotLease]:
+        """A read-only view of the referenced array in the ring, and the lease to check once the
+        array has been used; ShmError when the reference is not valid."""
+        lease, start = self._locate(ref, nbytes)
+        array = np.frombuffer(lease.mapping, dtype=dtype, count=nbytes // dtype.itemsize, offset=start)
+        return array.reshape(shape), lease
+
+    def _locate(self, ref: Any, nbytes: int) -> tuple[SlotLease, int]:
+        """The lease of a valid reference whose slot holds its message now, and the data offset."""
         if not isinstance(ref, dict):
             raise ShmError("bad_shm_ref", "reference is not an object")
         name, slot, seq, offset = ref.get("segment"), ref.get("slot"), ref.get("seq"), ref.get("offset")
@@ -141,13 +179,10 @@ class RingReader:
         if slot >= slots or offset + nbytes > slot_bytes:
             raise ShmError("bad_shm_ref", f"slot {slot} offset {offset} + {nbytes} bytes outside the segment")
         base = HEADER_BYTES + slot * (SEQ.size + slot_bytes)
-        if SEQ.unpack_from(mapping, base)[0] != seq:
+        lease = SlotLease(mapping, base, seq)
+        if not lease.intact():
             raise ShmError("shm_overrun", f"slot {slot} no longer holds message {seq}")
-        start = base + SEQ.size + offset
-        array = np.frombuffer(mapping, dtype=dtype, count=nbytes // dtype.itemsize, offset=start).copy()
-        if SEQ.unpack_from(mapping, base)[0] != seq:  # overwritten while we copied
-            raise ShmError("shm_overrun", f"slot {slot} was overwritten during the read")
-        return array.reshape(shape)
+        return lease, base + SEQ.size + offset
 
     def _open(self, name: str) -> tuple[mmap.mmap, int, int]:
         if name not in self._maps:
@@ -167,14 +202,21 @@ class RingReader:
                 mapping.close()
                 raise ShmError("bad_shm_segment", f"{name} is not a frame ring")
             for old in [n for n in self._maps if n.rsplit("-", 1)[0] == name.rsplit("-", 1)[0]]:
-                self._maps.pop(old)[0].close()  # the producer moved to a new generation
+                _close_mapping(self._maps.pop(old)[0])  # the producer moved to a new generation
             self._maps[name] = (mapping, slots, slot_bytes)
         return self._maps[name]
 
     def close(self) -> None:
         for mapping, _, _ in self._maps.values():
-            mapping.close()
+            _close_mapping(mapping)
         self._maps.clear()
+
+
+def _close_mapping(mapping: mmap.mmap) -> None:
+    try:
+        mapping.close()
+    except BufferError:  # zero-copy arrays still use it: it is unmapped when the last one goes
+        pass
 
 
 def remove_segments(prefix: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from monitor.shm import FrameRing, RingReader, ShmError
+from monitor.shm import FrameRing, RingReader, ShmError, SlotLease
 
 SCHEMA_VERSION = 1
 
@@ -56,6 +56,12 @@ class Message:
     stamps: dict[str, int] = field(default_factory=dict)  # stage event -> time.monotonic_ns()
     meta: dict[str, Any] = field(default_factory=dict)  # free JSON: intrinsics, estimates, truth
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # zero-copy arrays (views of a shared-memory ring): valid while every lease is intact
+    leases: list[SlotLease] = field(default_factory=list, repr=False, compare=False)
+
+    def intact(self) -> bool:
+        """False when a zero-copy array's ring slot was overwritten: results made from it are void."""
+        return all(lease.intact() for lease in self.leases)
 
 
 def encode(msg: Message, ring: "FrameRing | None" = None) -> list[Any]:
@@ -95,9 +101,10 @@ def encode(msg: Message, ring: "FrameRing | None" = None) -> list[Any]:
     return [msg.topic.encode(), header_bytes, *buffers]
 
 
-def decode(parts: Sequence[Any], shm: "RingReader | None" = None) -> Message:
+def decode(parts: Sequence[Any], shm: "RingReader | None" = None, zero_copy: bool = False) -> Message:
     """Validate and decode multipart frames (bytes, memoryview or zmq.Frame). Raises WireError.
-    Buffers referenced in shared memory are accepted only with a ``shm`` reader for the link."""
+    Buffers referenced in shared memory are accepted only with a ``shm`` reader for the link; they
+    are copied out, or with ``zero_copy`` viewed in place (check ``Message.intact()`` after use)."""
     if len(parts) < 2:
         raise WireError("too_few_parts", f"{len(parts)} part(s), need topic and header")
     topic = _as_bytes(parts[0])
@@ -129,10 +136,13 @@ def decode(parts: Sequence[Any], shm: "RingReader | None" = None) -> Message:
     if in_parts != len(buffers):
         raise WireError("buffer_count", f"header declares {in_parts} buffer parts, message has {len(buffers)}")
     arrays: dict[str, np.ndarray] = {}
+    leases: list[SlotLease] = []
     total = 0
     for spec in specs:
         if isinstance(spec, dict) and "shm" in spec:
-            name, array = _shared_array(spec, shm)
+            name, array, lease = _shared_array(spec, shm, zero_copy)
+            if lease is not None and lease not in leases:  # one per slot: a frameset's arrays share one
+                leases.append(lease)
         else:
             name, array = _array(spec, _as_buffer(buffers.pop(0)))
         if name in arrays:
@@ -141,7 +151,7 @@ def decode(parts: Sequence[Any], shm: "RingReader | None" = None) -> Message:
         if total > MAX_TOTAL_BYTES:
             raise WireError("message_too_big", f"more than {MAX_TOTAL_BYTES} bytes of buffers")
         arrays[name] = array
-    return Message(topic.decode(), stream, frame, float(device_ts), stamps, meta, arrays)
+    return Message(topic.decode(), stream, frame, float(device_ts), stamps, meta, arrays, leases)
 
 
 def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
@@ -153,16 +163,20 @@ def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
     return name, array
 
 
-def _shared_array(spec: dict, shm: "RingReader | None") -> tuple[str, np.ndarray]:
+def _shared_array(spec: dict, shm: "RingReader | None", zero_copy: bool) -> tuple[str, np.ndarray, SlotLease | None]:
     name, dtype, shape, nbytes = _check_spec(spec)
     if shm is None:
         raise WireError("shm_refused", f"{name}: shared-memory buffers are not accepted on this link")
+    lease = None
     try:
-        array = shm.read(spec["shm"], dtype, shape, nbytes)
+        if zero_copy:
+            array, lease = shm.view(spec["shm"], dtype, shape, nbytes)
+        else:
+            array = shm.read(spec["shm"], dtype, shape, nbytes)
     except ShmError as exc:
         raise WireError(exc.kind, f"{name}: {exc}") from None
     array.flags.writeable = False
-    return name, array
+    return name, array, lease
 
 
 def _check_spec(spec: Any) -> tuple[str, np.dtype, list[int], int]:

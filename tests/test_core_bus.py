@@ -2,6 +2,7 @@
 replay is lossless and ordered under backpressure."""
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,9 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor import shm
 from monitor.bus import Endpoints, Policy, Receiver, Sender
+from monitor.shm import FrameRing
 from monitor.wire import Message
 
 
@@ -145,3 +148,26 @@ def test_replay_send_gives_up_when_asked_to_stop(ctx, endpoints):
     sent = [tx.send(frame(i), should_stop=lambda: time.monotonic() > stop_at) for i in range(20)]
     assert sent[-1] is False and tx.stats.send_dropped == 0
     tx.close()
+
+
+@pytest.mark.skipif(not shm.available(), reason="no writable /dev/shm")
+def test_zero_copy_receiver_detects_a_lapped_frame_counts_it_and_falls_back_to_copies(ctx, endpoints):
+    prefix = f"{Path(endpoints.directory).name}-zc"
+    ring = FrameRing(prefix, slots=4)
+    address = endpoints.address("zc")
+    tx = Sender(ctx, address, Policy.REPLAY, ring=ring)
+    rx = Receiver(ctx, address, Policy.REPLAY, shm_prefix=prefix, zero_copy=True)
+    try:
+        assert tx.send(frame(0, size=512))
+        held = rx.recv(5000)
+        assert held is not None and held.leases and rx.verify(held)  # used in time: valid
+        for i in range(1, 5):  # a slow consumer: the producer laps the 4-slot ring meanwhile
+            assert tx.send(frame(i, size=512))
+        assert not rx.verify(held)
+        assert rx.stats.bad["shm_overrun"] == 1 and not rx.zero_copy
+        later = [rx.recv(5000) for _ in range(4)]
+        assert [m.frame for m in later] == [1, 2, 3, 4]
+        assert all(not m.leases and rx.verify(m) for m in later)  # copies from now on
+        assert int(later[-1].arrays["ir"][0, 0]) == 4
+    finally:
+        tx.close(); rx.close(); ring.close()

@@ -95,3 +95,30 @@ def test_close_unlinks_the_segment(ring):
     assert path.exists()
     ring.close()
     assert not path.exists()
+
+
+def test_zero_copy_arrays_are_views_of_the_ring_and_say_when_they_were_overwritten(ring):
+    reader = RingReader(ring.prefix)
+    msg = frameset(0)
+    back = decode(encode(msg, ring), reader, zero_copy=True)
+    for name, array in msg.arrays.items():
+        np.testing.assert_array_equal(back.arrays[name], array)
+        assert not back.arrays[name].flags.writeable
+    assert len(back.leases) == 1 and back.intact()  # ir and depth share one slot; "small" is in the message
+    ir = back.arrays["ir"]
+    for i in range(1, 5):  # 4 slots: message 4 is written over message 0's pixels
+        encode(frameset(i), ring)
+    assert not back.intact()
+    np.testing.assert_array_equal(ir, frameset(4).arrays["ir"])  # really the ring's memory, not a copy
+    reader.close()  # views still in use keep their mapping alive: no error, still readable
+    assert int(ir.sum()) == int(frameset(4).arrays["ir"].sum())
+
+
+def test_copied_arrays_stay_valid_after_the_ring_laps(ring):
+    reader = RingReader(ring.prefix)
+    msg = frameset(0)
+    back = decode(encode(msg, ring), reader)
+    for i in range(1, 9):
+        encode(frameset(i), ring)
+    assert back.intact() and back.leases == []
+    np.testing.assert_array_equal(back.arrays["depth"], msg.arrays["depth"])

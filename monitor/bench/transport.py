@@ -4,7 +4,11 @@
     python -m monitor.bench.transport [--width 848 --height 480 --fps 60 --seconds 10 --transport ipc]
 
 One-way latency = receiver's monotonic clock after decode minus the sender's just before send
-(CLOCK_MONOTONIC is shared by all processes of a host).
+(CLOCK_MONOTONIC is shared by all processes of a host). Three ways a frameset can travel over ipc:
+  shared-memory ring, zero-copy: the consumer reads the arrays in place (what the estimator does);
+  shared-memory ring, copied: the consumer gets private copies (display, recorder, gaze inputs);
+  through the socket: the pixels are in the message (--no-shm, or tcp).
+A zero-copy message is checked after "use" (bus.Receiver.verify); overruns are reported.
 """
 from __future__ import annotations
 
@@ -56,9 +60,10 @@ def produce(address: str, width: int, height: int, fps: float, count: int, shm_p
         ring.close()
 
 
-def consume(address: str, shm_prefix: str) -> tuple[list[float], int, float]:
+def consume(address: str, shm_prefix: str, zero_copy: bool) -> tuple[list[float], int, float, int]:
     ctx = zmq.Context()
-    rx = Receiver(ctx, address, Policy.REPLAY, shm_prefix=shm_prefix or None)
+    rx = Receiver(ctx, address, Policy.REPLAY, shm_prefix=shm_prefix or None, zero_copy=zero_copy)
+    overruns = 0
     latencies: list[float] = []
     nbytes = 0
     first = last = 0.0
@@ -75,14 +80,16 @@ def consume(address: str, shm_prefix: str) -> tuple[list[float], int, float]:
         expected += 1
         latencies.append((now - msg.stamps["capture.out"]) / 1e6)
         nbytes += sum(a.nbytes for a in msg.arrays.values())
+        overruns += not rx.verify(msg)
         first = first or now / 1e9
         last = now / 1e9
     rx.close()
     ctx.term()
-    return latencies, nbytes, last - first
+    return latencies, nbytes, last - first, overruns
 
 
-def run_case(transport: str, width: int, height: int, fps: float, count: int, shm: bool) -> dict:
+def run_case(transport: str, width: int, height: int, fps: float, count: int, shm: bool,
+             zero_copy: bool = False) -> dict:
     endpoints = Endpoints.create_private(transport, base_port=5790)
     address = endpoints.address("bench")
     prefix = f"{Path(endpoints.directory).name}-bench" if shm and transport == "ipc" else ""
@@ -90,12 +97,13 @@ def run_case(transport: str, width: int, height: int, fps: float, count: int, sh
             "--width", str(width), "--height", str(height), "--fps", str(fps), "--count", str(count)]
     producer = subprocess.Popen(args)
     try:
-        latencies, nbytes, span = consume(address, prefix)
+        latencies, nbytes, span, overruns = consume(address, prefix, zero_copy)
     finally:
         producer.wait(timeout=30)
         endpoints.remove()
     frames = len(latencies)
-    return {"transport": transport, "shm": bool(prefix), "fps_asked": fps, "frames": frames,
+    return {"transport": transport, "shm": bool(prefix), "zero_copy": zero_copy and bool(prefix),
+            "overruns": overruns, "fps_asked": fps, "frames": frames,
             "frameset_bytes": nbytes // max(frames, 1),
             "throughput_fps": round((frames - 1) / span, 1) if span else None,
             "throughput_MBps": round(nbytes / span / 1e6, 1) if span else None,
@@ -120,16 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     print(f"{args.width}x{args.height} IR u8 + depth u16 framesets, {args.transport}, replay policy (lossless), "
           f"two processes")
-    for shm in ((True, False) if args.transport == "ipc" else (False,)):
-        label = "shared-memory ring" if shm else "through the socket"
-        paced = run_case(args.transport, args.width, args.height, args.fps, int(args.fps * args.seconds), shm)
-        flat_out = run_case(args.transport, args.width, args.height, 0, 600, shm)
+    cases = {"shared-memory ring, zero-copy": (True, True), "shared-memory ring, copied": (True, False),
+             "through the socket": (False, False)}
+    if args.transport != "ipc":  # shared memory is for processes of one host
+        cases = {"through the socket": (False, False)}
+    for label, (shm, zero_copy) in cases.items():
+        paced = run_case(args.transport, args.width, args.height, args.fps, int(args.fps * args.seconds), shm, zero_copy)
+        flat_out = run_case(args.transport, args.width, args.height, 0, 600, shm, zero_copy)
         results[label] = {"paced": paced, "max_throughput": flat_out}
         lat = paced["one_way_ms"]
+        overruns = f", {paced['overruns'] + flat_out['overruns']} overwritten in use" if zero_copy else ""
         print(f"[{label}] paced at {args.fps:g} fps, {paced['frames']} framesets: one-way latency ms "
               f"p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
         print(f"[{label}] as fast as possible, {flat_out['frames']} framesets: {flat_out['throughput_fps']} "
-              f"framesets/s ({flat_out['throughput_MBps']} MB/s)")
+              f"framesets/s ({flat_out['throughput_MBps']} MB/s){overruns}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -146,11 +146,13 @@ class Worker:
         self.senders[consumer] = sender
         return sender
 
-    def add_receiver(self, producer: str, policy: Policy | None = None, topics: frozenset[str] = frozenset()) -> Receiver:
-        """``topics``: what this link may carry besides ``eos``; anything else is counted as malformed."""
+    def add_receiver(self, producer: str, policy: Policy | None = None, topics: frozenset[str] = frozenset(),
+                     zero_copy: bool = False) -> Receiver:
+        """``topics``: what this link may carry besides ``eos``; anything else is counted as malformed.
+        ``zero_copy``: frames in shared memory are viewed in place (see Receiver.verify)."""
         receiver = Receiver(self.ctx, self.endpoints.address(link_name(producer, self.role)), policy or self.policy,
                             shm_prefix=self.shm_prefix(producer), guard=self.guard,
-                            topics=topics | {"eos"} if topics else topics)
+                            topics=topics | {"eos"} if topics else topics, zero_copy=zero_copy)
         self.receivers[producer] = receiver
         return receiver
 

@@ -33,7 +33,8 @@ class EstimatorWorker(Worker):
         self.info["models"] = self.estimator.describe()
         # travels with every result so the live overlay can say what runs the models
         self.providers = sorted({p for m in self.info["models"] for p in m["active_providers"]})
-        self.rx = self.add_receiver("capture", topics=frozenset({"frames"}))
+        # One frame at a time, nothing kept: the frames are read in place from the capture ring.
+        self.rx = self.add_receiver("capture", topics=frozenset({"frames"}), zero_copy=True)
         self.tx = self.add_sender("gaze")
         self.needed = {self.estimator.body.contract.modality, self.estimator.head.contract.modality}
         self.model_error = ModelError.from_config(cfg.faults)
@@ -55,7 +56,11 @@ class EstimatorWorker(Worker):
                 estimates = self.estimator.estimate(frameset)
                 self.artificial_delay()  # stands in for slower inference in tests and benchmarks
         except Exception as exc:  # one failing frame is dropped with its reason; many in a row end the run
+            if not self.rx.verify(msg):
+                return True  # it failed on a frame overwritten under it: counted as such, not as an error
             self.count_error(f"frame {msg.frame}", exc)
+            return True
+        if not self.rx.verify(msg):  # the frame changed under the models: these estimates are void
             return True
         meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms,
                 "providers": self.providers}
