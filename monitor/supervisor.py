@@ -23,6 +23,7 @@ from monitor.workers.base import (COMMAND, CONTROL, FATAL_EXIT_CODE, STAGE_FAILE
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5  # SIGTERM -> SIGKILL; the whole stop stays under the 2 s budget
+COMMAND_REPEAT_S = 0.2  # an unchanged run state is sent again this often
 FINAL_BEATS_S = 0.3  # after the workers exit: time for their last heartbeats to arrive
 # No heartbeat for this long from a running worker -> killed and restarted. Workers beat every
 # 0.1 s and never block longer than ~0.1 s between beats; 1.5 s (15 missed beats) keeps a worker
@@ -91,6 +92,8 @@ class Supervisor:
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
         self.control_bad: dict[str, int] = {}  # malformed or foreign control messages, by kind
+        self._last_command = b""
+        self._next_command_at = 0.0
 
     # --- public ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -202,15 +205,22 @@ class Supervisor:
 
     def _publish_run_state(self) -> None:
         """Tell the workers whether everyone is ready (capture starts then) and who has finished
-        (a worker leaves only once its consumers have finished). Repeated every loop, so a late
-        subscriber or a restarted worker catches up at once."""
+        (a worker leaves only once its consumers have finished). Sent at once when it changes and
+        repeated every COMMAND_REPEAT_S, so a late subscriber or a restarted worker catches up;
+        not on every loop: each message wakes every worker's socket thread, and on a 2-core
+        machine that chatter shows in the pipeline's latency tail."""
         go = all(h.state not in ("starting", "restarting") for h in self.workers.values())
         finished = [role for role, h in self.workers.items() if h.finished or h.state in ("draining", "done")]
         command: dict[str, Any] = {"go": go, "finished": finished}
         capture = self.workers.get("capture")
         if capture is not None and isinstance(capture.beat.get("info", {}).get("source_state"), dict):
             command["source"] = capture.beat["info"]["source_state"]  # e.g. the display shows "camera lost"
-        self.command.send(json.dumps(command).encode())
+        encoded = json.dumps(command).encode()
+        now = time.monotonic()
+        if encoded == self._last_command and now < self._next_command_at:
+            return
+        self.command.send(encoded)
+        self._last_command, self._next_command_at = encoded, now + COMMAND_REPEAT_S
 
     def _read_heartbeats(self, timeout_ms: int) -> int:
         """Everything queued on the control socket (waiting up to timeout_ms for the first);

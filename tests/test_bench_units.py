@@ -146,3 +146,13 @@ def test_session_knobs_from_the_environment(tmp_path, monkeypatch):
     assert name == "TensorrtExecutionProvider" and cpu == "CPUExecutionProvider"
     assert options["trt_engine_cache_enable"] and options["trt_engine_cache_path"] == str(cache)
     assert cache.is_dir()
+
+
+def test_warmup_is_frames_or_seconds_of_frames():
+    from monitor.bench.pipeline import parse_warmup
+    from monitor.bench.report import _warmup_words
+    assert parse_warmup("30") == (30, "frames") and parse_warmup("6s") == (6, "seconds")
+    assert _warmup_words("6s") == "6 s of frames" and _warmup_words(30) == "30 frames"
+    for bad in ("-1", "six", "s"):
+        with pytest.raises(ValueError):
+            parse_warmup(bad)

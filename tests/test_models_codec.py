@@ -97,3 +97,33 @@ def test_lifting_backprojects_through_depth():
     assert sample_depth(depth, np.array([[20.0, 20.0]]), depth_unit_mm=0.5)[0] == 500.0
     with pytest.raises(ValueError, match="intrinsics"):
         lift_joints(uv, depth[:10], intr)
+
+
+def _median_depth_reference(depth, uv, depth_unit_mm, radius):
+    """The definition, one joint at a time: median of the window's valid (> 0) depths, window cut at the border."""
+    h, w = depth.shape
+    out = []
+    for u, v in uv:
+        if not (np.isfinite(u) and np.isfinite(v)) or not (0 <= round(u) < w and 0 <= round(v) < h):
+            out.append(np.nan)
+            continue
+        c, r = round(u), round(v)
+        patch = depth[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1]
+        valid = patch[patch > 0]
+        out.append(float(np.median(valid)) * depth_unit_mm if valid.size else np.nan)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_vectorised_depth_sampling_matches_the_per_joint_median(radius):
+    rng = np.random.default_rng(radius)
+    depth = rng.integers(400, 3000, (48, 64)).astype(np.uint16)
+    depth[rng.random(depth.shape) < 0.4] = 0  # holes: valid counts of every parity
+    depth[10:20, 30:40] = 0  # a window with nothing valid
+    uv = np.vstack([rng.uniform(-3, 67, (200, 2)),  # borders and off-image
+                    [[35.0, 15.0], [np.nan, 3.0], [2.5, 3.5], [0.0, 0.0], [63.4, 47.4]]])
+    got = sample_depth(depth, uv, depth_unit_mm=0.5, radius=radius)
+    want = _median_depth_reference(depth, uv, 0.5, radius)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+    assert np.isnan(got[200]) and np.isnan(got[201])

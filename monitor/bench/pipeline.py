@@ -141,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame buffers through the shared-memory ring (on, the pipeline's default) or the "
                         "sockets (off, run_monitor.py --no-shm) (default: %(default)s)")
     p.add_argument("--frames", type=int, default=300, help="measured frames per configuration (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=30,
-                   help="frames run before measuring, after the models' own warm-up (default: %(default)s)")
+    p.add_argument("--warmup", default="6s", metavar="N|Ns",
+                   help="run before measuring, after the models' own warm-up: N frames, or N seconds of "
+                        "frames at each configuration's rate. The default covers the start of the supervisor's "
+                        "spare workers (one a second per role, ~1 s of CPU each), which is start-up, not "
+                        "steady state (default: %(default)s)")
     p.add_argument("--policy", choices=[x.value for x in Policy], default=Policy.REPLAY.value,
                    help="delivery policy (default: %(default)s: lossless, backpressure)")
     p.add_argument("--cache", default="runs/bench-cache", metavar="DIR",
@@ -194,8 +197,9 @@ class Bench:
                 raise ValueError(f"--precision {pr!r}: use fp32 and/or fp16")
         if not self.fps or min(self.fps) <= 0:
             raise ValueError("--fps: give positive rates, e.g. 30,60,90")
-        if args.frames <= 1 or args.warmup < 0:
-            raise ValueError("--frames must be > 1 and --warmup >= 0")
+        self.warmup = parse_warmup(args.warmup)
+        if args.frames <= 1:
+            raise ValueError("--frames must be > 1")
         self.paced_dir = self.out / "inputs"
         self.log_lines: list[str] = []
 
@@ -208,8 +212,12 @@ class Bench:
             return Path(self.args.source)
         return cached_frames(self.cache, width, height, self.args.cache_frames, log=self.log)
 
+    def warmup_frames(self, fps: float) -> int:
+        count, unit = self.warmup
+        return count if unit == "frames" else max(round(count * fps), 1)
+
     def paced_for(self, width: int, height: int, fps: float) -> Path:
-        count = self.args.warmup + self.args.frames
+        count = self.warmup_frames(fps) + self.args.frames
         path = self.paced_dir / f"{width}x{height}@{fps:g}_{count}.dmsrec"
         if not path.is_file():
             paced_recording(self.frames_for(width, height), path, fps, count)
@@ -242,6 +250,7 @@ class Bench:
         if why:
             self.log(f"[{name}] unavailable: {why}")
             return {**entry, "status": "unavailable", "reason": why}
+        warmup = self.warmup_frames(case.fps)
         run_dir = self.out / "runs" / name
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -264,7 +273,7 @@ class Bench:
         def stop() -> None:
             supervisor.stop_signal = signal.SIGTERM
 
-        self.log(f"[{name}] running {self.args.warmup}+{self.args.frames} frames"
+        self.log(f"[{name}] running {warmup}+{self.args.frames} frames"
                  f"{f' at {case.fps:g} fps' if realtime else ' as fast as possible'}")
         timer = threading.Timer(self.args.timeout, stop)
         with _env(ENV_THREADS, str(case.threads) if case.threads else None), ProcSampler(pids) as sampler:
@@ -280,14 +289,14 @@ class Bench:
         summary = build_summary(run_dir, reports, code, {"source": str(recording), "bench": name})
         write_summary(run_dir, summary)
         records = list(read_results(run_dir / "results.jsonl"))
-        samples = stats.collect(records, self.args.warmup, realtime)
-        window = _window(records, self.args.warmup)
+        samples = stats.collect(records, warmup, realtime)
+        window = _window(records, warmup)
         counts = stage_counts(reports)
         status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
         entry.update({
             "status": status, "exit_code": code, "run_dir": str(run_dir),
             "frames": {**summary["frames"], "measured": len(samples.get(stats.E2E, []))},
-            "rates": stats.rates(records, self.args.warmup),
+            "rates": stats.rates(records, warmup),
             "latency_ms": stats.summarise(samples),
             "breakdown_mean_ms": stats.mean_breakdown(samples),
             "drops": {role: c["send_dropped"] + c["stale_dropped"] + c["malformed"] for role, c in counts.items()},
@@ -296,7 +305,7 @@ class Bench:
             "processes": sampler.usage(*window),
             "models": summary["models"],
             "providers_used": summary["providers"],
-            "series": _series(records, self.args.warmup),
+            "series": _series(records, warmup),
             "samples": _rounded(samples),
         })
         asked = resolve_providers([case.provider])[0]
@@ -311,6 +320,7 @@ class Bench:
     # --- baselines --------------------------------------------------------------------------
     def inprocess(self, case: Case, realtime: bool, label: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": label, "params": {**case.params(), "realtime": realtime}}
+        warmup = self.warmup_frames(case.fps)
         recording = self.paced_for(case.width, case.height, case.fps)
         run_dir = self.out / "runs" / label
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -330,15 +340,15 @@ class Bench:
                 code = proc.wait()
         lines = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
         records = [r for r in lines if "frame" in r]
-        samples = stats.collect(records, self.args.warmup, realtime)
+        samples = stats.collect(records, warmup, realtime)
         entry.update({"status": "ok" if code == 0 else "failed", "exit_code": code,
                       "frames": {"processed": len(records), "measured": len(samples.get(stats.E2E, []))},
-                      "rates": stats.rates(records, self.args.warmup),
+                      "rates": stats.rates(records, warmup),
                       "latency_ms": stats.summarise(samples),
                       "breakdown_mean_ms": stats.mean_breakdown(samples),
-                      "processes": sampler.usage(*_window(records, self.args.warmup)),
+                      "processes": sampler.usage(*_window(records, warmup)),
                       "models": lines[0].get("models", []) if lines else [],
-                      "series": _series(records, self.args.warmup),
+                      "series": _series(records, warmup),
                       "samples": _rounded(samples)})
         e2e = entry["latency_ms"].get(stats.E2E, {})
         self.log(f"[{label}] end to end p50 {e2e.get('p50')} p99 {e2e.get('p99')} ms, "
@@ -424,6 +434,19 @@ class Bench:
             out["single_loop"].append({"pipeline": ref.name, "realtime": False, "single_loop": fast_single,
                                        "pipeline_run": fast_pipe})
         return out
+
+
+def parse_warmup(text: str) -> tuple[int, str]:
+    """'30' -> (30, 'frames'); '6s' -> (6, 'seconds')."""
+    value = str(text).strip()
+    unit = "seconds" if value.endswith("s") else "frames"
+    try:
+        count = int(float(value[:-1])) if unit == "seconds" else int(value)
+    except ValueError:
+        raise ValueError(f"--warmup {text!r}: give frames (30) or seconds (6s)") from None
+    if count < 0:
+        raise ValueError("--warmup must be >= 0")
+    return count, unit
 
 
 def _window(records: list[dict[str, Any]], warmup: int) -> tuple[int | None, int | None]:

@@ -120,8 +120,9 @@ def markdown(result: dict[str, Any]) -> str:
              "(other jobs share this machine: compare figures within one run).",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()
                                       if k != "onnxruntime_providers_built"),
-             f"Settings: {result['settings']['frames']} measured frames after {result['settings']['warmup']} "
-             f"warm-up frames per configuration, policy {result['settings']['policy']}; wall {result.get('wall_s')} s.",
+             f"Settings: {result['settings']['frames']} measured frames after a warm-up of "
+             f"{_warmup_words(result['settings']['warmup'])} per configuration, policy {result['settings']['policy']}; "
+             f"wall {result.get('wall_s')} s.",
              f"Command: `python {result.get('command', 'run_monitor.py bench')}`", ""]
     models = {m["path"]: m for c in result["configs"] for m in c.get("models", [])}
     if models:
@@ -260,3 +261,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _warmup_words(warmup: object) -> str:
+    """--warmup as given: 30 (frames) or '6s' (seconds of frames at each configuration's rate)."""
+    text = str(warmup)
+    return f"{text[:-1]} s of frames" if text.endswith("s") else f"{text} frames"

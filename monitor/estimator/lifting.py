@@ -13,19 +13,30 @@ from monitor.geometry import backproject
 
 
 def sample_depth(depth: np.ndarray, uv: np.ndarray, depth_unit_mm: float = 1.0, radius: int = 2) -> np.ndarray:
-    """Median valid depth (mm) in a (2r+1)^2 window around each (K, 2) pixel; NaN if none."""
+    """Median valid depth (mm) in a (2r+1)^2 window around each (K, 2) pixel; NaN if none.
+    Windows are cut at the image border. All joints at once: a Python loop of np.median per
+    joint cost ~0.5 ms a frame, a third of the estimator's own (non-model) time."""
     h, w = depth.shape
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
     out = np.full(len(uv), np.nan)
-    for k, (u, v) in enumerate(np.asarray(uv, dtype=np.float64)):
-        if not (np.isfinite(u) and np.isfinite(v)):
-            continue
-        c, r = int(round(u)), int(round(v))
-        if not (0 <= c < w and 0 <= r < h):
-            continue
-        patch = depth[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1]
-        valid = patch[patch > 0]
-        if valid.size:
-            out[k] = float(np.median(valid)) * depth_unit_mm
+    finite = np.isfinite(uv).all(axis=1)
+    centre = np.zeros((len(uv), 2), np.int64)
+    centre[finite] = np.round(uv[finite]).astype(np.int64)  # half to even, as Python's round
+    inside = finite & (centre[:, 0] >= 0) & (centre[:, 0] < w) & (centre[:, 1] >= 0) & (centre[:, 1] < h)
+    if not inside.any():
+        return out
+    offsets = np.arange(-radius, radius + 1)
+    rows = centre[inside, 1][:, None, None] + offsets[None, :, None]  # (K, S, 1)
+    cols = centre[inside, 0][:, None, None] + offsets[None, None, :]  # (K, 1, S)
+    in_image = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    values = depth[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].astype(np.float64)
+    # Invalid pixels sort to the end as +inf; the median is then read at the valid count's middle.
+    values = np.where(in_image & (values > 0), values, np.inf).reshape(len(values), -1)
+    values.sort(axis=1)
+    n = np.isfinite(values).sum(axis=1)
+    low = np.take_along_axis(values, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(values, (n // 2)[:, None].clip(max=values.shape[1] - 1), axis=1)[:, 0]
+    out[inside] = np.where(n > 0, (low + high) / 2, np.nan) * depth_unit_mm
     return out
 
 
