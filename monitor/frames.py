@@ -1,6 +1,8 @@
 """Typed frame data produced by every source: one `FrameSet` per capture instant."""
 from __future__ import annotations
 
+import json
+
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,7 +63,9 @@ class FrameSet:
             "depth_unit_mm": self.depth_unit_mm,
         }
         if self.truth is not None:
-            meta["truth"] = self.truth
+            # As JSON text: the estimator and gaze stages pass it on without parsing it (a 5 KB
+            # label tree cost ~0.2 ms of JSON work per hop); the sink reads it (validate.truth_from_meta).
+            meta["truth_json"] = json.dumps(self.truth, separators=(",", ":"))
         if self.extra:
             meta["extra"] = self.extra
         return Message("frames", self.stream, self.frame, self.device_ts_ms, stamps, meta, dict(self.images))
@@ -74,5 +78,11 @@ class FrameSet:
             depth_unit = float(meta.get("depth_unit_mm", 1.0))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"frame {msg.frame}: bad camera metadata ({exc})") from None
+        from monitor.validate import truth_from_meta  # validate imports this module
+
+        try:
+            truth = truth_from_meta(meta)
+        except ValueError as exc:
+            raise ValueError(f"frame {msg.frame}: {exc}") from None
         return cls(msg.stream, msg.frame, msg.device_ts_ms, dict(msg.arrays), intrinsics,
-                   depth_unit, meta.get("truth"), meta.get("extra", {}))
+                   depth_unit, truth, meta.get("extra", {}))

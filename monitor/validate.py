@@ -4,6 +4,8 @@ that are not objects). Workers run these checks and count a failing message as m
 link, exactly like a wire error, so nothing unusable reaches a model or an output file."""
 from __future__ import annotations
 
+import json
+
 import math
 from typing import Any, Iterable
 
@@ -94,3 +96,22 @@ def check_states_meta(meta: dict[str, Any]) -> None:
         raise WireError("bad_states", "meta.events is not a list of objects")
     if meta.get("estimates") is not None and not isinstance(meta["estimates"], dict):
         raise WireError("bad_states", "meta.estimates is not an object")
+    truth_from_meta(meta)
+
+
+def truth_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Ground truth of a frame: ``meta.truth_json`` (JSON text, passed through the stages
+    unparsed), or ``meta.truth`` (an object: recordings made before truth travelled as text)."""
+    if "truth_json" in meta:
+        text = meta["truth_json"]
+        try:
+            truth = json.loads(text) if isinstance(text, str) else None
+        except (ValueError, RecursionError):
+            truth = None
+        if not isinstance(truth, dict):
+            raise WireError("bad_truth", "meta.truth_json is not the JSON text of an object")
+        return truth
+    truth = meta.get("truth")
+    if truth is not None and not isinstance(truth, dict):
+        raise WireError("bad_truth", "meta.truth is not an object")
+    return truth

@@ -104,3 +104,24 @@ def test_truncated_or_flipped_valid_messages_only_ever_raise_wire_error(data):
         return
     for array in msg.arrays.values():  # whatever got through is internally consistent
         assert array.nbytes == int(np.prod(array.shape)) * array.itemsize
+
+
+def test_ground_truth_travels_as_json_text_and_comes_back_as_an_object():
+    from monitor.frames import FrameSet
+    from monitor.validate import check_states_meta, truth_from_meta
+    truth = {"head": {"yaw_deg": 12.5}, "gaze_zone": "road", "joints": [[1.0, 2.0]] * 3}
+    fs = FrameSet("s", 3, 100.0, {"ir": np.zeros((4, 4), np.uint8)}, truth=truth)
+    msg = fs.to_message({})
+    assert isinstance(msg.meta["truth_json"], str) and "truth" not in msg.meta  # stages pass it on unparsed
+    back = FrameSet.from_message(decode([p if isinstance(p, bytes) else bytes(p) for p in encode(msg)]))
+    assert back.truth == truth
+    assert truth_from_meta({"truth": truth}) == truth  # recordings from before: an object
+    assert truth_from_meta({}) is None
+    for bad in ({"truth_json": "[1, 2]"}, {"truth_json": "{not json"}, {"truth_json": 5}, {"truth": "text"}):
+        with pytest.raises(WireError) as info:
+            truth_from_meta(bad)
+        assert info.value.kind == "bad_truth"
+        with pytest.raises(WireError):  # the sink drops such a states message (counted), never writes it
+            check_states_meta({"gaze": {}, "state": {}, **bad})
+    with pytest.raises(ValueError, match="frame 3"):
+        FrameSet.from_message(Message("frames", "s", 3, 0.0, {}, {"truth_json": "{"}, {}))

@@ -64,7 +64,7 @@ class EstimatorWorker(Worker):
             return True
         meta = {"estimates": estimates.to_json(), "timings_ms": self.estimator.last_timings_ms,
                 "providers": self.providers}
-        for key in ("truth", "extra"):  # ground truth and stream metadata travel on to the sinks
+        for key in ("truth_json", "truth", "extra"):  # ground truth and stream metadata travel on to the sinks
             if key in msg.meta:
                 meta[key] = msg.meta[key]
         out = Message("estimates", msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, meta)

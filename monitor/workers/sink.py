@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.latency import stage_latencies_ms
-from monitor.validate import check_states_meta
+from monitor.validate import check_states_meta, truth_from_meta
 from monitor.wire import WireError
 from monitor.workers.base import Worker
 
@@ -28,8 +28,9 @@ def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict
         "latency_ms": {k: round(v, 4) for k, v in stage_latencies_ms(stamps).items()},
         "timings_ms": meta.get("timings_ms", {}),
     }
-    if "truth" in meta:
-        record["truth"] = meta["truth"]
+    truth = truth_from_meta(meta)  # raises WireError: checked before (check_states_meta)
+    if truth is not None:
+        record["truth"] = truth
     return record
 
 
