@@ -56,6 +56,9 @@ class FrameSet:
     depth_unit_mm: float = 1.0
     truth: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The JSON text ``truth`` arrived as (recordings): sent on as it came instead of dumped again.
+    # Set only by from_message; whoever changes ``truth`` afterwards must reset it to None.
+    truth_text: str | None = field(default=None, repr=False, compare=False)
 
     def to_message(self, stamps: dict[str, int]) -> Message:
         meta: dict[str, Any] = {
@@ -65,7 +68,7 @@ class FrameSet:
         if self.truth is not None:
             # As JSON text: the estimator and gaze stages pass it on without parsing it (a 5 KB
             # label tree cost ~0.2 ms of JSON work per hop); the sink reads it (validate.truth_from_meta).
-            meta["truth_json"] = json.dumps(self.truth, separators=(",", ":"))
+            meta["truth_json"] = self.truth_text or json.dumps(self.truth, separators=(",", ":"))
         if self.extra:
             meta["extra"] = self.extra
         return Message("frames", self.stream, self.frame, self.device_ts_ms, stamps, meta, dict(self.images))
@@ -84,5 +87,6 @@ class FrameSet:
             truth = truth_from_meta(meta)
         except ValueError as exc:
             raise ValueError(f"frame {msg.frame}: {exc}") from None
+        text = meta.get("truth_json") if truth is not None else None
         return cls(msg.stream, msg.frame, msg.device_ts_ms, dict(msg.arrays), intrinsics,
-                   depth_unit, truth, meta.get("extra", {}))
+                   depth_unit, truth, meta.get("extra", {}), text)

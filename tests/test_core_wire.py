@@ -125,3 +125,11 @@ def test_ground_truth_travels_as_json_text_and_comes_back_as_an_object():
             check_states_meta({"gaze": {}, "state": {}, **bad})
     with pytest.raises(ValueError, match="frame 3"):
         FrameSet.from_message(Message("frames", "s", 3, 0.0, {}, {"truth_json": "{"}, {}))
+
+
+def test_truth_read_from_a_message_is_sent_on_as_the_same_text():
+    from monitor.frames import FrameSet
+    text = '{"gaze_zone": "road",  "head": {"yaw_deg": 1.0}}'  # not how json.dumps would write it
+    fs = FrameSet.from_message(Message("frames", "s", 1, 0.0, {}, {"truth_json": text}, {}))
+    assert fs.truth == {"gaze_zone": "road", "head": {"yaw_deg": 1.0}}
+    assert fs.to_message({}).meta["truth_json"] == text
