@@ -51,7 +51,7 @@ def write_cards(models: Path) -> list[Path]:
                  + (f" This was a fine-tuning run (BN frozen, folded) starting from `{t['init']}`, an earlier run "
                     "of the same recipe from scratch (train.all runs scratch + fine-tune as one longer run); "
                     f"dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
-                    "error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
+                    f"error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
                     if t.get("init") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
