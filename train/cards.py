@@ -48,9 +48,11 @@ def write_cards(models: Path) -> list[Path]:
                  f"**Training.** {t['steps']} steps, batch {t['batch']}, Adam lr {t['lr']} (cosine), weight decay "
                  f"{t['weight_decay']}, seed {t['seed']}, {t['train_seconds']} s of wall clock on the shared 2-core "
                  f"CPU, final loss {t['final_loss']:.4g}."
-                 + (f" This was a fine-tuning run (BN frozen, folded) starting from `{t['init']}`, an earlier run "
-                    "of the same recipe from scratch (train.all runs scratch + fine-tune as one longer run); "
-                    f"dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
+                 + (f" Lineage: {t['lineage']}. Command of the last step: `{t.get('command')}`." if t.get("lineage")
+                    else f" This was a fine-tuning run (BN frozen, folded) starting from `{t['init']}`, an earlier "
+                    "run of the same recipe from scratch (train.all runs scratch + fine-tune as one longer run)."
+                    if t.get("init") else "")
+                 + (f" Dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
                     f"error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
                     if t.get("init") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
