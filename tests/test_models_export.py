@@ -92,3 +92,30 @@ def test_head_weights_come_back_from_onnx(exported):
     net.train()
     freeze_batch_norm(net)
     assert all(not m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_body_weights_come_back_from_onnx(tmp_path):
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from train.body import load_body_onnx_weights
+    torch.manual_seed(3)
+    net = BodyNet(LITE)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # statistics that make the export's folding matter
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    path = tmp_path / "body_lite.onnx"
+    export_model(ExportHead(net.eval()), path, body_contract(LITE, False, "test"))
+    back = load_body_onnx_weights(BodyNet(LITE), path).eval()
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 1, 96, 160)).astype(np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        got = ExportHead(back)(torch.from_numpy(x)).numpy()
+    assert np.abs(got - ref).max() < 1e-4 * max(1.0, float(np.abs(ref).max()))
+    with pytest.raises(ValueError, match="convolutions"):
+        load_body_onnx_weights(BodyNet(dataclasses.replace(LITE, refine_convs=3)), path)

@@ -87,18 +87,53 @@ def make_batch(data: BodyArrays, idx: Sequence[int], config: BodyNetConfig, norm
     return np.stack(xs), np.stack(ts), np.stack(ms)
 
 
+def load_body_onnx_weights(net: BodyNet, path: str | Path) -> BodyNet:
+    """Continue training from an exported body model. The export folded each batch norm into its
+    convolution, so the folded weights go into the convolutions (graph order = module order) and
+    every batch norm becomes an identity with frozen statistics (train_body freezes them)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    t_convs = [mod for mod in net.modules() if isinstance(mod, torch.nn.Conv2d)]
+    if len(convs) != len(t_convs):
+        raise ValueError(f"{path}: graph has {len(convs)} convolutions, {net.config.name} has {len(t_convs)}; "
+                         "not an export of this configuration")
+    with torch.no_grad():
+        for node, mod in zip(convs, t_convs):
+            weight = torch.from_numpy(init[node.input[1]].copy())
+            if weight.shape != mod.weight.shape:
+                raise ValueError(f"{path}: convolution {node.name} is {tuple(weight.shape)}, expected "
+                                 f"{tuple(mod.weight.shape)}")
+            mod.weight.copy_(weight)
+            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.reset_parameters()
+                mod.running_var.fill_(1.0 - mod.eps)  # (x - 0) / sqrt(var + eps) * 1 + 0 = x
+    return net
+
+
 def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, minutes: float, seed: int = 0,
                batch: int = 16, lr: float = 1e-3, weight_decay: float = 1e-4, max_steps: int | None = None,
-               log=print) -> tuple[BodyNet, dict]:
+               init: str | None = None, log=print) -> tuple[BodyNet, dict]:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = BodyNet(config).to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
+    net = BodyNet(config)
+    if init:
+        load_body_onnx_weights(net, init)
+    net = net.to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(train.images)
     deadline = time.monotonic() + minutes * 60.0
     step, losses, t0 = 0, [], time.monotonic()
     total_steps = max_steps
     net.train()
+    if init:
+        from train.head import freeze_batch_norm
+        freeze_batch_norm(net)  # their statistics are folded into the convolutions
     while True:
         if max_steps is not None and step >= max_steps:
             break
@@ -123,7 +158,8 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
     net = net.to(memory_format=torch.contiguous_format).eval()
     return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay,
                  "final_loss": float(np.mean(losses[-100:])) if losses else None,
-                 "train_seconds": round(time.monotonic() - t0, 1), "train_frames": n, "seed": seed}
+                 "train_seconds": round(time.monotonic() - t0, 1), "train_frames": n, "seed": seed,
+                 "init": str(init) if init else None}
 
 
 def predict(run, records: Iterable[FrameRecord], input_hw: tuple[int, int], stride: int, normalisation: dict,
@@ -170,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-frames", type=int, default=None, help="use at most this many training frames")
     ap.add_argument("--max-test", type=int, default=None, help="evaluate on at most this many test frames")
+    ap.add_argument("--init", default=None, metavar="MODEL.onnx",
+                    help="continue from an exported model of the same configuration (e.g. models/body_lite.onnx)")
     ap.add_argument("--oversample", type=float, default=2.0,
                     help="training copies are kept at this multiple of the letterbox scale")
     args = ap.parse_args(argv)
@@ -184,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                            oversample=args.oversample)
     print(f"[body] {len(train.images)} training frames")
     net, info = train_body(train, config, norm, args.minutes, args.seed, args.batch, args.lr,
-                           max_steps=args.max_steps)
+                           max_steps=args.max_steps, init=args.init)
     test = list(islice(load_records(args.test), args.max_test))
     metrics = evaluate_torch(net, test, norm)
     print(metrics.table())
