@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-
 from dataclasses import asdict, dataclass, field
 from typing import Any
 

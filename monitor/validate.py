@@ -5,7 +5,6 @@ link, exactly like a wire error, so nothing unusable reaches a model or an outpu
 from __future__ import annotations
 
 import json
-
 import math
 from typing import Any, Iterable
 
@@ -96,7 +95,6 @@ def check_states_meta(meta: dict[str, Any]) -> None:
         raise WireError("bad_states", "meta.events is not a list of objects")
     if meta.get("estimates") is not None and not isinstance(meta["estimates"], dict):
         raise WireError("bad_states", "meta.estimates is not an object")
-    truth_from_meta(meta)
 
 
 def truth_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:

@@ -110,6 +110,12 @@ def acceptance(result: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def _warmup_words(warmup: object) -> str:
+    """--warmup as given: 30 (frames) or '6s' (seconds of frames at each configuration's rate)."""
+    text = str(warmup)
+    return f"{text[:-1]} s of frames" if text.endswith("s") else f"{text} frames"
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = ["# Pipeline latency benchmark", "",
@@ -261,9 +267,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _warmup_words(warmup: object) -> str:
-    """--warmup as given: 30 (frames) or '6s' (seconds of frames at each configuration's rate)."""
-    text = str(warmup)
-    return f"{text[:-1]} s of frames" if text.endswith("s") else f"{text} frames"

@@ -19,7 +19,7 @@ RECENT_FRAMES = 256
 
 
 def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict[str, int],
-                  meta: dict[str, Any]) -> dict[str, Any]:
+                  meta: dict[str, Any], truth: dict[str, Any] | None = None) -> dict[str, Any]:
     """The results.jsonl line for one frame (docs/outputs.md)."""
     record: dict[str, Any] = {
         "stream": msg_stream, "frame": frame, "device_ts_ms": device_ts_ms,
@@ -28,8 +28,7 @@ def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict
         "latency_ms": {k: round(v, 4) for k, v in stage_latencies_ms(stamps).items()},
         "timings_ms": meta.get("timings_ms", {}),
     }
-    truth = truth_from_meta(meta)  # raises WireError: checked before (check_states_meta)
-    if truth is not None:
+    if truth is not None:  # validate.truth_from_meta(meta)
         record["truth"] = truth
     return record
 
@@ -74,6 +73,7 @@ class SinkWorker(Worker):
             return not self.end_of_stream
         try:
             check_states_meta(msg.meta)
+            truth = truth_from_meta(msg.meta)
         except WireError as exc:  # decodes, but would write nonsense: malformed, like a wire error
             self.rx.reject(exc)
             return True
@@ -83,7 +83,7 @@ class SinkWorker(Worker):
             return True
         self.recent.append(key)
         self.artificial_delay()
-        record = result_record(msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, msg.meta)
+        record = result_record(msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, msg.meta, truth)
         self.results.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.results.flush()  # a line is either complete on disk or absent, even after SIGKILL
         for event in msg.meta.get("events") or []:
