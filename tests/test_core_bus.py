@@ -1,5 +1,6 @@
 """Links over real ZeroMQ sockets: malformed traffic is counted, live keeps the newest,
 replay is lossless and ordered under backpressure."""
+import json
 import threading
 import time
 from pathlib import Path
@@ -171,3 +172,34 @@ def test_zero_copy_receiver_detects_a_lapped_frame_counts_it_and_falls_back_to_c
         assert int(later[-1].arrays["ir"][0, 0]) == 4
     finally:
         tx.close(); rx.close(); ring.close()
+
+
+def test_supervisor_sends_the_run_state_on_change_and_repeats_it_slowly(ctx, endpoints):
+    from monitor import supervisor as sup
+    from monitor.workers.base import COMMAND, RunConfig
+
+    s = sup.Supervisor(RunConfig(endpoints=endpoints.to_json()), ["capture", "sink"], endpoints)
+    s.command = ctx.socket(zmq.PUB)
+    s.command.bind(endpoints.address(COMMAND))
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoints.address(COMMAND))
+    time.sleep(0.3)  # a SUB sees only what is sent after it has joined
+
+    def received() -> list[dict]:
+        got = []
+        while sub.poll(50):
+            got.append(json.loads(sub.recv()))
+        return got
+
+    for _ in range(50):  # the watch loop calls it on every heartbeat: one message, not fifty
+        s._publish_run_state()
+    assert received() == [{"go": False, "finished": []}]
+    for handle in s.workers.values():
+        handle.state = "running"
+    s._publish_run_state()  # a change goes out at once
+    assert received() == [{"go": True, "finished": []}]
+    time.sleep(sup.COMMAND_REPEAT_S + 0.05)
+    s._publish_run_state()  # unchanged, but repeated for late or restarted subscribers
+    assert received() == [{"go": True, "finished": []}]
+    s.ctx.destroy(linger=0)
