@@ -54,7 +54,7 @@ def write_cards(models: Path) -> list[Path]:
                     if t.get("init") else "")
                  + (f" Dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
                     f"error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
-                    if t.get("init") else ""), "",
+                    if t.get("init") and "centre_sd" in t else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
                  f"{run['export']['max_abs_diff']:.2e}; fp16 variant {run['export']['fp16_path']}.", ""]
