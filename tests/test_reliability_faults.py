@@ -93,4 +93,7 @@ def test_a_model_failing_on_every_frame_ends_the_run_with_a_clear_message(tmp_pa
     assert "error: estimator failed on 30 items in a row" in output and "Traceback" not in output
     s = summary(tmp_path / "run")
     assert s["exit_code"] == 1 and s["stages"]["estimator"]["restarts"] == 0
-    assert [r["frame"] for r in results(tmp_path / "run")] == list(range(5))
+    # Frames 0-4 were estimated; the run is stopped as soon as the estimator gives up, so those still
+    # on their way to the sink may be lost (a fatal failure does not drain the pipeline), never others.
+    written = [r["frame"] for r in results(tmp_path / "run")]
+    assert written == list(range(len(written))) and len(written) <= 5
