@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from monitor.estimator import body_io
 from monitor.estimator.heatmaps import encode
 from monitor.metrics import KeypointMetrics, keypoint_metrics
 from train.augment import flip_permutation, random_affine
+from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
+                            read_onnx_weights)
 from train.records import FrameRecord
 
 SIGMA = 7.0
@@ -88,31 +89,16 @@ def make_batch(data: BodyArrays, idx: Sequence[int], config: BodyNetConfig, norm
 
 
 def load_body_onnx_weights(net: BodyNet, path: str | Path) -> BodyNet:
-    """Continue training from an exported body model. The export folded each batch norm into its
-    convolution, so the folded weights go into the convolutions (graph order = module order) and
-    every batch norm becomes an identity with frozen statistics (train_body freezes them)."""
-    import onnx
-    from onnx import numpy_helper
-
-    m = onnx.load(str(path))
-    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    """Continue training from an exported body model (train.finetune): folded convolutions back in,
+    batch norms made identities (train_body freezes them)."""
+    nodes, weights = read_onnx_weights(path)
+    convs = [n for n in nodes if n.op_type == "Conv"]
     t_convs = [mod for mod in net.modules() if isinstance(mod, torch.nn.Conv2d)]
     if len(convs) != len(t_convs):
         raise ValueError(f"{path}: graph has {len(convs)} convolutions, {net.config.name} has {len(t_convs)}; "
                          "not an export of this configuration")
-    with torch.no_grad():
-        for node, mod in zip(convs, t_convs):
-            weight = torch.from_numpy(init[node.input[1]].copy())
-            if weight.shape != mod.weight.shape:
-                raise ValueError(f"{path}: convolution {node.name} is {tuple(weight.shape)}, expected "
-                                 f"{tuple(mod.weight.shape)}")
-            mod.weight.copy_(weight)
-            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
-        for mod in net.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.reset_parameters()
-                mod.running_var.fill_(1.0 - mod.eps)  # (x - 0) / sqrt(var + eps) * 1 + 0 = x
+    copy_conv_weights(path, convs, weights, t_convs)
+    batch_norms_to_identity(net)
     return net
 
 
@@ -132,7 +118,6 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
     total_steps = max_steps
     net.train()
     if init:
-        from train.head import freeze_batch_norm
         freeze_batch_norm(net)  # their statistics are folded into the convolutions
     while True:
         if max_steps is not None and step >= max_steps:
@@ -140,9 +125,9 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
         if max_steps is None and time.monotonic() > deadline:
             break
         # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
-        frac = min(step / total_steps, 1.0) if total_steps else min((time.monotonic() - t0) / (minutes * 60.0), 1.0)
+        frac = step / total_steps if total_steps else (time.monotonic() - t0) / (minutes * 60.0)
         for g in opt.param_groups:
-            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+            g["lr"] = cosine_lr(lr, frac)
         idx = rng.integers(0, n, batch)
         x, t, m = make_batch(train, idx, config, normalisation, rng)
         beliefs = net(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))

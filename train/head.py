@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +22,8 @@ import torch
 from exporters.poseidon import PoseidonNet, weighted_l2_loss
 from monitor.estimator.head_crop import head_input
 from monitor.metrics import HeadPoseMetrics, head_pose_metrics
+from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
+                            read_onnx_weights)
 from train.records import FrameRecord
 
 CROP = 64
@@ -84,9 +85,9 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
         if (max_steps is not None and step >= max_steps) or (max_steps is None and time.monotonic() - t0 > minutes * 60):
             break
         # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
-        frac = min(step / total, 1.0) if total else min((time.monotonic() - t0) / (minutes * 60.0), 1.0)
+        frac = step / total if total else (time.monotonic() - t0) / (minutes * 60.0)
         for g in opt.param_groups:
-            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+            g["lr"] = cosine_lr(lr, frac)
         idx = torch.from_numpy(rng.integers(0, len(x), batch))
         xb, yb = xt[idx], yt[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
@@ -165,44 +166,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def load_onnx_weights(net: PoseidonNet, path: str) -> PoseidonNet:
-    """Continue training from an exported model: the ONNX graph holds BN-folded conv weights, so they
-    go into the convolutions and every batch norm becomes an identity with frozen statistics
-    (call `freeze_batch_norm` after `net.train()`)."""
-    import onnx
-    from onnx import numpy_helper
-
-    m = onnx.load(path)
-    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    convs = [n for n in m.graph.node if n.op_type == "Conv"]
-    gemms = [n for n in m.graph.node if n.op_type in ("Gemm", "MatMul")]
+    """Continue training from an exported model (train.finetune): folded convolutions, the fully
+    connected layers, and batch norms made identities (call `freeze_batch_norm` after `net.train()`)."""
+    nodes, weights = read_onnx_weights(path)
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    gemms = [n for n in nodes if n.op_type in ("Gemm", "MatMul")]
     t_convs = [mod for mod in net.features if isinstance(mod, torch.nn.Conv2d)]
     t_lin = [mod for mod in net.head if isinstance(mod, torch.nn.Linear)]
     if len(convs) != len(t_convs) or len(gemms) != len(t_lin):
         raise ValueError(f"{path}: graph has {len(convs)} convs / {len(gemms)} gemms, the network "
                          f"{len(t_convs)} / {len(t_lin)}; not a POSEidon export")
+    copy_conv_weights(path, convs, weights, t_convs)
     with torch.no_grad():
-        for node, mod in zip(convs, t_convs):
-            mod.weight.copy_(torch.from_numpy(init[node.input[1]].copy()))
-            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
         for node, mod in zip(gemms, t_lin):
-            w = init[node.input[1]]
+            w = weights[node.input[1]]
             trans_b = any(a.name == "transB" and a.i == 1 for a in node.attribute)
             mod.weight.copy_(torch.from_numpy((w if trans_b else w.T).copy()))
-            mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
-        # the exporter multiplies by ANGLE_SCALE after the last Gemm: folded? keep as in the module
-        for mod in net.features:
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.reset_parameters()
-                mod.running_var.fill_(1.0 - mod.eps)
+            mod.bias.copy_(torch.from_numpy(weights[node.input[2]].copy()))
+    batch_norms_to_identity(net)
     return net
-
-
-def freeze_batch_norm(net: torch.nn.Module) -> None:
-    for mod in net.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.eval()
-            mod.weight.requires_grad_(False)
-            mod.bias.requires_grad_(False)
 
 
 if __name__ == "__main__":
