@@ -4,7 +4,9 @@ import pytest
 
 from monitor.estimates import JOINTS_21
 from monitor.estimator.head_crop import crop_head, head_box, head_input, normalise_crop
-from monitor.estimator.head_locate import NECK_HEAD_MM, SURFACE_TO_CENTRE_MM, locate_head
+from monitor.estimator.head_locate import NECK_HEAD_MM, SURFACE_TO_CENTRE_MM, HeadLocation, locate_head, refine_centre
+from monitor.geometry import euler_to_matrix
+from train.head_centre import fit_centre
 
 
 def test_box_size_follows_focal_length_and_distance():
@@ -75,3 +77,34 @@ def test_locate_head_with_depth_and_fallback():
     assert locate_head(JOINTS_21, uv, np.full(21, 0.05), 400.0, 400.0, depth) is None
     with pytest.raises(ValueError, match="Head"):
         locate_head(("A", "B"), uv[:2], conf[:2], 400.0, 400.0)
+
+
+def test_refine_centre_moves_the_centre_with_the_head():
+    loc = HeadLocation((400.0, 200.0), 735.0, True)  # surface at 700 mm
+    surface = np.array([(400 - 424) * 700 / 420, (200 - 240) * 700 / 420, 700.0])
+    in_head, in_camera = (0.0, 10.0, -40.0), (0.0, 0.0, 70.0)
+    for yaw in (0.0, 40.0, -60.0):
+        rot = euler_to_matrix(yaw, 10.0, 0.0)
+        want = surface + rot @ np.array(in_head) + np.array(in_camera)
+        got = refine_centre(loc, rot, 420.0, 420.0, 424.0, 240.0, in_head, in_camera)
+        assert got.distance_mm == pytest.approx(want[2])
+        assert got.center_px == pytest.approx((420 * want[0] / want[2] + 424, 420 * want[1] / want[2] + 240))
+        assert got.from_depth
+    # facing the camera (R = I) the forward offset pulls the centre towards it
+    assert refine_centre(loc, np.eye(3), 420.0, 420.0, 424.0, 240.0, in_head, in_camera).distance_mm == pytest.approx(730.0)
+    assert refine_centre(loc, np.eye(3), 420.0, 420.0, 424.0, 240.0, (0, 0, -2000.0), (0, 0, 0)) is None
+
+
+def test_fit_centre_recovers_known_offsets_and_ignores_outliers():
+    rng = np.random.default_rng(3)
+    n = 300
+    rotations = np.array([euler_to_matrix(*rng.uniform([-80, -30, -20], [80, 30, 20])) for _ in range(n)])
+    surface = rng.uniform([-200, -200, 500], [200, 100, 900], (n, 3))
+    a, b = np.array([5.0, 13.0, -41.5]), np.array([-5.5, -12.8, 69.0])
+    centres = surface + rotations @ a + b + rng.normal(0, 0.5, (n, 3))
+    centres[:10] += 300.0  # body-model misses
+    fit = fit_centre(surface, rotations, centres)
+    assert np.allclose(fit.in_head_mm, a, atol=0.3) and np.allclose(fit.in_camera_mm, b, atol=0.3)
+    assert fit.frames == n and max(fit.residual_mm_median) < 1.0
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_centre(surface[:2], rotations[:2], centres[:2])

@@ -11,6 +11,7 @@ from exporters.body_net import LITE, BodyNet, ExportHead
 from exporters.export import PARITY_TOLERANCE, body_contract, export_model, head_contract
 from exporters.poseidon import PoseidonNet
 from monitor.estimates import Estimates
+from monitor.estimator.head_locate import HeadLocation, refine_centre
 from monitor.estimator.pipeline import PoseEstimator
 from monitor.estimator.session import OnnxModel
 from monitor.frames import FrameSet, Intrinsics
@@ -74,11 +75,19 @@ def test_pipeline_head_path_with_given_joints(exported):
     depth = np.full((480, 848), 700, np.uint16)
     intr = Intrinsics(848, 480, 420.0, 420.0, 423.5, 239.5)
     fs = FrameSet("t", 0, 0.0, {"depth": depth}, {"depth": intr}, 1.0)
+    est.refine_head_centre = False  # one crop, at the Head joint
     head = est.estimate_head(fs, joints)
     assert head is not None and head.position_mm[2] == pytest.approx(735.0)
     assert head.rotation.shape == (3, 3) and np.allclose(head.rotation @ head.rotation.T, np.eye(3), atol=1e-9)
     x0, y0, x1, y1 = head.crop_box
     assert x1 - x0 == pytest.approx(420 * 320 / 735)
+    # refined: the second crop sits where refine_centre puts the centre given the first rotation
+    est.refine_head_centre = True
+    refined = est.estimate_head(fs, joints)
+    loc = refine_centre(HeadLocation((420.0, 150.0), 735.0, True), head.rotation, 420.0, 420.0, 423.5, 239.5)
+    assert refined.center_px == pytest.approx(loc.center_px) and refined.position_mm[2] == pytest.approx(loc.distance_mm)
+    x0, y0, x1, y1 = refined.crop_box
+    assert x1 - x0 == pytest.approx(420 * 320 / loc.distance_mm)
 
 
 def test_head_weights_come_back_from_onnx(exported):

@@ -17,8 +17,8 @@ import numpy as np
 
 from monitor.estimates import Estimates, HeadPose, Joints
 from monitor.estimator import body_io
-from monitor.estimator.head_crop import HEAD_EXTENT_MM, head_input
-from monitor.estimator.head_locate import locate_head
+from monitor.estimator.head_crop import HEAD_EXTENT_MM, HeadBox, head_input
+from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
 from monitor.estimator.lifting import lift_joints
 from monitor.estimator.session import DEFAULT_PROVIDERS, ModelLoadError, OnnxModel
 from monitor.frames import FrameSet, Intrinsics
@@ -76,8 +76,10 @@ class PoseEstimator:
     ``last_timings_ms`` holds the time of each step of the latest ``estimate``: ``body`` and
     ``head`` inference, ``pre`` and ``post`` processing (everything else)."""
 
-    def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1) -> None:
+    def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
+                 refine_head_centre: bool = True) -> None:
         self.body, self.head = body, head
+        self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
         self.head_spec = HeadSpec.from_contract(head.contract) if head is not None else None
         self.min_joint_confidence = min_joint_confidence
@@ -144,18 +146,33 @@ class PoseEstimator:
                           frameset.depth_unit_mm)
         if loc is None:
             return None
+        first = self._head_angles(image, loc, intr, frameset.depth_unit_mm)
+        if first is None:
+            return None
+        (yaw, pitch, roll), box = first
+        if self.refine_head_centre:  # crop again where the head centre really is (head_locate.py)
+            refined = refine_centre(loc, euler_to_matrix(yaw, pitch, roll), intr.fx, intr.fy, intr.cx, intr.cy)
+            second = self._head_angles(image, refined, intr, frameset.depth_unit_mm) if refined else None
+            if second is not None:
+                loc, ((yaw, pitch, roll), box) = refined, second
+        position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
+                                intr.cx, intr.cy) if loc.from_depth else None)
+        return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
+                        box.as_tuple())
+
+    def _head_angles(self, image: np.ndarray, loc: HeadLocation, intr: Intrinsics,
+                     depth_unit_mm: float) -> tuple[tuple[float, float, float], HeadBox] | None:
+        """(yaw, pitch, roll) of the head crop at ``loc`` and its box; None if the crop is discarded."""
+        spec = self.head_spec
+        assert spec is not None and self.head is not None
         made = head_input(image, loc.center_px, loc.distance_mm, intr.fx, intr.fy, spec.normalisation,
-                          spec.size, spec.extent_mm, frameset.depth_unit_mm)
+                          spec.size, spec.extent_mm, depth_unit_mm)
         if made is None:
             return None
         crop, box = made
         angles = self._timed_run(self.head, "head", crop[None, None])[spec.output][0]
         ypr = dict(zip(spec.order, (float(a) for a in angles)))
-        yaw, pitch, roll = ypr["yaw"], ypr["pitch"], ypr["roll"]
-        position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
-                                intr.cx, intr.cy) if loc.from_depth else None)
-        return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
-                        box.as_tuple())
+        return (ypr["yaw"], ypr["pitch"], ypr["roll"]), box
 
 
 def check_model_roles(body: OnnxModel, head: OnnxModel) -> None:
