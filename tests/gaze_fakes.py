@@ -20,10 +20,12 @@ def head_pose(direction_car: np.ndarray, head_car_mm: np.ndarray, camera: Camera
 
 def looking_at(layout: CabinLayout, zone: str, head_car_mm: np.ndarray | None = None,
                head_share: tuple[float, float] | None = None, noise_deg: float = 0.0,
-               rng: np.random.Generator | None = None, camera: CameraPose | None = None) -> Estimates:
+               rng: np.random.Generator | None = None, camera: CameraPose | None = None,
+               bias_deg: tuple[float, float] = (0.0, 0.0)) -> Estimates:
     """Estimates of a driver at ``head_car_mm`` looking at ``zone``, measured with ``noise_deg``
     noise. The head turns ``head_share`` of the way (azimuth, elevation); by default exactly as
-    the layout's driver model assumes (the inverse of gaze = offset + gain * head)."""
+    the layout's driver model assumes (the inverse of gaze = offset + gain * head). ``bias_deg``:
+    a constant error of the estimator on the head's (azimuth, elevation)."""
     head = layout.nominal_head_mm if head_car_mm is None else np.asarray(head_car_mm, dtype=np.float64)
     az, el = direction_to_angles(layout.zone(zone).target_mm(head) - head)
     if head_share is None:
@@ -33,6 +35,7 @@ def looking_at(layout: CabinLayout, zone: str, head_car_mm: np.ndarray | None = 
         az, el = az * head_share[0], el * head_share[1]
     if noise_deg:
         az, el = az + rng.normal(0, noise_deg), el + rng.normal(0, noise_deg)
+    az, el = az + bias_deg[0], el + bias_deg[1]
     return Estimates(head_pose(angles_to_direction(az, el), head, camera or layout.camera_pose))
 
 

@@ -21,7 +21,7 @@ def layout():
 
 
 def drive(layout, script, seed=0, stage=None, share=None, noise_deg=2.0, glitch_every=0,
-          drop_every=0, t0=50.0):
+          drop_every=0, t0=50.0, bias_deg=(0.0, 0.0)):
     """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events).
     ``share``: the driver's head share (azimuth, elevation); None = as the layout's driver model assumes."""
     rng = np.random.default_rng(seed)
@@ -35,7 +35,8 @@ def drive(layout, script, seed=0, stage=None, share=None, noise_deg=2.0, glitch_
         else:
             if glitch_every and i % glitch_every == glitch_every - 1:
                 zone = "right_mirror" if zone != "right_mirror" else "road"  # one wild frame
-            est = looking_at(layout, zone, layout.nominal_head_mm + rng.normal(0, 15, 3), share, noise_deg, rng)
+            est = looking_at(layout, zone, layout.nominal_head_mm + rng.normal(0, 15, 3), share, noise_deg, rng,
+                             bias_deg=bias_deg)
         g, s, e = stage.process(est, t)
         gazes.append(g)
         states.append(s)
@@ -172,3 +173,26 @@ def test_glance_onset_is_where_the_head_began_to_turn(layout):
     for noise, seed, within in ((0.0, 0, 0.15), (1.5, 1, 0.2), (1.5, 2, 0.2)):
         starts, first_off = run(GazeStateConfig(), noise, seed)
         assert len(starts) == 1 and t_turn <= starts[0] < min(t_turn + within, first_off - 0.05), (noise, starts, first_off)
+
+
+def test_road_ahead_auto_calibration_absorbs_an_estimator_bias(layout):
+    """An estimator that reads the head 7 deg too high puts every road frame off the (narrow) road
+    zone; the stage learns the driver's road-ahead direction within seconds and corrects it."""
+    from monitor.gaze.autocal import RoadAheadConfig
+    script = [("road", 6.0), ("dashboard", 1.5), ("road", 5.0), ("left_mirror", 1.0), ("road", 6.0)]
+    late = int(round(8 * FPS))  # frames after the first 8 s
+    truth = [z for z, d in script for _ in range(int(round(d * FPS)))][late:]
+
+    def accuracy(gazes):
+        return np.mean([g.raw_zone == z for g, z in zip(gazes[late:], truth)])
+
+    off = GazeStateStage(layout, config=GazeStateConfig(road_ahead=RoadAheadConfig(enabled=False)))
+    biased_off, _, _ = drive(layout, script, stage=off, bias_deg=(0.0, 7.0))
+    biased_on, _, _ = drive(layout, script, bias_deg=(0.0, 7.0))
+    unbiased_on, _, _ = drive(layout, script)
+    assert biased_off[-1].head_offset_deg is None
+    assert np.allclose(biased_on[-1].head_offset_deg, (0.0, -7.0), atol=0.7)
+    assert np.allclose(unbiased_on[-1].head_offset_deg, (0.0, 0.0), atol=0.7)
+    assert biased_on[int(2.5 * FPS)].head_offset_deg == [0.0, 0.0]  # not before 3 s of history
+    assert accuracy(biased_off) < 0.5
+    assert accuracy(biased_on) >= 0.95 and accuracy(unbiased_on) >= 0.95

@@ -51,6 +51,8 @@ class GazeZoneClassifier:
         self.corrections = None if corrections is None or len(corrections) == 0 else np.asarray(corrections, float)
         self.camera: CameraPose = layout.camera_pose
         self.scorer = ZoneScorer(layout)
+        # added to every head direction (road-ahead auto-calibration, monitor/gaze/autocal.py)
+        self.head_offset_deg: tuple[float, float] = (0.0, 0.0)
         self._empty = {label: 0.0 for label in self.scorer.labels}
 
     @property
@@ -81,12 +83,27 @@ class GazeZoneClassifier:
             az, el = az + float(w @ c[:, 2]), el + float(w @ c[:, 3])
         return az, min(89.0, max(-89.0, el))
 
+    def head_angles_for(self, gaze_deg: tuple[float, float]) -> tuple[float, float]:
+        """The head direction the linear gaze model maps onto ``gaze_deg`` (corrections ignored)."""
+        m = self.model
+        return (gaze_deg[0] - m.yaw_offset_deg) / m.yaw_gain, (gaze_deg[1] - m.pitch_offset_deg) / m.pitch_gain
+
+    def road_head_angles(self) -> tuple[float, float] | None:
+        """Where the head points, per the model, when the driver looks at the (first) road zone."""
+        if not self.layout.road_zones:
+            return None
+        origin = self.layout.nominal_head_mm
+        road = self.layout.zone(self.layout.road_zones[0]).target_mm(origin) - origin
+        return self.head_angles_for(direction_to_angles(road))
+
     def classify(self, head: HeadPose | None, joints: Joints | None = None) -> ZoneEstimate:
+        """``head_angles_deg`` of the result is the raw face direction (before ``head_offset_deg``)."""
         ray = None if head is None else self.head_ray(head, joints)
         if ray is None:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
         origin, _, head_angles = ray
-        gaze_angles = self.gaze_angles(head_angles)
+        off = self.head_offset_deg
+        gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
         direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
         probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}

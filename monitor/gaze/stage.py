@@ -18,6 +18,7 @@ import numpy as np
 
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
+from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
 from monitor.gaze.classifier import GazeZoneClassifier
 from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
@@ -49,6 +50,8 @@ class GazeStateConfig:
     onset_smooth_frames: int = 5
     # with a driver calibration: also correct the per-target residuals of its linear model
     per_target_corrections: bool = True
+    # learn this driver's road-ahead head direction while driving (monitor/gaze/autocal.py)
+    road_ahead: RoadAheadConfig = field(default_factory=RoadAheadConfig)
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -77,6 +80,10 @@ class GazeStateStage:
         self.monitor = DistractionMonitor(self.config.distraction)
         self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, face direction, on road) of found heads
         self._last_road: str | None = None
+        road_head = self.classifier.road_head_angles()
+        enabled = self.config.road_ahead.enabled and road_head is not None
+        self.road_ahead = RoadAheadCalibrator(road_head or (0.0, 0.0), self.config.road_ahead) if enabled else None
+        self.classifier.head_offset_deg = (0.0, 0.0)
 
     def set_camera_pose(self, pose: CameraPose) -> None:
         """The camera moved (or a recording states its mount): rays use the new pose from now on."""
@@ -89,6 +96,8 @@ class GazeStateStage:
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
+        if est.head_valid and self.road_ahead is not None:  # takes effect from the next frame on
+            self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
         onset = None
         if road != UNKNOWN:
@@ -102,7 +111,8 @@ class GazeStateStage:
             None if est.head_position_car_mm is None else [round(float(v), 2) for v in est.head_position_car_mm],
             None if est.gaze_direction_car is None else [round(float(v), 5) for v in est.gaze_direction_car],
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[0], 3),
-            None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3))
+            None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3),
+            None if self.road_ahead is None else [round(v, 3) for v in self.classifier.head_offset_deg])
         return gaze, state, events
 
 

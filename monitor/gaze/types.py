@@ -14,6 +14,8 @@ class GazeResult:
     raw_zone: this frame's most probable label; probabilities: label -> p for every zone and
         "other" (all 0 when the head is missing). gaze_*: the (model-corrected) gaze ray in the car
         frame; head_position_car_mm: its origin (the nominal head when the pose had no position).
+    head_offset_deg: the road-ahead auto-calibration's (azimuth, elevation) offset added to the
+        head direction (None when it is off; (0, 0) until it has enough history).
     """
 
     t_s: float
@@ -27,6 +29,7 @@ class GazeResult:
     gaze_direction_car: list[float] | None = None
     gaze_azimuth_deg: float | None = None
     gaze_elevation_deg: float | None = None
+    head_offset_deg: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _plain(self)

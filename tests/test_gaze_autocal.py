@@ -1,0 +1,57 @@
+"""Road-ahead auto-calibration (monitor/gaze/autocal.py) on constructed head directions."""
+import numpy as np
+import pytest
+
+from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig, densest_direction
+
+
+def _samples(rng, n, centre, share=0.7, noise=2.0):
+    road = rng.normal(centre, noise, (int(n * share), 2))
+    glances = rng.uniform([-40, -30], [40, 10], (n - len(road), 2))
+    return rng.permutation(np.vstack([road, glances]))
+
+
+def test_densest_direction_finds_the_road_cluster_among_glances():
+    rng = np.random.default_rng(0)
+    s = _samples(rng, 900, (2.0, -3.0))
+    found = densest_direction(s, np.array([0.0, 0.0]), 16.0, 3.0)
+    assert np.allclose(found, (2.0, -3.0), atol=0.3)
+    assert densest_direction(np.empty((0, 2)), np.zeros(2), 16.0, 3.0) is None
+    # no cluster holding the required share: no answer
+    flat = rng.uniform(-15, 15, (900, 2))
+    assert densest_direction(flat, np.zeros(2), 16.0, 3.0, min_share=0.5) is None
+
+
+def test_calibrator_waits_for_history_then_maps_the_mode_onto_the_expected_direction():
+    rng = np.random.default_rng(1)
+    cal = RoadAheadCalibrator((1.0, -2.0), RoadAheadConfig(min_history_s=3.0, update_every_s=0.5))
+    offsets = [cal.add(i / 30.0, tuple(a)) for i, a in enumerate(_samples(rng, 600, (4.0, 2.0)))]
+    assert offsets[80] == (0.0, 0.0)  # 2.7 s: too early
+    assert np.allclose(offsets[-1], (-3.0, -4.0), atol=0.4)
+
+
+def test_calibrator_refuses_large_offsets_and_can_be_disabled():
+    rng = np.random.default_rng(2)
+    far = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(max_offset_deg=5.0))
+    for i, a in enumerate(_samples(rng, 300, (9.0, 0.0), share=0.9)):
+        far.add(i / 30.0, tuple(a))
+    assert far.offset_deg == (0.0, 0.0)
+    off = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(enabled=False))
+    for i, a in enumerate(_samples(rng, 300, (3.0, 0.0))):
+        off.add(i / 30.0, tuple(a))
+    assert off.offset_deg == (0.0, 0.0)
+
+
+def test_old_samples_leave_the_window():
+    cal = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(window_s=10.0, min_history_s=1.0))
+    rng = np.random.default_rng(3)
+    for i in range(900):  # 30 s: first 15 s around (3, 0), then around (-3, 0)
+        centre = (3.0, 0.0) if i < 450 else (-3.0, 0.0)
+        cal.add(i / 30.0, tuple(rng.normal(centre, 1.0)))
+    assert np.allclose(cal.offset_deg, (3.0, 0.0), atol=0.4)
+
+
+@pytest.mark.parametrize("bad", [dict(window_s=0), dict(bandwidth_deg=-1), dict(min_share=0), dict(max_offset_deg=0)])
+def test_config_is_checked(bad):
+    with pytest.raises(ValueError):
+        RoadAheadConfig(**bad)
