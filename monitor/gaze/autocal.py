@@ -36,61 +36,94 @@ class RoadAheadConfig:
             raise ValueError("max_offset_deg must be > 0 and min_share in (0, 1]")
 
 
+BIN_DEG = 0.5
+
+
 class RoadAheadCalibrator:
     """Feed ``add(t_s, (azimuth, elevation))`` with the raw head direction of every frame that has
-    a head; ``offset_deg`` is what to add to head angles (0, 0 until enough history)."""
+    a head; ``offset_deg`` is what to add to head angles (0, 0 until enough history).
+
+    The histogram is kept up to date sample by sample (a bin up as a sample comes, down as it
+    leaves the window), so an update costs one small smoothing and no pass over the samples: the
+    gaze stage runs once per frame and a per-update spike would show in its p99 latency."""
 
     def __init__(self, expected_head_deg: tuple[float, float], config: RoadAheadConfig | None = None) -> None:
         self.expected = np.asarray(expected_head_deg, dtype=np.float64)
-        self.config = config or RoadAheadConfig()
+        self.config = c = config or RoadAheadConfig()
         self.offset_deg: tuple[float, float] = (0.0, 0.0)
-        self._samples: deque[tuple[float, float, float]] = deque()
+        self.grid = HistogramGrid(self.expected, c.max_offset_deg + 2 * c.bandwidth_deg, c.bandwidth_deg)
+        self._hist = self.grid.empty()
+        self._samples: deque[tuple[float, int, int]] = deque()  # (t, bin i, bin j); -1: off the grid
         self._next_update_s: float | None = None
 
     def add(self, t_s: float, head_deg: tuple[float, float]) -> tuple[float, float]:
         c = self.config
         if not c.enabled:
             return self.offset_deg
-        self._samples.append((t_s, float(head_deg[0]), float(head_deg[1])))
-        while self._samples and self._samples[0][0] < t_s - c.window_s:
-            self._samples.popleft()
+        i, j = self.grid.bin_of(head_deg)
+        self._samples.append((t_s, i, j))
+        if i >= 0:
+            self._hist[i, j] += 1
+        while self._samples[0][0] < t_s - c.window_s:
+            _, i, j = self._samples.popleft()
+            if i >= 0:
+                self._hist[i, j] -= 1
         if self._next_update_s is None:
             self._next_update_s = t_s + c.min_history_s
         if t_s >= self._next_update_s:
             self._next_update_s = t_s + c.update_every_s
-            found = densest_direction(np.array([s[1:] for s in self._samples]), self.expected,
-                                      c.max_offset_deg + 2 * c.bandwidth_deg, c.bandwidth_deg, c.min_share)
+            found = self.grid.peak(self._hist, len(self._samples), c.min_share)
             if found is not None and np.hypot(*(self.expected - found)) <= c.max_offset_deg:
                 self.offset_deg = (float(self.expected[0] - found[0]), float(self.expected[1] - found[1]))
         return self.offset_deg
 
 
+class HistogramGrid:
+    """A square grid of BIN_DEG bins within ``reach_deg`` of ``centre_deg``, and its peak finder:
+    Gaussian smoothing (``bandwidth_deg``, as two small matrix products), the highest bin, then
+    three mean-shift steps on the raw counts within ``bandwidth_deg``."""
+
+    def __init__(self, centre_deg: np.ndarray, reach_deg: float, bandwidth_deg: float) -> None:
+        self.n = int(np.ceil(2 * reach_deg / BIN_DEG))
+        self.low = np.asarray(centre_deg, dtype=np.float64) - self.n * BIN_DEG / 2
+        self.centres = self.low[:, None] + (np.arange(self.n) + 0.5) * BIN_DEG  # (2, n)
+        d = (np.arange(self.n)[:, None] - np.arange(self.n)[None, :]) * BIN_DEG
+        self.kernel = np.exp(-0.5 * (d / bandwidth_deg) ** 2)
+        self.bandwidth = bandwidth_deg
+
+    def empty(self) -> np.ndarray:
+        return np.zeros((self.n, self.n))
+
+    def bin_of(self, angles_deg: tuple[float, float]) -> tuple[int, int]:
+        i, j = (int(np.floor((angles_deg[k] - self.low[k]) / BIN_DEG)) for k in (0, 1))
+        return (i, j) if 0 <= i < self.n and 0 <= j < self.n else (-1, -1)
+
+    def peak(self, hist: np.ndarray, total: int, min_share: float = 0.0) -> np.ndarray | None:
+        if total <= 0 or not hist.any():
+            return None
+        smooth = self.kernel @ hist @ self.kernel.T
+        i, j = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+        at = np.array([self.centres[0, i], self.centres[1, j]])
+        for _ in range(3):  # mean shift on the raw counts: the centroid of the window, re-centred
+            di = (self.centres[0] - at[0])[:, None]
+            dj = (self.centres[1] - at[1])[None, :]
+            near = hist * (np.hypot(di, dj) <= self.bandwidth)
+            mass = near.sum()
+            if mass <= 0:
+                return None
+            at = np.array([near.sum(1) @ self.centres[0], near.sum(0) @ self.centres[1]]) / mass
+        return at if mass >= min_share * total else None
+
+
 def densest_direction(angles_deg: np.ndarray, around_deg: np.ndarray, reach_deg: float, bandwidth_deg: float,
                       min_share: float = 0.0) -> np.ndarray | None:
     """The (azimuth, elevation) where the (N, 2) samples are densest within ``reach_deg`` of
-    ``around_deg``; None without samples or when fewer than ``min_share`` of them lie within
-    ``bandwidth_deg`` of it."""
-    if len(angles_deg) == 0:
-        return None
-    edges = [np.arange(c - reach_deg, c + reach_deg + 1.0, 1.0) for c in around_deg]
-    hist, _, _ = np.histogram2d(angles_deg[:, 0], angles_deg[:, 1], bins=edges)
-    hist = _blur(hist, bandwidth_deg)
-    i, j = np.unravel_index(int(np.argmax(hist)), hist.shape)
-    peak = np.array([edges[0][i] + 0.5, edges[1][j] + 0.5])
-    for _ in range(3):  # refine: mean of the samples near the peak
-        near = np.hypot(*(angles_deg - peak).T) <= bandwidth_deg
-        if not near.any():
-            return None
-        peak = angles_deg[near].mean(axis=0)
-    if near.mean() < min_share:
-        return None
-    return peak
-
-
-def _blur(hist: np.ndarray, sigma_bins: float) -> np.ndarray:
-    """Separable Gaussian smoothing of a 2D histogram (zero outside)."""
-    r = int(np.ceil(2 * sigma_bins))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_bins) ** 2)
-    k /= k.sum()
-    out = np.apply_along_axis(np.convolve, 0, hist, k, mode="same")
-    return np.apply_along_axis(np.convolve, 1, out, k, mode="same")
+    ``around_deg`` (to BIN_DEG / 2 at worst, better as the centroid averages); None without
+    samples or when fewer than ``min_share`` of them lie within ``bandwidth_deg`` of it."""
+    grid = HistogramGrid(np.asarray(around_deg, dtype=np.float64), reach_deg, bandwidth_deg)
+    hist = grid.empty()
+    for a in np.asarray(angles_deg).reshape(-1, 2):
+        i, j = grid.bin_of(a)
+        if i >= 0:
+            hist[i, j] += 1
+    return grid.peak(hist, len(angles_deg), min_share)
