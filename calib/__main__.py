@@ -123,20 +123,25 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     from calib.driver_calibration import CalibrationSession
     from calib.layout import load_layout
     from monitor.estimates import Estimates
-    lay = load_layout(a.layout)
-    session = CalibrationSession(lay, tuple(a.targets) if a.targets else None)
+    if len(a.layout) not in (1, len(a.session)):
+        raise ValueError(f"give one --layout for all sessions or one per session ({len(a.session)} sessions, "
+                         f"{len(a.layout)} layouts)")
+    layouts = [load_layout(p) for p in a.layout]
+    session = CalibrationSession(layouts[0], tuple(a.targets) if a.targets else None)
     n = 0
-    with open(a.session) as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                target, est = rec["target"], Estimates.from_json(rec["estimates"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{a.session}:{i}: need {{'target': ..., 'estimates': ...}} ({exc})") from None
-            if target in session.targets:
-                n += session.add_labelled(target, est)
+    for k, path in enumerate(a.session):
+        session.set_camera_pose(layouts[min(k, len(layouts) - 1)].camera_pose)  # each session's own mount
+        with open(path) as fh:
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    target, est = rec["target"], Estimates.from_json(rec["estimates"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{path}:{i}: need {{'target': ..., 'estimates': ...}} ({exc})") from None
+                if target in session.targets:
+                    n += session.add_labelled(target, est)
     _say(f"{n} usable samples: " + ", ".join(f"{k}={v}" for k, v in session.counts().items()))
     cal = session.fit(a.driver, min_samples=a.min_samples)
     out = Path(a.out_dir) / f"{a.driver}.json"
@@ -189,8 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_head_frame)
 
     s = sub.add_parser("driver-calibrate", help="fit a per-driver gaze calibration from a recorded session")
-    s.add_argument("--layout", required=True)
-    s.add_argument("--session", required=True, help="JSONL: one {'t_s', 'target', 'estimates'} per frame")
+    s.add_argument("--layout", required=True, nargs="+",
+                   help="cabin layout with the session's camera pose; one for all sessions or one per session")
+    s.add_argument("--session", required=True, nargs="+",
+                   help="JSONL: one {'t_s', 'target', 'estimates'} per frame; several are pooled (e.g. a "
+                        "population calibration from many drivers)")
     s.add_argument("--driver", required=True, help="driver id (file name of the result)")
     s.add_argument("--targets", nargs="+", help="targets to use (default: every zone)")
     s.add_argument("--min-samples", type=int, default=10)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from calib.layout import CabinLayout, HeadGazeModel
+from calib.layout import CabinLayout, CameraPose, HeadGazeModel
 from monitor.estimates import Estimates
 from monitor.gaze.classifier import GazeZoneClassifier
 from monitor.gaze.ray import angles_to_direction, direction_to_angles
@@ -130,6 +130,11 @@ class CalibrationSession:
         self._geom = GazeZoneClassifier(layout, HeadGazeModel())  # identity model: raw head angles
         self._samples: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {t: [] for t in self.targets}
         self._schedule: list[Prompt] = []
+
+    def set_camera_pose(self, pose: CameraPose) -> None:
+        """Samples added from now on were measured by a camera at ``pose`` (the car-frame zones and
+        targets do not move): pools sessions recorded with different mounts, e.g. several drivers."""
+        self._geom.camera = pose
 
     def schedule(self, t0_s: float) -> list[Prompt]:
         """The protocol: each target for ``dwell_s`` seconds, ``pause_s`` apart, from ``t0_s``."""

@@ -138,3 +138,40 @@ def test_per_target_corrections_are_exact_at_the_calibrated_head_directions(layo
         assert abs(az - t.target_deg[0]) < 0.5 and abs(el - t.target_deg[1]) < 0.5, name
     assert cal.corrections().shape == (len(layout.zone_names), 4)
     assert DriverCalibration.from_json(cal.to_json()).corrections() == pytest.approx(cal.corrections(), abs=1e-2)
+
+
+def test_cli_pools_sessions_recorded_with_different_mounts(layout, tmp_path):
+    """Population calibration: sessions of two drivers, each seen by its own camera mount; the
+    pooled fit recovers the shared head share, and a layout count that fits neither is refused."""
+    from calib.layout import CameraPose, look_at_rotation
+    rng = np.random.default_rng(8)
+    pillar_pos = np.array([-650.0, -700.0, 700.0])
+    pillar = CameraPose(look_at_rotation(pillar_pos, layout.nominal_head_mm), pillar_pos)
+    args = []
+    for name, pose in (("dash", layout.camera_pose), ("pillar", pillar)):
+        lay = layout.with_camera_pose(pose)
+        lay.save(tmp_path / f"{name}_layout.json")
+        lines = [json.dumps({"t_s": k / FPS, "target": target,
+                             "estimates": looking_at(lay, target, None, lizard_share(layout), 1.5, rng,
+                                                     camera=pose).to_json()})
+                 for target in layout.zone_names for k in range(25)]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+        args.append(name)
+    cmd = [sys.executable, "-m", "calib", "driver-calibrate", "--driver", "population", "--out-dir", str(tmp_path),
+           "--session", *(str(tmp_path / f"{n}.jsonl") for n in args)]
+    p = subprocess.run([*cmd, "--layout", *(str(tmp_path / f"{n}_layout.json") for n in args)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    fitted = DriverCalibration.load(tmp_path / "population.json").model
+    assert abs(fitted.yaw_gain * lizard_share(layout)[0] - 1) < 0.1
+    assert abs(fitted.pitch_gain * lizard_share(layout)[1] - 1) < 0.15
+    # read through the dashboard mount only, the pillar driver's samples point elsewhere: worse fit
+    wrong = subprocess.run([*cmd, "--layout", str(tmp_path / "dash_layout.json")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert abs(fitted.yaw_offset_deg) < 3.0
+    if wrong.returncode == 0:  # (or the fit is refused as implausible)
+        assert abs(DriverCalibration.load(tmp_path / "population.json").model.yaw_offset_deg) > 10.0
+    three = subprocess.run([*cmd, "--layout", *(str(tmp_path / "dash_layout.json") for _ in range(3))], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert three.returncode != 0 and "one per session" in three.stderr
+
