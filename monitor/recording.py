@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
-from monitor.wire import Message, WireError, decode, encode
+import numpy as np
+
+from monitor.shm import Allocator
+from monitor.wire import Message, WireError, decode, encode, part_layout
 
 MAGIC = b"DMSREC\x00\x01"
 FORMAT_VERSION = 1
@@ -26,6 +30,21 @@ MAX_PART_BYTES = 128 * 1024 * 1024
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 log = logging.getLogger(__name__)
+
+
+def _lend(header: bytes, allocate: Allocator, room: int) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """The arrays to read a record's buffer parts into (in part order) and by name, from its
+    header; none when the header is not usable (decode then says why) or declares more bytes
+    than the ``room`` left in the file (a corrupt header must not make a huge ring)."""
+    try:
+        layout = part_layout(header)
+    except WireError:
+        return [], {}
+    names = [name for name, _, _ in layout]
+    if len(set(names)) != len(names) or sum(d.itemsize * math.prod(sh) for _, d, sh in layout) > room:
+        return [], {}
+    lent = allocate({name: (dtype, shape) for name, dtype, shape in layout})
+    return [lent[name] for name in names], lent
 
 
 class RecordingError(ValueError):
@@ -100,13 +119,27 @@ class RecordingReader:
         self.truncated = False
 
     def __iter__(self) -> Iterator[Message]:
-        for parts in self.iter_parts():
+        return self.messages()
+
+    def messages(self, allocate: Allocator | None = None) -> Iterator[Message]:
+        """Decoded messages in recorded order. With ``allocate`` (FrameSource.allocate) each
+        record's buffers are read straight into the arrays it returns (e.g. views of a
+        shared-memory ring slot), and the message carries those very arrays."""
+        for parts, filled in self._records(allocate):
             try:
-                yield decode(parts)
+                msg = decode(parts)
             except WireError as exc:
                 raise RecordingError(f"{self.path}: record {self._index} is not a valid message ({exc})") from None
+            # decode made new views of the same memory; the lent arrays themselves are what a
+            # ring recognises (and commits without a copy)
+            msg.arrays.update({k: a for k, a in filled.items() if k in msg.arrays})
+            yield msg
 
-    def iter_parts(self) -> Iterator[list[bytes]]:
+    def iter_parts(self) -> Iterator[list[Any]]:
+        return (parts for parts, _ in self._records(None))
+
+    def _records(self, allocate: Allocator | None) -> Iterator[tuple[list[Any], dict[str, np.ndarray]]]:
+        """(parts, name -> lent array that a buffer part was read into) per record."""
         self._index = 0
         while True:
             start = self._file.tell()
@@ -119,19 +152,32 @@ class RecordingReader:
                 (count,) = _U32.unpack(head)
                 if not 1 <= count <= MAX_PARTS:
                     raise RecordingError(f"{self.path}: corrupt record at byte {start} ({count} parts)")
-                parts = []
-                for _ in range(count):
+                parts: list[Any] = []
+                targets: list[np.ndarray] = []  # per buffer part (after topic and header)
+                lent: dict[str, np.ndarray] = {}
+                for i in range(count):
                     (length,) = _U64.unpack(self._read_exact(8))
                     if length > MAX_PART_BYTES or length > self.size:
                         raise RecordingError(f"{self.path}: corrupt record at byte {start} (part of {length} bytes)")
-                    parts.append(self._read_exact(length))
+                    target = targets[i - 2] if 2 <= i < 2 + len(targets) else None
+                    if target is not None and target.nbytes == length:
+                        self._readinto_exact(target)
+                        parts.append(target)
+                    else:  # no layout, or not the declared size (decode will say so)
+                        parts.append(self._read_exact(length))
+                    if i == 1 and allocate is not None:
+                        targets, lent = _lend(parts[1], allocate, self.size - self._file.tell())
             except EOFError:
                 self.truncated = True
                 log.warning("%s: last record (byte %d) is incomplete, probably cut by a crash; "
                             "%d complete records were read", self.path, start, self._index)
                 return
             self._index += 1
-            yield parts
+            yield parts, {k: a for k, a in lent.items() if any(a is p for p in parts[2:])}
+
+    def _readinto_exact(self, target: np.ndarray) -> None:
+        if self._file.readinto(memoryview(target).cast("B")) != target.nbytes:
+            raise EOFError
 
     def _read_exact(self, n: int) -> bytes:
         data = self._file.read(n)

@@ -19,19 +19,34 @@ producer lapped the ring meanwhile, the result computed from it is thrown away. 
 that cannot happen (at most HWMs + socket buffers of messages are in flight, fewer than the
 slots); on a live link a consumer slower than slots/frame-rate would see it, and the receiver
 then falls back to copying (bus.Receiver.verify).
+
+Loaned slots (``FrameRing.claim``, like iceoryx / ROS 2 loaned messages) skip the producer's copy:
+a source asks for its output arrays and gets writable views of the next slot, whose sequence
+number is set to 0 ("being written") before the views are handed out, so no reader accepts the
+slot until the commit. The source writes its pixels there; ``put`` (from ``wire.encode``) given
+exactly those view objects commits them by writing the sequence number, without a copy, and makes
+them read-only. Any other arrays take the copying path into a fresh slot. A claim never committed
+is abandoned: its slot stays at 0 until the ring comes round to it again. A claim must be written
+and committed before ``slots`` more claims or puts: once its slot is taken again its views are
+read-only and ``put`` refuses them (their memory holds another message now). Nothing changes for
+readers or on the wire.
 """
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
 import re
 import struct
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 SHM_DIR = Path("/dev/shm")
 MAGIC = b"DMSRING1"
@@ -56,8 +71,23 @@ def available() -> bool:
     return SHM_DIR.is_dir() and os.access(SHM_DIR, os.W_OK)
 
 
+Layout = dict[str, tuple[DTypeLike, tuple[int, ...]]]  # buffer name -> (dtype, shape)
+Allocator = Callable[[Layout], dict[str, np.ndarray]]  # FrameRing.claim, FrameSource.allocate
+
+
+@dataclass
+class _Claim:
+    """A loaned slot: the views handed out and the references a commit will publish."""
+
+    seq: int
+    base: int
+    views: dict[str, np.ndarray]
+    refs: dict[str, dict[str, Any]]
+
+
 class FrameRing:
-    """Producer side. ``put`` copies a message's large arrays into the next slot."""
+    """Producer side. ``put`` copies a message's large arrays into the next slot, or commits the
+    slot ``claim`` lent for them. Thread-safe: a camera thread may claim while another commits."""
 
     def __init__(self, prefix: str, slots: int = DEFAULT_SLOTS) -> None:
         if not _SEGMENT_NAME.match(prefix):
@@ -70,41 +100,113 @@ class FrameRing:
         self._map: mmap.mmap | None = None
         self.name = ""
         self.disabled = False
+        self.committed = 0  # messages published from a claimed slot without a copy
+        self._claims: dict[int, _Claim] = {}  # slot -> outstanding claim
+        # views of claims whose slot was taken again before the commit: id -> view
+        self._lapped: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    def claim(self, layout: Layout) -> dict[str, np.ndarray]:
+        """Writable arrays for a message's buffers: arrays of at least MIN_BYTES are views of the
+        next slot (committed by ``put`` without a copy), smaller ones private (they travel in
+        the message). Without shared memory all are private."""
+        specs = {name: (np.dtype(dtype), tuple(shape)) for name, (dtype, shape) in layout.items()}
+        nbytes = {name: dtype.itemsize * math.prod(shape) for name, (dtype, shape) in specs.items()}
+        large = [name for name in specs if nbytes[name] >= MIN_BYTES]
+        views: dict[str, np.ndarray] = {}
+        with self._lock:
+            taken = self._next_slot(sum(_aligned(nbytes[n]) for n in large)) if large else None
+            if taken is not None:
+                slot, base = taken
+                assert self._map is not None
+                refs, offset = {}, 0
+                for name in large:
+                    dtype, shape = specs[name]
+                    start = base + SEQ.size + offset
+                    views[name] = np.frombuffer(self._map, dtype, nbytes[name] // dtype.itemsize, start).reshape(shape)
+                    refs[name] = {"segment": self.name, "slot": slot, "seq": self.seq, "offset": offset}
+                    offset += _aligned(nbytes[name])
+                self._claims[slot] = _Claim(self.seq, base, views, refs)
+        return {name: views[name] if name in views else np.empty(shape, dtype)
+                for name, (dtype, shape) in specs.items()}
 
     def put(self, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         """Place every array of at least MIN_BYTES in one slot; returns name -> reference."""
-        large = {k: np.ascontiguousarray(a) for k, a in arrays.items() if a.nbytes >= MIN_BYTES}
+        large = {k: a for k, a in arrays.items() if a.nbytes >= MIN_BYTES}
         if not large:
             return {}
+        with self._lock:
+            committed = self._commit(large)
+            if committed is not None:
+                return committed
+            if any(self._lapped.get(id(a)) is a for a in large.values()):
+                # another message owns that memory now: copying it would publish its pixels as ours
+                raise ValueError("a claimed slot was taken again before its commit: write and commit "
+                                 f"a claim before {self.slots} more claims or puts")
+            large = {k: np.ascontiguousarray(a) for k, a in large.items()}
+            slot_base = self._next_slot(sum(_aligned(a.nbytes) for a in large.values()))
+            if slot_base is None:
+                return {}
+            slot, base = slot_base
+            assert self._map is not None
+            refs, offset = {}, 0
+            data = np.frombuffer(self._map, dtype=np.uint8, count=self.slot_bytes, offset=base + SEQ.size)
+            for name, array in large.items():
+                data[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
+                refs[name] = {"segment": self.name, "slot": slot, "seq": self.seq, "offset": offset}
+                offset += _aligned(array.nbytes)
+            del data  # no exported buffer may outlive a remap
+            SEQ.pack_into(self._map, base, self.seq)
+            return refs
+
+    def _commit(self, large: dict[str, np.ndarray]) -> dict[str, dict[str, Any]] | None:
+        """Publish the claim whose views are exactly ``large`` (same names, same objects)."""
+        for slot, c in self._claims.items():
+            if c.views.keys() == large.keys() and all(large[k] is v for k, v in c.views.items()):
+                del self._claims[slot]
+                for view in c.views.values():
+                    view.flags.writeable = False  # a late write would change a published message
+                assert self._map is not None
+                SEQ.pack_into(self._map, c.base, c.seq)
+                self.committed += 1
+                return c.refs
+        return None
+
+    def _next_slot(self, need: int) -> tuple[int, int] | None:
+        """Take the next slot for ``need`` bytes and mark it "being written" (seq 0): (slot, its
+        offset), or None without shared memory. Caller holds the lock."""
         if self.disabled:
-            return {}
-        need = sum(_aligned(a.nbytes) for a in large.values())
+            return None
         if need > self.slot_bytes:
             try:
                 self._allocate(need)
             except OSError as exc:  # /dev/shm full or missing: buffers travel in the messages
                 log.warning("shared memory unavailable (%s); frames go through the sockets", exc)
                 self.disabled = True
-                return {}
+                return None
         self.seq += 1
         slot = self.seq % self.slots
+        self._abandon([slot], reused=True)
         base = HEADER_BYTES + slot * (SEQ.size + self.slot_bytes)
         assert self._map is not None
         SEQ.pack_into(self._map, base, 0)  # "being written"
-        refs, offset = {}, 0
-        data = np.frombuffer(self._map, dtype=np.uint8, count=self.slot_bytes, offset=base + SEQ.size)
-        for name, array in large.items():
-            data[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
-            refs[name] = {"segment": self.name, "slot": slot, "seq": self.seq, "offset": offset}
-            offset += _aligned(array.nbytes)
-        del data  # no exported buffer may outlive a remap
-        SEQ.pack_into(self._map, base, self.seq)
-        return refs
+        return slot, base
+
+    def _abandon(self, slots: Iterable[int], reused: bool = False) -> None:
+        """Forget the claims on ``slots``: their memory is not theirs any more, so their views
+        become read-only (a late write raises instead of changing another message), and when
+        the slot is ``reused`` by another message, ``put`` refuses them."""
+        for slot in list(slots):
+            claim = self._claims.pop(slot, None)
+            for view in claim.views.values() if claim is not None else ():
+                view.flags.writeable = False
+                if reused:
+                    self._lapped[id(view)] = view
 
     def _allocate(self, need: int) -> None:
         """A new segment (the first, or a bigger one when frames grew); the old one is unlinked:
         readers that still map it keep their mapping until they switch."""
-        self.close()
+        self._close()
         self.generation += 1
         self.slot_bytes = _aligned(int(need * 1.25))
         self.name = f"{self.prefix}-{self.generation}"
@@ -123,8 +225,13 @@ class FrameRing:
         HEADER.pack_into(self._map, 0, MAGIC, self.slots, 0, self.slot_bytes)
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        self._abandon(self._claims)
         if self._map is not None:
-            self._map.close()
+            _close_mapping(self._map)  # claimed views still alive keep it mapped until they go
             self._map = None
             (SHM_DIR / self.name).unlink(missing_ok=True)
 
@@ -175,6 +282,8 @@ class RingReader:
             raise ShmError("shm_refused", f"segment {str(name)[:60]!r} is not this link's")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (slot, seq, offset)):
             raise ShmError("bad_shm_ref", "slot, seq and offset must be non-negative integers")
+        if seq == 0:  # the mark of a slot being written: no message has it
+            raise ShmError("bad_shm_ref", "seq 0 is no message's")
         mapping, slots, slot_bytes = self._open(name)
         if slot >= slots or offset + nbytes > slot_bytes:
             raise ShmError("bad_shm_ref", f"slot {slot} offset {offset} + {nbytes} bytes outside the segment")

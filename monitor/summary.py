@@ -51,6 +51,9 @@ def stage_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
         duplicates = sum(int(beat.get("counters", {}).get("duplicates", 0)) for beat in report["incarnations"])
         if duplicates:
             totals["duplicates"] = duplicates  # frames sent again by a restarted capture, written once
+        in_place = sum(int(beat.get("counters", {}).get("in_place", 0)) for beat in report["incarnations"])
+        if in_place:
+            totals["in_place"] = in_place  # framesets the source wrote straight into the shared-memory ring
         if role == "capture" and report["incarnations"]:
             totals["frames_read"] = int(report["incarnations"][-1].get("counters", {}).get("frames_read", 0))
         stages[role] = totals

@@ -154,6 +154,27 @@ def decode(parts: Sequence[Any], shm: "RingReader | None" = None, zero_copy: boo
     return Message(topic.decode(), stream, frame, float(device_ts), stamps, meta, arrays, leases)
 
 
+def part_layout(header_bytes: Any) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
+    """Name, dtype and shape of each buffer a message carries in its parts, in order, read from
+    its header part and validated as ``decode`` does (WireError otherwise): lets a reader place
+    the buffers before reading them (RecordingReader, into a shared-memory ring slot)."""
+    header = _as_buffer(header_bytes)
+    if len(header) > MAX_HEADER_BYTES:
+        raise WireError("header_too_big", f"{len(header)} bytes")
+    try:
+        specs = json.loads(bytes(header))["buffers"]
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, TypeError, KeyError) as exc:
+        raise WireError("bad_header", str(exc)[:80]) from None
+    if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
+        raise WireError("bad_header", "buffers must be a list of at most MAX_BUFFERS specs")
+    layout = []
+    for spec in specs:
+        if not (isinstance(spec, dict) and "shm" in spec):
+            name, dtype, shape, _ = _check_spec(spec)
+            layout.append((name, dtype, tuple(shape)))
+    return layout
+
+
 def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
     name, dtype, shape, expected = _check_spec(spec)
     if expected != len(data):

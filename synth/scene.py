@@ -115,7 +115,9 @@ class Scene:
     def __len__(self) -> int:
         return self.n_frames
 
-    def render(self, index: int) -> SynthFrame:
+    def render(self, index: int, out: dict[str, np.ndarray] | None = None) -> SynthFrame:
+        """Frame ``index``; ``out`` may provide the ``ir`` and ``depth`` arrays to write the sensor
+        images into (a shared-memory ring slot: FrameSource.allocate)."""
         if index < 0:
             raise ValueError(f"frame index must be >= 0, got {index}")
         t = index / self.fps
@@ -125,12 +127,18 @@ class Scene:
         cam_prims = [p.moved(self.r_cam_car, self.t_cam_car) for p in body.prims]
         for prim in cam_prims:
             canvas.draw(prim)
-        depth, ir = self.sensor.apply(canvas.depth, canvas.cos, canvas.albedo, (self.seed, index))
+        depth, ir = self.sensor.apply(canvas.depth, canvas.cos, canvas.albedo, (self.seed, index),
+                                      None if out is None else (out["depth"], out["ir"]))
         clean = np.where(np.isfinite(canvas.depth), canvas.depth, np.float32(0.0))
         labels = make_labels(self, index, t, body, cam_prims, info, clean, canvas.label)
         return SynthFrame(index, t, ir, depth, clean, canvas.label, labels, body)
 
-    def frameset(self, index: int, stream: str = "synthetic") -> FrameSet:
-        f = self.render(index)
+    def image_layout(self) -> dict[str, tuple[type, tuple[int, int]]]:
+        """dtype and shape of the sensor images ``render`` can write into (``out``)."""
+        shape = (self.intrinsics.height, self.intrinsics.width)
+        return {"ir": (np.uint8, shape), "depth": (np.uint16, shape)}
+
+    def frameset(self, index: int, stream: str = "synthetic", out: dict[str, np.ndarray] | None = None) -> FrameSet:
+        f = self.render(index, out)
         return FrameSet(stream, index, f.time_s * 1000.0, {"ir": f.ir, "depth": f.depth},
                         {"ir": self.intrinsics, "depth": self.intrinsics}, 1.0, f.labels)

@@ -70,9 +70,10 @@ class SensorModel:
         ox = int(rng.integers(0, self.width))
         return bank[oy:oy + self.height, ox:ox + self.width]
 
-    def apply(self, depth: np.ndarray, cos: np.ndarray, albedo: np.ndarray, frame_seed: tuple[int, ...]
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, depth: np.ndarray, cos: np.ndarray, albedo: np.ndarray, frame_seed: tuple[int, ...],
+              out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(noise-free z-depth mm with inf = nothing, cos of incidence, albedo) -> (depth uint16, IR uint8).
+        ``out``: (depth, IR) arrays to write the results into (e.g. a shared-memory ring slot).
 
         Written with arithmetic masks instead of np.where: the hole masks are noisy, and branchy
         selects on noisy masks cost ~20x more than a multiply."""
@@ -91,7 +92,7 @@ class SensorModel:
             ir *= np.float32(0.75) + self._dots_flat.take(idx)
         ir += albedo * np.float32(self.ambient) * hitf + np.float32(self.outside_level) * (1 - hitf)
         ir += np.sqrt(np.float32(0.6) * ir + np.float32(4.0)) * self._crop(self._white, rng)
-        ir_u8 = np.clip(ir, 0, 255).astype(np.uint8)
+        ir_u8 = _cast(np.clip(ir, 0, 255), np.uint8, None if out is None else out[1])
 
         u = self._crop(self._uniform, rng)
         n = self._crop(self._corr, rng)
@@ -121,7 +122,7 @@ class SensorModel:
             fly = (jump & (u < 0.5) & (far < 1e8)).astype(np.float32)
             zn += (far - zn) * u * fly
         valid &= (zn >= pr.min_depth_mm) & (zn <= pr.max_depth_mm)
-        depth_u16 = ((zn + np.float32(0.5)) * valid).astype(np.uint16)
+        depth_u16 = _cast((zn + np.float32(0.5)) * valid, np.uint16, None if out is None else out[0])
         return depth_u16, ir_u8
 
     def depth_sigma_mm(self, z_mm: np.ndarray | float) -> np.ndarray | float:
@@ -129,3 +130,13 @@ class SensorModel:
         if self.preset.depth_kind == "stereo":
             return np.asarray(z_mm) ** 2 / (self.fx * self.preset.baseline_mm) * 0.06
         return 1.0 + 1.5e-3 * np.asarray(z_mm)
+
+
+def _cast(a: np.ndarray, dtype: type, out: np.ndarray | None) -> np.ndarray:
+    """``a.astype(dtype)``, written into ``out`` when given (the same C cast: same values)."""
+    if out is None:
+        return a.astype(dtype)
+    if out.shape != a.shape or out.dtype != dtype:  # copyto would broadcast a smaller array
+        raise ValueError(f"output array {out.dtype}{out.shape} does not fit {np.dtype(dtype)}{a.shape}")
+    np.copyto(out, a, casting="unsafe")
+    return out

@@ -21,6 +21,18 @@ def _same(a, b) -> None:
     assert json.dumps(a.labels) == json.dumps(b.labels)
 
 
+@pytest.mark.parametrize("camera", ["d435", "kinect_v2"])  # stereo and time-of-flight depth
+def test_rendering_into_given_arrays_gives_the_same_frame(camera):
+    """The capture worker lends ring slots for the images (FrameSource.allocate): same pixels."""
+    scene = Scene(seed=8, camera=camera, width=320, height=240)
+    out = {name: np.full(shape, 77, dtype) for name, (dtype, shape) in scene.image_layout().items()}
+    f = scene.render(12, out)
+    assert f.ir is out["ir"] and f.depth is out["depth"]
+    _same(scene.render(12), f)
+    with pytest.raises(ValueError, match="does not fit"):  # never a silent broadcast into a wrong buffer
+        scene.render(12, {"ir": np.empty((1, 320), np.uint8), "depth": out["depth"]})
+
+
 def test_same_seed_same_frames_in_any_order():
     a = Scene(seed=21, width=320, height=240)
     b = Scene(seed=21, width=320, height=240)

@@ -5,7 +5,10 @@ import abc
 import itertools
 from typing import Iterator
 
+import numpy as np
+
 from monitor.frames import FrameSet
+from monitor.shm import Allocator, Layout
 
 
 class SourceError(RuntimeError):
@@ -18,10 +21,23 @@ class FrameSource(abc.ABC):
     ``is_live`` sources (cameras) pace themselves and default to the live delivery policy;
     the others (recordings, synthetic scenes) are played back as fast as the consumer asks, and
     the capture worker paces them by ``device_ts_ms`` when real time is wanted.
+
+    A source copies the device's or file's pixels into process memory once anyway; it makes the
+    arrays it copies into with ``allocate``, so that the capture worker can install the
+    shared-memory ring's ``claim`` as ``allocator`` and the copy lands in a ring slot (no second
+    copy when the frameset is published; docs/transport.md).
     """
 
     is_live: bool = False
     name: str = "source"
+    allocator: Allocator | None = None  # None: private arrays
+
+    def allocate(self, layout: Layout) -> dict[str, np.ndarray]:
+        """Writable, uninitialised, C-contiguous arrays for one frameset's images; write every
+        element. Use them unchanged in the FrameSet: a ring commits them only as they were lent."""
+        if self.allocator is not None:
+            return self.allocator(layout)
+        return {name: np.empty(shape, dtype) for name, (dtype, shape) in layout.items()}
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[FrameSet]: ...

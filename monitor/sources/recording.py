@@ -16,7 +16,7 @@ class RecordingSource(FrameSource):
         self.name = f"recording:{path}"
 
     def __iter__(self) -> Iterator[FrameSet]:
-        for msg in self._reader:
+        for msg in self._reader.messages(self.allocate):  # read straight into the lent arrays (a ring slot)
             if msg.topic == "frames":
                 yield FrameSet.from_message(msg)
 

@@ -65,7 +65,8 @@ class SyntheticSource(FrameSource):
             return
         while True:
             for i in range(n % self.frames, self.frames):
-                fs = self.scene.frameset(i, self.stream)
+                # rendered straight into the arrays the capture worker lends (a ring slot)
+                fs = self.scene.frameset(i, self.stream, self.allocate(self.scene.image_layout()))
                 # The mount's pose in the car frame, as a calibrated camera would carry it
                 # (`python -m calib pnp` on a real car); the gaze stage casts rays with it.
                 fs.extra["camera_pose"] = fs.truth["camera"]["extrinsics"]

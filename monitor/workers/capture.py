@@ -39,6 +39,7 @@ class CaptureWorker(Worker):
         # fails mid-run is broken for good (its error ends the run).
         self.reconnectable = self.source.is_live or self.unplug is not None
         self.open_ring()
+        self._lend_ring(self.source)
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
@@ -53,6 +54,12 @@ class CaptureWorker(Worker):
         self._last_stream = ""
         self._lost_at = 0.0
         self._next_try = 0.0
+
+    def _lend_ring(self, source: FrameSource) -> None:
+        """Sources then copy their pixels straight into a ring slot, and ``encode`` commits the
+        slot instead of copying the frameset a second time."""
+        if self.ring is not None:
+            source.allocator = self.ring.claim
 
     def _frames(self, already_read: int) -> Iterator[FrameSet]:
         """The source's frames after the ``already_read`` first ones (a restart or reconnect of a
@@ -92,6 +99,8 @@ class CaptureWorker(Worker):
         self.artificial_delay()
         msg.stamps["capture.out"] = time.monotonic_ns()
         parts = encode(msg, self.ring)  # pixels written once, whatever the number of consumers
+        if self.ring is not None:
+            self.counters["in_place"] = self.ring.committed  # of them, written by the source itself
         for sender in self.senders.values():
             sender.send_parts(parts, self.should_stop, self.wait_beating)
         self.counters["sent"] = self.senders["estimator"].stats.sent
@@ -126,6 +135,7 @@ class CaptureWorker(Worker):
         except SourceError as exc:
             self.info["source_state"]["error"] = str(exc)[:300]
             return
+        self._lend_ring(source)
         self.source = source
         self.frames = self._frames(self.counters["frames_read"])
         self._pace_origin = None
