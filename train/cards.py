@@ -65,7 +65,8 @@ def write_cards(models: Path) -> list[Path]:
                       "|yaw| <= 120; AutoPOSE Table 2 layout, degrees):", "", metrics[f"head_{modality}_table"], ""]
             e2e = metrics.get(f"end_to_end_{modality}")
             if e2e and e2e.get("metrics"):
-                lines += [f"End to end (crop placed from the lite body model's Head/Neck joints and depth): "
+                lines += [f"End to end (crop placed from the lite body model's Head/Neck joints and depth, then a "
+                          f"second crop at the refined head centre, monitor/estimator/head_locate.py): "
                           f"{e2e['frames']} frames, no head found in {e2e['no_head']}, median head-centre error "
                           f"{e2e['head_centre_error_px_median']:.1f} px:", "", e2e["table"], ""]
         else:
