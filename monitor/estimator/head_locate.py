@@ -15,8 +15,8 @@ front of the joint's visible surface and a little below it, so a crop centred on
 ~15 px (a 0.07 box shift the head models never saw in training). Once a first crop has given the
 head's rotation R, ``refine_centre`` moves the centre to surface point + R @ CENTRE_IN_HEAD_MM +
 CENTRE_IN_CAMERA_MM, and the estimator crops again (pipeline.PoseEstimator): the median crop-centre
-error on the held-out set (every 3rd frame) drops from 15.4 to 7.0 px, end-to-end head MAE from 4.93
-to 3.70 deg with the depth head model, 4.05 to 3.77 with the IR one (python -m train.evaluate).
+error on the held-out set (every 3rd frame) drops from 15.8 to 6.8 px, end-to-end head MAE from 4.90
+to 3.47 deg with the depth head model, 4.41 to 3.45 with the IR one (python -m train.evaluate).
 The two vectors are a least-squares fit on training frames with the shipped body model
 (`python -m train.head_centre`, which prints them); refit after retraining the body model.
 """
@@ -33,9 +33,9 @@ SURFACE_TO_CENTRE_MM = 35.0
 NECK_HEAD_MM = 160.0  # synthetic occupants measure 157-163 mm (6 subjects); check on real skeletons
 MIN_CONFIDENCE = 0.2
 # python -m train.head_centre --train DATA/train (every 8th training frame: 736 with a head found by
-# depth; median residual 3.0 / 4.9 / 3.4 mm per axis) with models/body_lite.onnx
-CENTRE_IN_HEAD_MM = (5.0, 13.0, -41.5)     # turns with the head (-z: out of the face)
-CENTRE_IN_CAMERA_MM = (-5.5, -12.8, 69.0)  # fixed in the camera frame (mostly along the view ray)
+# depth; median residual 2.9 / 4.6 / 3.2 mm per axis) with models/body_lite.onnx
+CENTRE_IN_HEAD_MM = (5.0, 13.0, -41.3)     # turns with the head (-z: out of the face)
+CENTRE_IN_CAMERA_MM = (-5.2, -12.2, 68.7)  # fixed in the camera frame (mostly along the view ray)
 
 
 @dataclass(frozen=True)
