@@ -127,6 +127,11 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
         raise ValueError(f"give one --layout for all sessions or one per session ({len(a.session)} sessions, "
                          f"{len(a.layout)} layouts)")
     layouts = [load_layout(p) for p in a.layout]
+    cabin = ("nominal_head_mm", "driver_model", "scoring", "road_zones", "zones")  # all but the camera
+    for path, lay in zip(a.layout[1:], layouts[1:]):
+        if any(lay.to_dict()[k] != layouts[0].to_dict()[k] for k in cabin):
+            raise ValueError(f"{path} describes another cabin than {a.layout[0]} (zones, head or gaze model "
+                             "differ); pooled sessions may differ only in the camera pose")
     session = CalibrationSession(layouts[0], tuple(a.targets) if a.targets else None)
     n = 0
     for k, path in enumerate(a.session):

@@ -28,8 +28,10 @@ exactly those view objects commits them by writing the sequence number, without 
 them read-only. Any other arrays take the copying path into a fresh slot. A claim never committed
 is abandoned: its slot stays at 0 until the ring comes round to it again. A claim must be written
 and committed before ``slots`` more claims or puts: once its slot is taken again its views are
-read-only and ``put`` refuses them (their memory holds another message now). Nothing changes for
-readers or on the wire.
+read-only and ``put`` refuses them (their memory holds another message now); the same goes for the
+views of a committed claim once the ring comes round to their slot, and a claim's views also turn
+read-only when the ring grows or closes. After ``close`` claims hand out private arrays and ``put``
+leaves buffers in the message. Nothing changes for readers or on the wire.
 """
 from __future__ import annotations
 
@@ -102,9 +104,11 @@ class FrameRing:
         self.disabled = False
         self.committed = 0  # messages published from a claimed slot without a copy
         self._claims: dict[int, _Claim] = {}  # slot -> outstanding claim
-        # views of claims whose slot was taken again before the commit: id -> view
+        # views whose slot was taken again (claimed, or committed and since reused): id -> view
         self._lapped: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
+        self._published: dict[int, list[weakref.ref]] = {}  # slot -> views committed there
+        self._closed = False
 
     def claim(self, layout: Layout) -> dict[str, np.ndarray]:
         """Writable arrays for a message's buffers: arrays of at least MIN_BYTES are views of the
@@ -141,7 +145,7 @@ class FrameRing:
                 return committed
             if any(self._lapped.get(id(a)) is a for a in large.values()):
                 # another message owns that memory now: copying it would publish its pixels as ours
-                raise ValueError("a claimed slot was taken again before its commit: write and commit "
+                raise ValueError("a loaned slot was taken again by another message: write and commit "
                                  f"a claim before {self.slots} more claims or puts")
             large = {k: np.ascontiguousarray(a) for k, a in large.items()}
             slot_base = self._next_slot(sum(_aligned(a.nbytes) for a in large.values()))
@@ -169,13 +173,15 @@ class FrameRing:
                 assert self._map is not None
                 SEQ.pack_into(self._map, c.base, c.seq)
                 self.committed += 1
+                # once the ring comes round to this slot again the views show another message
+                self._published[slot] = [weakref.ref(v) for v in c.views.values()]
                 return c.refs
         return None
 
     def _next_slot(self, need: int) -> tuple[int, int] | None:
         """Take the next slot for ``need`` bytes and mark it "being written" (seq 0): (slot, its
         offset), or None without shared memory. Caller holds the lock."""
-        if self.disabled:
+        if self.disabled or self._closed:  # closed: a camera thread may still ask during shutdown
             return None
         if need > self.slot_bytes:
             try:
@@ -187,6 +193,10 @@ class FrameRing:
         self.seq += 1
         slot = self.seq % self.slots
         self._abandon([slot], reused=True)
+        for ref in self._published.pop(slot, ()):
+            view = ref()
+            if view is not None:  # a committed view of the message this slot held: now stale
+                self._lapped[id(view)] = view
         base = HEADER_BYTES + slot * (SEQ.size + self.slot_bytes)
         assert self._map is not None
         SEQ.pack_into(self._map, base, 0)  # "being written"
@@ -226,6 +236,7 @@ class FrameRing:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._close()
 
     def _close(self) -> None:

@@ -1,10 +1,12 @@
 """Shared-memory frame ring: round trip through the wire codec, overrun detection, refusal of
 foreign or malformed references, cleanup."""
+import os
+
 import numpy as np
 import pytest
 
 from monitor import shm
-from monitor.shm import FrameRing, RingReader, remove_segments
+from monitor.shm import SHM_DIR, FrameRing, RingReader, remove_segments
 from monitor.wire import Message, WireError, decode, encode
 
 pytestmark = pytest.mark.skipif(not shm.available(), reason="no writable /dev/shm")
@@ -284,3 +286,30 @@ def test_a_record_declaring_more_bytes_than_the_file_holds_gets_no_slot(tmp_path
     with RecordingReader(tmp_path / "r.dmsrec") as recording, pytest.raises(RecordingError, match="size_mismatch"):
         list(recording.messages(lambda layout: asked.append(layout) or {}))
     assert asked == []
+
+
+def test_committed_views_cannot_be_sent_again_once_their_slot_is_reused():
+    ring = FrameRing(f"dms-test-reuse-{os.getpid()}", slots=4)
+    try:
+        big = np.full((300, 300), 7, np.uint16)
+        views = ring.claim({"depth": (np.uint16, big.shape)})
+        views["depth"][:] = big
+        first = ring.put(views)
+        assert first["depth"]["slot"] == ring.seq % ring.slots
+        assert ring.put(views)["depth"]["seq"] == ring.seq  # slot still holds it: copied, fine
+        for _ in range(4):
+            ring.put({"depth": np.zeros_like(big)})  # the ring comes round to the first slot
+        with pytest.raises(ValueError, match="taken again"):
+            ring.put(views)
+    finally:
+        ring.close()
+
+
+def test_a_closed_ring_lends_private_arrays_and_puts_nothing():
+    ring = FrameRing(f"dms-test-closed-{os.getpid()}", slots=4)
+    ring.put({"depth": np.zeros((300, 300), np.uint16)})
+    ring.close()
+    views = ring.claim({"depth": (np.uint16, (300, 300))})
+    views["depth"][:] = 1  # private, writable
+    assert ring.put(views) == {}
+    assert not list(SHM_DIR.glob(f"dms-test-closed-{os.getpid()}*"))

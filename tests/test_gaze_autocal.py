@@ -55,3 +55,12 @@ def test_old_samples_leave_the_window():
 def test_config_is_checked(bad):
     with pytest.raises(ValueError):
         RoadAheadConfig(**bad)
+
+
+def test_no_offset_from_a_handful_of_samples_however_long_ago_the_first_was():
+    """One head at t=0, then a few glance samples 3 s later: too little history for an offset."""
+    cal = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(min_history_s=3.0, min_samples=60))
+    cal.add(0.0, (0.0, 0.0))
+    for k in range(5):
+        cal.add(3.0 + 0.1 * k, (9.0, -6.0))
+    assert cal.offset_deg == (0.0, 0.0)

@@ -93,6 +93,11 @@ def test_refine_centre_moves_the_centre_with_the_head():
     # facing the camera (R = I) the forward offset pulls the centre towards it
     assert refine_centre(loc, np.eye(3), 420.0, 420.0, 424.0, 240.0, in_head, in_camera).distance_mm == pytest.approx(730.0)
     assert refine_centre(loc, np.eye(3), 420.0, 420.0, 424.0, 240.0, (0, 0, -2000.0), (0, 0, 0)) is None
+    # by hand: surface (-40, -66.67, 700) mm; yaw +90 turns the face (head -z) to camera -x, so the
+    # 40 mm towards the face go to -x: centre (-80, -66.67, 770) -> pixels (380.36, 203.64)
+    turned = refine_centre(loc, euler_to_matrix(90.0, 0.0, 0.0), 420.0, 420.0, 424.0, 240.0, (0, 0, -40.0), (0, 0, 70.0))
+    assert turned.center_px == pytest.approx((424 - 420 * 80 / 770, 240 - 420 * (200 / 3) / 770))
+    assert turned.distance_mm == pytest.approx(770.0)
 
 
 def test_fit_centre_recovers_known_offsets_and_ignores_outliers():

@@ -72,9 +72,10 @@ def produce(address: str, width: int, height: int, fps: float, count: int, shm_p
     tx.close(linger_ms=5000)
     ctx.term()
     if ring is not None:
-        if in_place and ring.committed != count:
-            raise RuntimeError(f"{count - ring.committed} of {count} claimed framesets were copied again")
-        ring.close()
+        committed = ring.committed
+        ring.close()  # first: the segment must not outlive a failed check
+        if in_place and committed != count:
+            raise RuntimeError(f"{count - committed} of {count} claimed framesets were copied again")
 
 
 def consume(address: str, shm_prefix: str, zero_copy: bool) -> tuple[list[float], list[float], int, float, int]:

@@ -10,13 +10,17 @@ between people by ~15 %), but the crop only needs D to set the box size, and the
 trained with +-10 % scale jitter on the box.
 Returns None when the Head joint is not confident enough or no distance can be had.
 
-The Head joint is not the AutoPOSE head centre: on the synthetic scenes that centre lies ~40 mm in
-front of the joint's visible surface and a little below it, so a crop centred on the joint is off by
-~15 px (a 0.07 box shift the head models never saw in training). Once a first crop has given the
-head's rotation R, ``refine_centre`` moves the centre to surface point + R @ CENTRE_IN_HEAD_MM +
-CENTRE_IN_CAMERA_MM, and the estimator crops again (pipeline.PoseEstimator): the median crop-centre
-error on the held-out set (every 3rd frame) drops from 15.8 to 6.8 px, end-to-end head MAE from 4.90
-to 3.47 deg with the depth head model, 4.41 to 3.45 with the IR one (python -m train.evaluate).
+The Head joint is not the AutoPOSE head centre (the mean of the eye corners): on the synthetic
+scenes a crop centred on the joint is off by ~15 px at the median (a 0.07 box shift the head
+models never saw in training), mostly because the centre moves with the head's rotation (it lies
+towards the face). Once a first crop has given the head's rotation R, ``refine_centre`` moves the
+centre to surface point + R @ CENTRE_IN_HEAD_MM + CENTRE_IN_CAMERA_MM (for a head facing the
+camera the two add up to ~27 mm behind the joint's surface, as SURFACE_TO_CENTRE_MM roughly says;
+turned 60 deg, ~40 mm sideways, towards where the face points) and the estimator crops again
+(pipeline.PoseEstimator, with depth only: the offsets were fitted on frames located by depth). The
+median crop-centre error on the held-out set (every 3rd frame) drops from 15.8 to 6.8 px,
+end-to-end head MAE from 4.90 to 3.47 deg with the depth head model, 4.41 to 3.45 with the IR one
+(python -m train.evaluate).
 The two vectors are a least-squares fit on training frames with the shipped body model
 (`python -m train.head_centre`, which prints them); refit after retraining the body model.
 """
@@ -28,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from monitor.estimator.lifting import sample_depth
+from monitor.geometry import backproject, project
 
 SURFACE_TO_CENTRE_MM = 35.0
 NECK_HEAD_MM = 160.0  # synthetic occupants measure 157-163 mm (6 subjects); check on real skeletons
@@ -72,11 +77,9 @@ def refine_centre(loc: HeadLocation, rotation: np.ndarray, fx: float, fy: float,
                   in_camera_mm: Sequence[float] = CENTRE_IN_CAMERA_MM) -> HeadLocation | None:
     """The head centre given a first estimate of the head rotation (head -> camera); None when the
     moved centre would not lie in front of the camera."""
-    surface_z = loc.distance_mm - SURFACE_TO_CENTRE_MM
-    u, v = loc.center_px
-    surface = np.array([(u - cx) * surface_z / fx, (v - cy) * surface_z / fy, surface_z])
+    surface = backproject(np.array(loc.center_px), np.array(loc.distance_mm - SURFACE_TO_CENTRE_MM), fx, fy, cx, cy)
     centre = surface + np.asarray(rotation, dtype=np.float64) @ np.asarray(in_head_mm) + np.asarray(in_camera_mm)
     if not centre[2] > 0:
         return None
-    return HeadLocation((float(fx * centre[0] / centre[2] + cx), float(fy * centre[1] / centre[2] + cy)),
-                        float(centre[2]), loc.from_depth)
+    u, v = project(centre, fx, fy, cx, cy)
+    return HeadLocation((float(u), float(v)), float(centre[2]), loc.from_depth)

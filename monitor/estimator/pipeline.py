@@ -150,7 +150,7 @@ class PoseEstimator:
         if first is None:
             return None
         (yaw, pitch, roll), box = first
-        if self.refine_head_centre:  # crop again where the head centre really is (head_locate.py)
+        if self.refine_head_centre and loc.from_depth:  # crop again where the head centre is (head_locate.py)
             refined = refine_centre(loc, euler_to_matrix(yaw, pitch, roll), intr.fx, intr.fy, intr.cx, intr.cy)
             second = self._head_angles(image, refined, intr, frameset.depth_unit_mm) if refined else None
             if second is not None:

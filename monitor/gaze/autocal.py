@@ -4,7 +4,7 @@ A driver spends most of a drive looking at the road, so the densest head directi
 minute is the road ahead. Where the head-pose model reads a driver a few degrees off (per-person
 bias, an unusual seat or posture), that densest direction is off by the same amount, and the
 narrow road zone (a few degrees wide) is missed on every frame. The calibrator finds the densest
-direction (a 1-degree histogram, smoothed, its peak refined by the mean of the samples near it) and
+direction (a 0.5-degree histogram, smoothed, its peak refined by the mean of the samples near it) and
 returns the head-angle offset that maps it onto the head direction the gaze model expects for the
 road; the classifier adds that offset to every head direction. It only shifts (the gains of the
 gaze model, which the per-driver calibration measures, are untouched), and it refuses offsets
@@ -23,7 +23,8 @@ import numpy as np
 class RoadAheadConfig:
     enabled: bool = True
     window_s: float = 60.0        # head directions remembered
-    min_history_s: float = 3.0    # no offset before this much history with a head
+    min_history_s: float = 3.0    # no offset before this long after the first head ...
+    min_samples: int = 60         # ... and before this many head directions in the window
     update_every_s: float = 0.5   # how often the offset is recomputed
     bandwidth_deg: float = 3.0    # smoothing of the histogram and radius of the refinement
     max_offset_deg: float = 12.0  # a larger offset is refused (keeps the previous one)
@@ -32,6 +33,8 @@ class RoadAheadConfig:
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.min_history_s < 0 or self.update_every_s <= 0 or self.bandwidth_deg <= 0:
             raise ValueError("window_s, update_every_s and bandwidth_deg must be > 0, min_history_s >= 0")
+        if self.min_samples < 1:
+            raise ValueError("min_samples must be >= 1")
         if self.max_offset_deg <= 0 or not 0 < self.min_share <= 1:
             raise ValueError("max_offset_deg must be > 0 and min_share in (0, 1]")
 
@@ -70,7 +73,7 @@ class RoadAheadCalibrator:
                 self._hist[i, j] -= 1
         if self._next_update_s is None:
             self._next_update_s = t_s + c.min_history_s
-        if t_s >= self._next_update_s:
+        if t_s >= self._next_update_s and len(self._samples) >= c.min_samples:
             self._next_update_s = t_s + c.update_every_s
             found = self.grid.peak(self._hist, len(self._samples), c.min_share)
             if found is not None and np.hypot(*(self.expected - found)) <= c.max_offset_deg:

@@ -52,7 +52,6 @@ def noise_sweep(layout, per_zone: int = 500) -> None:
     from monitor.gaze.ray import direction_to_angles
     clf = GazeZoneClassifier(layout)
     cam = layout.camera_pose
-    m = layout.driver_model
     for noise in (0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
         rng = np.random.default_rng(1)
         hits = 0
@@ -61,8 +60,7 @@ def noise_sweep(layout, per_zone: int = 500) -> None:
                 head = layout.nominal_head_mm + rng.normal(0, 30, 3)
                 gaz, gel = direction_to_angles(zone.target_mm(head) - head)
                 # the head angles this driver shows (inverse of gaze = offset + gain * head), measured with noise
-                az, el = np.array([(gaz - m.yaw_offset_deg) / m.yaw_gain,
-                                   (gel - m.pitch_offset_deg) / m.pitch_gain]) + rng.normal(0, noise, 2)
+                az, el = np.array(clf.head_angles_for((gaz, gel))) + rng.normal(0, noise, 2)
                 r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
                 pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
                 hits += clf.classify(pose).zone == zone.name

@@ -81,6 +81,10 @@ class GazeStateStage:
         self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, face direction, on road) of found heads
         self._last_road: str | None = None
         road_head = self.classifier.road_head_angles()
+        road_fit = self.calibration.targets.get(self.layout.road_zones[0]) if (
+            self.calibration is not None and self.layout.road_zones) else None
+        if road_fit is not None:  # this driver's measured road direction (the calibrated model is exact there)
+            road_head = road_fit.head_deg
         enabled = self.config.road_ahead.enabled and road_head is not None
         self.road_ahead = RoadAheadCalibrator(road_head or (0.0, 0.0), self.config.road_ahead) if enabled else None
         self.classifier.head_offset_deg = (0.0, 0.0)
@@ -96,6 +100,7 @@ class GazeStateStage:
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
+        used_offset = self.classifier.head_offset_deg  # what this frame was classified with
         if est.head_valid and self.road_ahead is not None:  # takes effect from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
@@ -112,7 +117,7 @@ class GazeStateStage:
             None if est.gaze_direction_car is None else [round(float(v), 5) for v in est.gaze_direction_car],
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[0], 3),
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3),
-            None if self.road_ahead is None else [round(v, 3) for v in self.classifier.head_offset_deg])
+            None if self.road_ahead is None else [round(v, 3) for v in used_offset])
         return gaze, state, events
 
 
