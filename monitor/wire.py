@@ -110,36 +110,24 @@ def decode(parts: Sequence[Any], shm: "RingReader | None" = None, zero_copy: boo
     topic = _as_bytes(parts[0])
     if topic not in TOPICS:
         raise WireError("unknown_topic", repr(topic[:32]))
-    header_bytes = _as_buffer(parts[1])
-    if len(header_bytes) > MAX_HEADER_BYTES:
-        raise WireError("header_too_big", f"{len(header_bytes)} bytes")
-    try:
-        header = json.loads(bytes(header_bytes))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WireError("bad_header_json", str(exc)[:80]) from None
-    if not isinstance(header, dict):
-        raise WireError("bad_header", "header is not a JSON object")
-    if header.get("schema") != SCHEMA_VERSION:
-        raise WireError("schema_version", f"got {header.get('schema')!r}, expect {SCHEMA_VERSION}")
+    header = _parse_header(parts[1])
     stream = _field(header, "stream", str)
     frame = _field(header, "frame", int)
     device_ts = _field(header, "device_ts_ms", (int, float))
     stamps = _field(header, "stamps", dict)
     meta = _field(header, "meta", dict)
-    specs = _field(header, "buffers", list)
+    specs = _buffer_specs(header)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in stamps.values()):
         raise WireError("bad_header", "stamps must map names to integer nanoseconds")
     buffers = list(parts[2:])
-    if len(specs) > MAX_BUFFERS:
-        raise WireError("too_many_buffers", str(len(specs)))
-    in_parts = sum(1 for spec in specs if not (isinstance(spec, dict) and "shm" in spec))
+    in_parts = sum(1 for spec in specs if not _is_shared(spec))
     if in_parts != len(buffers):
         raise WireError("buffer_count", f"header declares {in_parts} buffer parts, message has {len(buffers)}")
     arrays: dict[str, np.ndarray] = {}
     leases: list[SlotLease] = []
     total = 0
     for spec in specs:
-        if isinstance(spec, dict) and "shm" in spec:
+        if _is_shared(spec):
             name, array, lease = _shared_array(spec, shm, zero_copy)
             if lease is not None and lease not in leases:  # one per slot: a frameset's arrays share one
                 leases.append(lease)
@@ -158,21 +146,40 @@ def part_layout(header_bytes: Any) -> list[tuple[str, np.dtype, tuple[int, ...]]
     """Name, dtype and shape of each buffer a message carries in its parts, in order, read from
     its header part and validated as ``decode`` does (WireError otherwise): lets a reader place
     the buffers before reading them (RecordingReader, into a shared-memory ring slot)."""
-    header = _as_buffer(header_bytes)
-    if len(header) > MAX_HEADER_BYTES:
-        raise WireError("header_too_big", f"{len(header)} bytes")
-    try:
-        specs = json.loads(bytes(header))["buffers"]
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, TypeError, KeyError) as exc:
-        raise WireError("bad_header", str(exc)[:80]) from None
-    if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
-        raise WireError("bad_header", "buffers must be a list of at most MAX_BUFFERS specs")
     layout = []
-    for spec in specs:
-        if not (isinstance(spec, dict) and "shm" in spec):
+    for spec in _buffer_specs(_parse_header(header_bytes)):
+        if not _is_shared(spec):
             name, dtype, shape, _ = _check_spec(spec)
             layout.append((name, dtype, tuple(shape)))
     return layout
+
+
+def _parse_header(part: Any) -> dict:
+    """The header part as a JSON object of this schema version (size-capped), or WireError."""
+    header_bytes = _as_buffer(part)
+    if len(header_bytes) > MAX_HEADER_BYTES:
+        raise WireError("header_too_big", f"{len(header_bytes)} bytes")
+    try:
+        header = json.loads(bytes(header_bytes))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError("bad_header_json", str(exc)[:80]) from None
+    if not isinstance(header, dict):
+        raise WireError("bad_header", "header is not a JSON object")
+    if header.get("schema") != SCHEMA_VERSION:
+        raise WireError("schema_version", f"got {header.get('schema')!r}, expect {SCHEMA_VERSION}")
+    return header
+
+
+def _buffer_specs(header: dict) -> list:
+    specs = _field(header, "buffers", list)
+    if len(specs) > MAX_BUFFERS:
+        raise WireError("too_many_buffers", str(len(specs)))
+    return specs
+
+
+def _is_shared(spec: Any) -> bool:
+    """A buffer spec that references shared memory instead of a message part."""
+    return isinstance(spec, dict) and "shm" in spec
 
 
 def _array(spec: Any, data: memoryview) -> tuple[str, np.ndarray]:
