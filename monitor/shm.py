@@ -45,7 +45,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -107,7 +107,7 @@ class FrameRing:
         # views whose slot was taken again (claimed, or committed and since reused): id -> view
         self._lapped: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
-        self._published: dict[int, list[weakref.ref]] = {}  # slot -> views committed there
+        self._lent: dict[int, list[weakref.ref]] = {}  # slot -> views lent there (claimed or committed)
         self._closed = False
 
     def claim(self, layout: Layout) -> dict[str, np.ndarray]:
@@ -131,6 +131,7 @@ class FrameRing:
                     refs[name] = {"segment": self.name, "slot": slot, "seq": self.seq, "offset": offset}
                     offset += _aligned(nbytes[name])
                 self._claims[slot] = _Claim(self.seq, base, views, refs)
+                self._lent[slot] = [weakref.ref(v) for v in views.values()]
         return {name: views[name] if name in views else np.empty(shape, dtype)
                 for name, (dtype, shape) in specs.items()}
 
@@ -173,8 +174,6 @@ class FrameRing:
                 assert self._map is not None
                 SEQ.pack_into(self._map, c.base, c.seq)
                 self.committed += 1
-                # once the ring comes round to this slot again the views show another message
-                self._published[slot] = [weakref.ref(v) for v in c.views.values()]
                 return c.refs
         return None
 
@@ -192,26 +191,16 @@ class FrameRing:
                 return None
         self.seq += 1
         slot = self.seq % self.slots
-        self._abandon([slot], reused=True)
-        for ref in self._published.pop(slot, ()):
+        self._claims.pop(slot, None)  # a claim never committed is abandoned
+        for ref in self._lent.pop(slot, ()):
             view = ref()
-            if view is not None:  # a committed view of the message this slot held: now stale
+            if view is not None:  # lent views of this slot now show another message: never again
+                view.flags.writeable = False
                 self._lapped[id(view)] = view
         base = HEADER_BYTES + slot * (SEQ.size + self.slot_bytes)
         assert self._map is not None
         SEQ.pack_into(self._map, base, 0)  # "being written"
         return slot, base
-
-    def _abandon(self, slots: Iterable[int], reused: bool = False) -> None:
-        """Forget the claims on ``slots``: their memory is not theirs any more, so their views
-        become read-only (a late write raises instead of changing another message), and when
-        the slot is ``reused`` by another message, ``put`` refuses them."""
-        for slot in list(slots):
-            claim = self._claims.pop(slot, None)
-            for view in claim.views.values() if claim is not None else ():
-                view.flags.writeable = False
-                if reused:
-                    self._lapped[id(view)] = view
 
     def _allocate(self, need: int) -> None:
         """A new segment (the first, or a bigger one when frames grew); the old one is unlinked:
@@ -240,7 +229,11 @@ class FrameRing:
             self._close()
 
     def _close(self) -> None:
-        self._abandon(self._claims)
+        for claim in self._claims.values():  # the ring moves to a new segment or is gone
+            for view in claim.views.values():
+                view.flags.writeable = False
+        self._claims.clear()
+        self._lent.clear()  # old-segment views keep their own pixels: nothing will overwrite them
         if self._map is not None:
             _close_mapping(self._map)  # claimed views still alive keep it mapped until they go
             self._map = None
