@@ -85,8 +85,8 @@ class GazeStateStage:
             self.calibration is not None and self.layout.road_zones) else None
         if road_fit is not None:  # this driver's measured road direction (the calibrated model is exact there)
             road_head = road_fit.head_deg
-        enabled = self.config.road_ahead.enabled and road_head is not None
-        self.road_ahead = RoadAheadCalibrator(road_head or (0.0, 0.0), self.config.road_ahead) if enabled else None
+        self.road_ahead = (RoadAheadCalibrator(road_head, self.config.road_ahead)
+                           if self.config.road_ahead.enabled and road_head is not None else None)
         self.classifier.head_offset_deg = (0.0, 0.0)
 
     def set_camera_pose(self, pose: CameraPose) -> None:
