@@ -7,7 +7,7 @@ from exporters.export import BODY_NORMALISATION, HEAD_NORMALISATION
 from models_fixtures import stick_record
 from train.body import evaluate_torch, make_batch, reduce_records, train_body
 from train.data import load_pack, save_pack
-from train.head import evaluate, make_crops, torch_runner, train_head
+from train.head import evaluate, make_crops, pose_balance_weights, torch_runner, train_head
 
 torch.set_num_threads(2)
 TINY = BodyNetConfig("tiny", backbone=(8, "M", 8), reduce=(8, 8), stages=2, stage1=(8,), stage1_hidden=8,
@@ -60,3 +60,17 @@ def test_pack_round_trip(tmp_path):
     assert len(back) == 3 and np.array_equal(back[1].depth, recs[1].depth)
     assert np.allclose(back[2].joints_uv, recs[2].joints_uv) and back[0].group == {"seed": 1}
     assert back[0].intrinsics.fx == recs[0].intrinsics.fx
+
+
+def test_pose_balance_weights_flatten_the_pose_histogram():
+    # 6 crops looking ahead (one 10-deg bin), 2 at the media centre (another bin), 1 far right
+    ypr = np.array([[1, 2, 0]] * 6 + [[35, -25, 0]] * 2 + [[75, 5, 0]], dtype=np.float32)
+    assert pose_balance_weights(ypr, 0.0) is None  # uniform: the plain integer draw
+    full = pose_balance_weights(ypr, 1.0)
+    # every occupied bin is drawn equally often: 1/3 per bin, split among its crops
+    np.testing.assert_allclose([full[:6].sum(), full[6:8].sum(), full[8]], [1 / 3] * 3)
+    half = pose_balance_weights(ypr, 0.5)
+    # count^-0.5 per crop: bin totals 6/sqrt(6) : 2/sqrt(2) : 1 = sqrt(6) : sqrt(2) : 1
+    totals = np.array([half[:6].sum(), half[6:8].sum(), half[8]])
+    np.testing.assert_allclose(totals / totals[2], [np.sqrt(6), np.sqrt(2), 1.0])
+    assert abs(half.sum() - 1.0) < 1e-12

@@ -61,13 +61,27 @@ def make_crops(records: Iterable[FrameRecord], modality: str, normalisation: dic
     return np.stack(xs).astype(np.float32), np.stack(ys)
 
 
+def pose_balance_weights(ypr: np.ndarray, power: float, bin_deg: float = 10.0) -> np.ndarray | None:
+    """Sampling probabilities that flatten the yaw/pitch distribution: each crop is drawn with
+    weight count(its bin)^-power over bin_deg x bin_deg yaw/pitch bins (power 0: uniform, 1: every
+    occupied bin equally often). Synthetic drivers look mostly ahead and to the left mirror, so
+    large angles (the media centre, the right mirror) are rare and a plain L2 fit shrinks them."""
+    if power <= 0 or len(ypr) == 0:
+        return None
+    bins = np.floor(np.asarray(ypr)[:, :2] / bin_deg).astype(np.int64)
+    _, inverse, counts = np.unique(bins, axis=0, return_inverse=True, return_counts=True)
+    w = counts[inverse.reshape(-1)].astype(np.float64) ** -power
+    return w / w.sum()
+
+
 def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batch: int = 64, lr: float = 1e-3,
                weight_decay: float = 1e-4, max_steps: int | None = None, dropout: float = 0.5,
-               init: str | None = None, log=print) -> tuple[PoseidonNet, dict]:
+               init: str | None = None, balance: float = 0.0, log=print) -> tuple[PoseidonNet, dict]:
     if len(x) == 0:
         raise ValueError("no head crops to train on: check that the records carry head labels and images")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    sample_p = pose_balance_weights(y, balance)
     net = PoseidonNet(dropout=dropout)
     if init and init.endswith(".onnx"):
         load_onnx_weights(net, init)
@@ -88,7 +102,8 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
         frac = step / total if total else (time.monotonic() - t0) / (minutes * 60.0)
         for g in opt.param_groups:
             g["lr"] = cosine_lr(lr, frac)
-        idx = torch.from_numpy(rng.integers(0, len(x), batch))
+        idx = torch.from_numpy(rng.choice(len(x), batch, p=sample_p) if sample_p is not None
+                               else rng.integers(0, len(x), batch))
         xb, yb = xt[idx], yt[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
@@ -105,7 +120,8 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
     net = net.to(memory_format=torch.contiguous_format).eval()
     return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay, "dropout": dropout,
                  "final_loss": float(np.mean(losses[-200:])) if losses else None,
-                 "train_seconds": round(time.monotonic() - t0, 1), "train_crops": len(x), "seed": seed}
+                 "train_seconds": round(time.monotonic() - t0, 1), "train_crops": len(x), "seed": seed,
+                 "balance": balance}
 
 
 def evaluate(run, x: np.ndarray, y: np.ndarray, chunk: int = 512) -> HeadPoseMetrics:
@@ -137,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dropout", type=float, default=0.5, help="on the two hidden FC layers (paper: 0.5)")
     ap.add_argument("--centre-sd", type=float, default=0.08, help="crop-centre jitter, fraction of the box")
     ap.add_argument("--scale-range", type=float, default=0.1, help="head-distance jitter, +- fraction")
+    ap.add_argument("--balance", type=float, default=0.0,
+                    help="flatten the yaw/pitch distribution: draw crops with weight count(10-deg bin)^-B "
+                         "(0 = uniform, 1 = every pose bin equally often)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="models")
     ap.add_argument("--threads", type=int, default=2)
@@ -149,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     xt, yt = make_crops(load_records(args.test), args.modality, norm, max_abs_yaw=TEST_MAX_ABS_YAW)
     print(f"[head {args.modality}] {len(x)} training crops, {len(xt)} test crops")
     net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
-                           dropout=args.dropout, init=args.init)
+                           dropout=args.dropout, init=args.init, balance=args.balance)
     info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range)
     metrics = evaluate(torch_runner(net), xt, yt)
     print(metrics.table())
