@@ -3,8 +3,10 @@
     python -m train.all [--data /work/data/models] [--out models] [--synth-root PATH]
 
 1. synthetic data: training scenes (seeds 0..), held-out test scenes (seeds 10000.., so unseen
-   subjects, mount jitter, seats, lighting, behaviour) -> npz packs (train.data);
-2. head pose: POSEidon CNN on IR crops and on depth crops (train.head);
+   subjects, mount jitter, seats, lighting, behaviour) -> npz packs (train.data); and for the head
+   models more drivers with fewer frames each (seeds 300-1799, 4 frames a scene: faces, not
+   frames, are what the head models lack), written as two halves so two cores can render them;
+2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
 4. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--synth-root", default=None)
     ap.add_argument("--train-scenes", type=int, default=240)
     ap.add_argument("--train-frames", type=int, default=25)
+    ap.add_argument("--head-extra-scenes", type=int, default=1500,
+                    help="extra scenes (4 frames each, seeds from 300) for the head models only; 0 = none")
     ap.add_argument("--test-scenes", type=int, default=60)
     ap.add_argument("--test-frames", type=int, default=12)
     ap.add_argument("--head-minutes", type=float, default=27.0)
@@ -48,13 +52,21 @@ def main(argv: list[str] | None = None) -> None:
     if not (train / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(train), "--scenes", str(args.train_scenes),
               "--frames-per-scene", str(args.train_frames), *synth])
+    half = args.head_extra_scenes // 2
+    head_extra = [data / "train_b", data / "train_c"] if half else []
+    for folder, seed_base in zip(head_extra, (300, 300 + half)):
+        if not (folder / "specs.json").is_file():
+            _run(["-m", "train.data", "--out", str(folder), "--scenes", str(half), "--frames-per-scene", "4",
+                  "--seed-base", str(seed_base), *synth])
     if not (test / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(test), "--scenes", str(args.test_scenes),
               "--frames-per-scene", str(args.test_frames), "--seed-base", "10000", *synth])
     common = ["--train", str(train), "--test", str(test), "--seed", str(args.seed)]
+    head_common = ["--train", str(train), *map(str, head_extra), "--test", str(test), "--seed", str(args.seed)]
     for modality in ("ir", "depth"):
         # the shipped recipe: see models/head_poseidon_*.md for why it departs from the paper's dropout/batch
-        _run(["-m", "train.head", *common, "--modality", modality, "--minutes", str(args.head_minutes),
+        _run(["-m", "train.head", *head_common, "--modality", modality,
+              "--minutes", str(args.head_minutes), "--balance", "0.5",
               "--batch", "32", "--dropout", "0.1", "--centre-sd", "0.05", "--scale-range", "0.07", "--lr", "2e-3",
               "--threads", "1", "--out", str(out)])
     _run(["-m", "train.body", *common, "--config", "body_lite", "--minutes", str(args.body_minutes),
