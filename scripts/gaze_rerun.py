@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Re-run the gaze/state stage offline on the estimates a pipeline run saved, and evaluate it.
+
+A run's ``results.jsonl`` keeps every frame's estimates (head pose, body joints) and the truth, so
+gaze-zone and driver-state logic can be changed and measured in seconds, without rendering or
+models again. The stage is the pipeline's own (monitor/gaze/stage.py) fed the same estimates at
+the same device times, the camera pose the synthetic source stated (truth.camera.extrinsics);
+the evaluation is monitor/gaze/evaluate_run.py's. Nothing in the run folders is changed.
+
+    python scripts/gaze_rerun.py runs/g_*                      # the stage as shipped
+    python scripts/gaze_rerun.py runs/g_* --no-road-ahead      # without road-ahead auto-calibration
+    python scripts/gaze_rerun.py runs/g_* --driver-calibration driver.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calib.driver_calibration import DriverCalibration  # noqa: E402
+from calib.layout import CameraPose, load_layout  # noqa: E402
+from monitor.gaze import GazeStateStage  # noqa: E402
+from monitor.gaze.evaluate_run import (DEFAULT_LAYOUT, evaluate_gaze, format_pooled_details, format_report,  # noqa: E402
+                                       pooled, read_jsonl)
+from monitor.gaze.stage import GazeStateConfig  # noqa: E402
+from monitor.validate import estimates_from_meta  # noqa: E402
+from monitor.wire import WireError  # noqa: E402
+
+
+def rerun(records: list[dict[str, Any]], stage: GazeStateStage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(records with the new gaze/state, the new events) for one run's results.jsonl lines."""
+    stage.reset()
+    pose = None
+    out, events = [], []
+    for r in records:
+        extr = ((r.get("truth") or {}).get("camera") or {}).get("extrinsics")
+        if extr is not None and extr != pose:
+            stage.set_camera_pose(CameraPose(np.array(extr["rotation"], dtype=np.float64).reshape(3, 3),
+                                             np.array(extr["position_mm"], dtype=np.float64).reshape(3)))
+            pose = extr
+        try:
+            estimates = estimates_from_meta({"estimates": r.get("estimates")})
+        except WireError:
+            estimates = None
+        gaze, state, new_events = stage.process(estimates, r["device_ts_ms"] / 1000.0)
+        out.append({**r, "gaze": gaze.to_json(), "state": state.to_json()})
+        events += [e.to_json() for e in new_events]
+    return out, events
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (with results.jsonl from a synthetic source)")
+    ap.add_argument("--layout", default=str(DEFAULT_LAYOUT), help="cabin layout (default: the synthetic cabin)")
+    ap.add_argument("--driver-calibration", help="per-driver calibration JSON to classify with")
+    ap.add_argument("--no-road-ahead", action="store_true", help="turn road-ahead auto-calibration off")
+    a = ap.parse_args(argv)
+    layout = load_layout(a.layout)
+    config = GazeStateConfig()
+    if a.no_road_ahead:
+        config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
+    calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
+    stage = GazeStateStage(layout, calibration, config)
+    results = []
+    for run in a.runs:
+        records = read_jsonl(run / "results.jsonl")
+        if not records:
+            print(f"{run}: no results.jsonl lines", file=sys.stderr)
+            continue
+        new_records, events = rerun(records, stage)
+        result = evaluate_gaze(new_records, events, layout.road_zones)
+        if not result:
+            print(f"{run}: no gaze truth in results.jsonl", file=sys.stderr)
+            continue
+        results.append(result)
+        print(format_report(str(run), result))
+    if not results:
+        return 1
+    total = pooled(results)
+    print(f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
+          f"frames, all labelled {total['labelled_accuracy']}")
+    print(format_pooled_details(total))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
