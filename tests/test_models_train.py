@@ -66,11 +66,16 @@ def test_pose_balance_weights_flatten_the_pose_histogram():
     # 6 crops looking ahead (one 10-deg bin), 2 at the media centre (another bin), 1 far right
     ypr = np.array([[1, 2, 0]] * 6 + [[35, -25, 0]] * 2 + [[75, 5, 0]], dtype=np.float32)
     assert pose_balance_weights(ypr, 0.0) is None  # uniform: the plain integer draw
-    full = pose_balance_weights(ypr, 1.0)
+    full = pose_balance_weights(ypr, 1.0, max_ratio=None)
     # every occupied bin is drawn equally often: 1/3 per bin, split among its crops
     np.testing.assert_allclose([full[:6].sum(), full[6:8].sum(), full[8]], [1 / 3] * 3)
-    half = pose_balance_weights(ypr, 0.5)
+    half = pose_balance_weights(ypr, 0.5, max_ratio=None)
     # count^-0.5 per crop: bin totals 6/sqrt(6) : 2/sqrt(2) : 1 = sqrt(6) : sqrt(2) : 1
     totals = np.array([half[:6].sum(), half[6:8].sum(), half[8]])
     np.testing.assert_allclose(totals / totals[2], [np.sqrt(6), np.sqrt(2), 1.0])
     assert abs(half.sum() - 1.0) < 1e-12
+    # capped: the median crop (looking ahead) has weight 6^-0.5; the lone far-right crop's 1 is
+    # sqrt(6) = 2.45 x that, the cap 2 holds it to 2 x
+    capped = pose_balance_weights(ypr, 0.5, max_ratio=2.0)
+    np.testing.assert_allclose(capped[8] / capped[0], 2.0)
+    np.testing.assert_allclose(capped[6] / capped[0], np.sqrt(3))  # (6/2)^0.5 = 1.73 < 2: untouched
