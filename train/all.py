@@ -3,9 +3,9 @@
     python -m train.all [--data /work/data/models] [--out models] [--synth-root PATH]
 
 1. synthetic data: training scenes (seeds 0..), held-out test scenes (seeds 10000.., so unseen
-   subjects, mount jitter, seats, lighting, behaviour) -> npz packs (train.data); and for the head
-   models more drivers with fewer frames each (seeds 300-1799, 4 frames a scene: faces, not
-   frames, are what the head models lack), written as two halves so two cores can render them;
+   subjects, mount jitter, seats, lighting, behaviour) -> npz packs (train.data); and more drivers
+   with fewer frames each (seeds 300-3299, 4 frames a scene, EXTRA_SETS): new drivers, not more
+   frames of the same ones, are what the models lacked;
 2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
@@ -25,6 +25,13 @@ import sys
 from pathlib import Path
 
 
+# extra training scenes: (folder, first seed, scenes), 4 frames each, two halves for the head set so
+# two cores can render them; the head models were trained on train_b + train_c, the body model on all
+EXTRA_SETS = (("train_b", 300, 750), ("train_c", 1050, 750), ("train_d", 1800, 1500))
+HEAD_EXTRA = ("train_b", "train_c")
+BODY_EXTRA = ("train_b", "train_c", "train_d")
+
+
 def _run(args: list[str]) -> None:
     print("+", " ".join(args), flush=True)
     subprocess.run([sys.executable, *args], check=True)
@@ -37,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--synth-root", default=None)
     ap.add_argument("--train-scenes", type=int, default=240)
     ap.add_argument("--train-frames", type=int, default=25)
-    ap.add_argument("--head-extra-scenes", type=int, default=1500,
-                    help="extra scenes (4 frames each, seeds from 300) for the head models only; 0 = none")
+    ap.add_argument("--no-extra-scenes", dest="extra_scenes", action="store_false",
+                    help="skip the extra training scenes (seeds 300-3299, 4 frames each)")
     ap.add_argument("--test-scenes", type=int, default=60)
     ap.add_argument("--test-frames", type=int, default=12)
     ap.add_argument("--head-minutes", type=float, default=27.0)
@@ -52,24 +59,28 @@ def main(argv: list[str] | None = None) -> None:
     if not (train / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(train), "--scenes", str(args.train_scenes),
               "--frames-per-scene", str(args.train_frames), *synth])
-    half = args.head_extra_scenes // 2
-    head_extra = [data / "train_b", data / "train_c"] if half else []
-    for folder, seed_base in zip(head_extra, (300, 300 + half)):
-        if not (folder / "specs.json").is_file():
-            _run(["-m", "train.data", "--out", str(folder), "--scenes", str(half), "--frames-per-scene", "4",
+    # more drivers, fewer frames each: the models fit their 240 training drivers almost exactly
+    # (body: 4 px wrist error on training frames, 40 px on new drivers), so scenes, not frames, are short
+    extra = {name: data / name for name, _, _ in EXTRA_SETS} if args.extra_scenes else {}
+    for name, seed_base, scenes in EXTRA_SETS if args.extra_scenes else ():
+        if not (extra[name] / "specs.json").is_file():
+            _run(["-m", "train.data", "--out", str(extra[name]), "--scenes", str(scenes), "--frames-per-scene", "4",
                   "--seed-base", str(seed_base), *synth])
+    head_extra = [str(extra[n]) for n in HEAD_EXTRA if n in extra]
+    body_extra = [str(extra[n]) for n in BODY_EXTRA if n in extra]
     if not (test / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(test), "--scenes", str(args.test_scenes),
               "--frames-per-scene", str(args.test_frames), "--seed-base", "10000", *synth])
     common = ["--train", str(train), "--test", str(test), "--seed", str(args.seed)]
-    head_common = ["--train", str(train), *map(str, head_extra), "--test", str(test), "--seed", str(args.seed)]
+    head_common = ["--train", str(train), *head_extra, "--test", str(test), "--seed", str(args.seed)]
+    body_common = ["--train", str(train), *body_extra, "--test", str(test), "--seed", str(args.seed)]
     for modality in ("ir", "depth"):
         # the shipped recipe: see models/head_poseidon_*.md for why it departs from the paper's dropout/batch
         _run(["-m", "train.head", *head_common, "--modality", modality,
               "--minutes", str(args.head_minutes), "--balance", "0.5",
               "--batch", "32", "--dropout", "0.1", "--centre-sd", "0.05", "--scale-range", "0.07", "--lr", "2e-3",
               "--threads", "1", "--out", str(out)])
-    _run(["-m", "train.body", *common, "--config", "body_lite", "--minutes", str(args.body_minutes),
+    _run(["-m", "train.body", *body_common, "--config", "body_lite", "--minutes", str(args.body_minutes),
           "--batch", "8", "--lr", "1.5e-3", "--out", str(out)])
     if args.full_minutes > 0:
         _run(["-m", "train.body", *common, "--config", "body_vgg19_t6", "--minutes", str(args.full_minutes),
