@@ -127,3 +127,28 @@ def test_vectorised_depth_sampling_matches_the_per_joint_median(radius):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
     assert np.isnan(got[200]) and np.isnan(got[201])
+
+
+def test_flip_test_is_exactly_mirror_equivariant(tmp_path):
+    """Flip test averages f(x) with mirror(f(mirror(x))) and swaps Left/Right: whatever the network
+    (here an asymmetric random convolution), the joints of a mirrored frame must be the mirrored
+    joints of the frame, sides swapped; without flip test this network breaks that symmetry."""
+    from monitor.estimator.pipeline import PoseEstimator
+    from monitor.estimator.session import OnnxModel
+    from monitor.frames import FrameSet
+    from tests.onnx_factory import body_model
+    rng = np.random.default_rng(5)
+    depth = rng.integers(400, 3000, (64, 64)).astype(np.uint16)  # the input size: the letterbox is 1:1
+    intr = Intrinsics(64, 64, 60.0, 60.0, 31.5, 31.5)
+    frames = [FrameSet("s", 0, 0.0, {"depth": d}, {"depth": intr}) for d in (depth, np.ascontiguousarray(depth[:, ::-1]))]
+    model = OnnxModel(body_model(tmp_path / "body.onnx", size=64, stride=8), ["cpu"])
+    perm = flip_permutation()
+    for flip_test, symmetric in ((True, True), (False, False)):
+        est = PoseEstimator(model, None, body_flip_test=flip_test)
+        a, b = (est.estimate_joints(f) for f in frames)
+        mirrored = np.stack([63.0 - a.uv[:, 0], a.uv[:, 1]], 1)[perm]
+        assert np.allclose(b.uv, mirrored, atol=1e-6) == symmetric
+        if flip_test:
+            np.testing.assert_allclose(b.confidence, a.confidence[perm], atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of the heatmap stride"):
+        body_io.flip_test_input(np.zeros((1, 1, 64, 60), np.float32), 8)

@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.estimates import JOINTS_21
-from monitor.estimator.body_io import resize_affine
+from monitor.estimator.body_io import flip_permutation, resize_affine  # noqa: F401 - re-exported for training
 
 CROP_FRACTION = (488 / 512, 400 / 424)
 MAX_ROTATION_DEG = 4.0
-
-
-def flip_permutation(names: tuple[str, ...] = JOINTS_21) -> np.ndarray:
-    """Index map that swaps Left/Right joints after a horizontal flip."""
-    idx = {n: i for i, n in enumerate(names)}
-    perm = []
-    for n in names:
-        other = n.replace("Left", "#").replace("Right", "Left").replace("#", "Right")
-        perm.append(idx.get(other, idx[n]))
-    return np.array(perm)
 
 
 def _h(m: np.ndarray) -> np.ndarray:

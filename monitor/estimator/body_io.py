@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from monitor.estimates import JOINTS_21
 from monitor.estimator.heatmaps import decode
 
 
@@ -65,6 +66,33 @@ def preprocess(image: np.ndarray, input_hw: tuple[int, int], normalisation: dict
     m = resize_affine(image.shape[:2], input_hw)
     x = normalise_image(warp_image(image, m, input_hw), normalisation, depth_unit_mm)
     return x[None, None], m
+
+
+def flip_permutation(names: tuple[str, ...] = JOINTS_21) -> np.ndarray:
+    """Index map that swaps Left/Right joints after a horizontal flip."""
+    idx = {n: i for i, n in enumerate(names)}
+    perm = []
+    for n in names:
+        other = n.replace("Left", "#").replace("Right", "Left").replace("#", "Right")
+        perm.append(idx.get(other, idx[n]))
+    return np.array(perm)
+
+
+def flip_test_input(x: np.ndarray, stride: int) -> np.ndarray:
+    """(1, C, H, W) input -> (2, C, H, W): the input and its mirror image, one batch for the
+    network. The mirrored heatmaps line up cell for cell only when the width is a multiple of
+    the stride (cell i's centre stride*i + (stride-1)/2 mirrors to cell W/stride - 1 - i)."""
+    if x.shape[-1] % stride:
+        raise ValueError(f"flip test needs an input width that is a multiple of the heatmap stride "
+                         f"({x.shape[-1]} vs {stride})")
+    return np.concatenate([x, x[..., ::-1]])
+
+
+def flip_test_average(heatmaps: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """(2, K, h, w) heatmaps of `flip_test_input` -> (K, h, w): the mean of the direct maps and the
+    mirrored input's maps mirrored back with Left/Right swapped (test-time flip augmentation, as
+    HRNet and SimpleBaseline evaluate on COCO)."""
+    return 0.5 * (heatmaps[0] + heatmaps[1][perm, :, ::-1])
 
 
 def postprocess(heatmaps: np.ndarray, stride: int, image_to_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

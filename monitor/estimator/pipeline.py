@@ -77,10 +77,12 @@ class PoseEstimator:
     ``head`` inference, ``pre`` and ``post`` processing (everything else)."""
 
     def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
-                 refine_head_centre: bool = True) -> None:
+                 refine_head_centre: bool = True, body_flip_test: bool = False) -> None:
         self.body, self.head = body, head
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
+        # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average)
+        self.body_flip = body_io.flip_permutation(self.body_spec.joint_names) if body_flip_test else None
         self.head_spec = HeadSpec.from_contract(head.contract) if head is not None else None
         self.min_joint_confidence = min_joint_confidence
         self.last_timings_ms: dict[str, float] = {}
@@ -88,12 +90,13 @@ class PoseEstimator:
 
     @classmethod
     def load(cls, body_path: str | Path | None, head_path: str | Path | None,
-             providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False) -> "PoseEstimator":
+             providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False,
+             body_flip_test: bool = False) -> "PoseEstimator":
         """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL)."""
         body = OnnxModel(body_path or DEFAULT_BODY_MODEL, providers, io_binding)
         head = OnnxModel(head_path or DEFAULT_HEAD_MODEL, providers, io_binding)
         check_model_roles(body, head)
-        return cls(body, head)
+        return cls(body, head, body_flip_test=body_flip_test)
 
     def describe(self) -> list[dict[str, Any]]:
         """What runs, for summaries and overlays: path, task, modality, trained, providers."""
@@ -124,7 +127,11 @@ class PoseEstimator:
         if image is None:
             return None
         x, m = body_io.preprocess(image, spec.input_hw, spec.normalisation, frameset.depth_unit_mm)
-        heatmaps = self._timed_run(self.body, "body", x)[spec.output][0]
+        if self.body_flip is None:
+            heatmaps = self._timed_run(self.body, "body", x)[spec.output][0]
+        else:
+            both = self._timed_run(self.body, "body", body_io.flip_test_input(x, spec.stride))[spec.output]
+            heatmaps = body_io.flip_test_average(both, self.body_flip)
         uv, conf = body_io.postprocess(heatmaps, spec.stride, m)
         depth = frameset.images.get("depth")
         intr = _intrinsics(frameset, "depth")
