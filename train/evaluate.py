@@ -5,7 +5,8 @@
 - head pose end to end: crop placed by the runtime's head localisation from the *predicted* body
   joints (monitor.estimator.pipeline), frames where that finds no head counted separately.
 - body joints: the runtime path on full frames; AP@OKS .5/.75, mAP .5:.95 and per-joint mAP (seed
-  001 Tables 2-3), once with every in-image joint labelled and once with only unoccluded joints.
+  001 Tables 2-3), once with every in-image joint labelled and once with only unoccluded joints;
+  and with test-time flip (the runtime's ``body_flip_test`` option) on every in-image joint.
 
     python -m train.evaluate --models models --test /work/data/models/test [--out models/metrics.json]
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.estimator import body_io
 from monitor.estimator.pipeline import PoseEstimator
 from monitor.estimator.session import OnnxModel
 from monitor.frames import FrameSet
@@ -55,6 +57,17 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         seen_m = keypoint_metrics(gt_seen, pred, conf, areas, names=c.joint_names)
         out["body"] = {"labelled": labelled.to_dict(), "unoccluded": seen_m.to_dict(),
                        "labelled_table": labelled.table(), "unoccluded_table": seen_m.table()}
+        # with test-time flip (PoseEstimator(body_flip_test=True)): the frame and its mirror image
+        perm = body_io.flip_permutation(tuple(c.joint_names))
+
+        def run_flipped(x: np.ndarray) -> np.ndarray:
+            both = body.run(body_io.flip_test_input(x, stride))[c.outputs[0]["name"]]
+            return body_io.flip_test_average(both, perm)[None]
+
+        gt_f, pred_f, conf_f = predict(run_flipped, records, (c.height, c.width), stride, dict(c.normalisation),
+                                       c.modality)
+        flipped = keypoint_metrics(gt_f, pred_f, conf_f, names=c.joint_names)
+        out["body"].update(labelled_flip_test=flipped.to_dict(), labelled_flip_test_table=flipped.table())
         for modality in ("ir", "depth"):
             hp = models / f"head_poseidon_{modality}.onnx"
             if hp.is_file():
@@ -103,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         elif key == "body":
             print(f"\n## body (every in-image joint labelled)\n{value['labelled_table']}")
             print(f"\n## body (unoccluded joints only)\n{value['unoccluded_table']}")
+            print(f"\n## body with test-time flip (every in-image joint labelled)\n{value['labelled_flip_test_table']}")
         elif key.startswith("end_to_end"):
             print(f"\n## {key}: {value['frames']} frames, no head found in {value['no_head']}, "
                   f"median head-centre error {value['head_centre_error_px_median']} px\n{value['table']}")
