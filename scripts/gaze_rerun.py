@@ -5,7 +5,9 @@ A run's ``results.jsonl`` keeps every frame's estimates (head pose, body joints)
 gaze-zone and driver-state logic can be changed and measured in seconds, without rendering or
 models again. The stage is the pipeline's own (monitor/gaze/stage.py) fed the same estimates at
 the same device times, the camera pose the synthetic source stated (truth.camera.extrinsics);
-the evaluation is monitor/gaze/evaluate_run.py's. Nothing in the run folders is changed.
+the evaluation is monitor/gaze/evaluate_run.py's. Nothing in the run folders is changed. The
+layout and calibration are the ones given here (default: the synthetic cabin, none), not read back
+from the run.
 
     python scripts/gaze_rerun.py runs/g_*                      # the stage as shipped
     python scripts/gaze_rerun.py runs/g_* --no-road-ahead      # without road-ahead auto-calibration
@@ -34,8 +36,8 @@ from monitor.wire import WireError  # noqa: E402
 
 
 def rerun(records: list[dict[str, Any]], stage: GazeStateStage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(records with the new gaze/state, the new events) for one run's results.jsonl lines."""
-    stage.reset()
+    """(records with the new gaze/state, the new events) for one run's results.jsonl lines;
+    ``stage`` must be fresh (a new one per run: reset() keeps the camera pose)."""
     pose = None
     out, events = [], []
     for r in records:
@@ -47,7 +49,7 @@ def rerun(records: list[dict[str, Any]], stage: GazeStateStage) -> tuple[list[di
         try:
             estimates = estimates_from_meta({"estimates": r.get("estimates")})
         except WireError:
-            estimates = None
+            continue  # the gaze worker drops such a message before the stage sees it
         gaze, state, new_events = stage.process(estimates, r["device_ts_ms"] / 1000.0)
         out.append({**r, "gaze": gaze.to_json(), "state": state.to_json()})
         events += [e.to_json() for e in new_events]
@@ -66,14 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.no_road_ahead:
         config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
-    stage = GazeStateStage(layout, calibration, config)
     results = []
     for run in a.runs:
         records = read_jsonl(run / "results.jsonl")
         if not records:
             print(f"{run}: no results.jsonl lines", file=sys.stderr)
             continue
-        new_records, events = rerun(records, stage)
+        new_records, events = rerun(records, GazeStateStage(layout, calibration, config))
         result = evaluate_gaze(new_records, events, layout.road_zones)
         if not result:
             print(f"{run}: no gaze truth in results.jsonl", file=sys.stderr)

@@ -152,3 +152,6 @@ def test_flip_test_is_exactly_mirror_equivariant(tmp_path):
             np.testing.assert_allclose(b.confidence, a.confidence[perm], atol=1e-6)
     with pytest.raises(ValueError, match="multiple of the heatmap stride"):
         body_io.flip_test_input(np.zeros((1, 1, 64, 60), np.float32), 8)
+    odd = OnnxModel(body_model(tmp_path / "odd.onnx", size=60, stride=8), ["cpu"])
+    with pytest.raises(ValueError, match="multiple of the heatmap stride"):  # refused at load, not per frame
+        PoseEstimator(odd, None, body_flip_test=True)

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 
-# extra training scenes: (folder, first seed, scenes), 4 frames each, two halves for the head set so
-# two cores can render them; the head models were trained on train_b + train_c, the body model on all
+# extra training scenes: (folder, first seed, scenes), 4 frames each; the head models train on
+# train_b + train_c, the body model on all three
 EXTRA_SETS = (("train_b", 300, 750), ("train_c", 1050, 750), ("train_d", 1800, 1500))
 HEAD_EXTRA = ("train_b", "train_c")
 BODY_EXTRA = ("train_b", "train_c", "train_d")
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--full-minutes", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.extra_scenes and args.train_scenes > EXTRA_SETS[0][1]:
+        ap.error(f"--train-scenes above {EXTRA_SETS[0][1]} would reuse the extra scenes' seeds (the same drivers "
+                 "twice); pass --no-extra-scenes or fewer scenes")
     data, out = Path(args.data), Path(args.out)
     synth = ["--synth-root", args.synth_root] if args.synth_root else []
     train, test = data / "train", data / "test"

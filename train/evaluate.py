@@ -61,12 +61,11 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         perm = body_io.flip_permutation(tuple(c.joint_names))
 
         def run_flipped(x: np.ndarray) -> np.ndarray:
-            both = body.run(body_io.flip_test_input(x, stride))[c.outputs[0]["name"]]
-            return body_io.flip_test_average(both, perm)[None]
+            return body_io.flip_test_heatmaps(lambda b: body.run(b)[c.outputs[0]["name"]], x, stride, perm)[None]
 
-        gt_f, pred_f, conf_f = predict(run_flipped, records, (c.height, c.width), stride, dict(c.normalisation),
-                                       c.modality)
-        flipped = keypoint_metrics(gt_f, pred_f, conf_f, names=c.joint_names)
+        _, pred_f, conf_f = predict(run_flipped, records, (c.height, c.width), stride, dict(c.normalisation),
+                                    c.modality)
+        flipped = keypoint_metrics(gt, pred_f, conf_f, names=c.joint_names)
         out["body"].update(labelled_flip_test=flipped.to_dict(), labelled_flip_test_table=flipped.table())
         for modality in ("ir", "depth"):
             hp = models / f"head_poseidon_{modality}.onnx"

@@ -69,7 +69,7 @@ def pose_balance_weights(ypr: np.ndarray, power: float, bin_deg: float = 10.0,
     occupied bin equally often), capped at ``max_ratio`` x the median crop's weight. Synthetic
     drivers look mostly ahead and to the left mirror, so large angles (the media centre, the right
     mirror) are rare and a plain L2 fit shrinks them; the cap keeps the rarest bins (the head
-    sweeps' backs of heads, 90 deg rolls) from taking over: uncapped, power 0.5 gave them 20 % of
+    sweeps' extreme yaws and pitches) from taking over: uncapped, power 0.5 gave them 20 % of
     the draws (6 % of the data), capped at 3 they get 9 % while yaw 15-50 deg still goes 8 -> 13 %."""
     if power <= 0 or len(ypr) == 0:
         return None
@@ -128,7 +128,7 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
     return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay, "dropout": dropout,
                  "final_loss": float(np.mean(losses[-200:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1), "train_crops": len(x), "seed": seed,
-                 "balance": balance}
+                 "balance": balance, "balance_max_ratio": BALANCE_MAX_RATIO if balance > 0 else None}
 
 
 def evaluate(run, x: np.ndarray, y: np.ndarray, chunk: int = 512) -> HeadPoseMetrics:
@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-range", type=float, default=0.1, help="head-distance jitter, +- fraction")
     ap.add_argument("--balance", type=float, default=0.0,
                     help="flatten the yaw/pitch distribution: draw crops with weight count(10-deg bin)^-B "
-                         "(0 = uniform, 1 = every pose bin equally often)")
+                         f"(0 = uniform, 1 = every pose bin equally often), capped at {BALANCE_MAX_RATIO:g}x "
+                         "the median crop's weight")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="models")
     ap.add_argument("--threads", type=int, default=2)

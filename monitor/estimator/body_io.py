@@ -82,10 +82,19 @@ def flip_test_input(x: np.ndarray, stride: int) -> np.ndarray:
     """(1, C, H, W) input -> (2, C, H, W): the input and its mirror image, one batch for the
     network. The mirrored heatmaps line up cell for cell only when the width is a multiple of
     the stride (cell i's centre stride*i + (stride-1)/2 mirrors to cell W/stride - 1 - i)."""
-    if x.shape[-1] % stride:
-        raise ValueError(f"flip test needs an input width that is a multiple of the heatmap stride "
-                         f"({x.shape[-1]} vs {stride})")
+    check_flip_test(x.shape[-1], stride)
     return np.concatenate([x, x[..., ::-1]])
+
+
+def check_flip_test(input_width: int, stride: int) -> None:
+    if input_width % stride:
+        raise ValueError(f"flip test needs an input width that is a multiple of the heatmap stride "
+                         f"({input_width} vs {stride})")
+
+
+def flip_test_heatmaps(run: Any, x: np.ndarray, stride: int, perm: np.ndarray) -> np.ndarray:
+    """(1, C, H, W) input -> (K, h, w) flip-test heatmaps; ``run`` maps a batch to (B, K, h, w)."""
+    return flip_test_average(run(flip_test_input(x, stride)), perm)
 
 
 def flip_test_average(heatmaps: np.ndarray, perm: np.ndarray) -> np.ndarray:

@@ -81,8 +81,13 @@ class PoseEstimator:
         self.body, self.head = body, head
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
-        # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average)
-        self.body_flip = body_io.flip_permutation(self.body_spec.joint_names) if body_flip_test else None
+        # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average): a library
+        # and evaluation option (train.evaluate reports both), not yet a run_monitor flag
+        self.body_flip = None
+        if body_flip_test:
+            body_io.check_flip_test(self.body_spec.input_hw[1], self.body_spec.stride)
+            self.body_flip = body_io.flip_permutation(self.body_spec.joint_names)
+            self.body.run(np.zeros((2, 1, *self.body_spec.input_hw), np.float32))  # warm the batch-2 shapes too
         self.head_spec = HeadSpec.from_contract(head.contract) if head is not None else None
         self.min_joint_confidence = min_joint_confidence
         self.last_timings_ms: dict[str, float] = {}
@@ -130,8 +135,8 @@ class PoseEstimator:
         if self.body_flip is None:
             heatmaps = self._timed_run(self.body, "body", x)[spec.output][0]
         else:
-            both = self._timed_run(self.body, "body", body_io.flip_test_input(x, spec.stride))[spec.output]
-            heatmaps = body_io.flip_test_average(both, self.body_flip)
+            heatmaps = body_io.flip_test_heatmaps(lambda b: self._timed_run(self.body, "body", b)[spec.output],
+                                                  x, spec.stride, self.body_flip)
         uv, conf = body_io.postprocess(heatmaps, spec.stride, m)
         depth = frameset.images.get("depth")
         intr = _intrinsics(frameset, "depth")
