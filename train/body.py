@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[body] {len(train.images)} training frames")
     net, info = train_body(train, config, norm, args.minutes, args.seed, args.batch, args.lr,
                            max_steps=args.max_steps, init=args.init)
+    info["train_sets"] = args.train
     test = list(islice(load_records(args.test), args.max_test))
     metrics = evaluate_torch(net, test, norm)
     print(metrics.table())

@@ -23,6 +23,19 @@ ARCH = {
 }
 
 
+def _training_scenes(train_sets: list[str] | None) -> str:
+    """How the training folders a run used (train.all's names) were made."""
+    from train.all import EXTRA_SETS
+    parts = ["seeds 0-239 (25 frames each)"]
+    extra = {name: (seed, n) for name, seed, n in EXTRA_SETS}
+    used = [Path(p).name for p in train_sets or []]
+    for name in used:
+        if name in extra:
+            seed, n = extra[name]
+            parts.append(f"seeds {seed}-{seed + n - 1} (4 frames each)")
+    return "Training scenes " + " + ".join(parts)
+
+
 def _speed_rows(bench: str, name: str) -> str:
     rows = [line for line in bench.splitlines() if line.startswith("|") and name in line]
     head = [line for line in bench.splitlines() if line.startswith("# exporters.bench")]
@@ -42,7 +55,7 @@ def write_cards(models: Path) -> list[Path]:
         lines = [f"# {name}", "", f"**Architecture.** {ARCH[name]}", "",
                  "**Data.** Synthetic in-cabin scenes (package `synth`): cameras d435 (848x480), kinect_v2 "
                  "(512x424), autopose_ir (752x480); dashboard and mirror mounts with per-scene jitter; scenarios "
-                 "random, sweeps, gaze, activities, drive, vats. Training scenes seeds 0-239 (25 frames each), "
+                 "random, sweeps, gaze, activities, drive, vats. " + _training_scenes(t.get("train_sets")) + ", "
                  "held-out test scenes seeds 10000-10059 (12 frames each): unseen subjects, mount jitter, seats, "
                  "lighting and behaviour. No real data was used: figures are synthetic-to-synthetic.", "",
                  f"**Training.** {t['steps']} steps, batch {t['batch']}, Adam lr {t['lr']} (cosine), weight decay "
@@ -54,7 +67,9 @@ def write_cards(models: Path) -> list[Path]:
                     if t.get("init") else "")
                  + (f" Dropout {t.get('dropout')} (paper 0.5: with 0.5 the net underfit in the CPU budget, train "
                     f"error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
-                    if t.get("init") and "centre_sd" in t else ""), "",
+                    if t.get("init") and "centre_sd" in t else "")
+                 + (f" Crops drawn with pose-balanced weights (count of their 10-deg yaw/pitch bin ^ -{t['balance']}, "
+                    f"capped at {t.get('balance_max_ratio') or 3}x the median crop's)." if t.get("balance") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
                  f"{run['export']['max_abs_diff']:.2e}; fp16 variant {run['export']['fp16_path']}.", ""]
@@ -75,6 +90,10 @@ def write_cards(models: Path) -> list[Path]:
                       "001 sigmas, s^2 = area of the labelled-keypoint box). Every joint inside the image labelled, "
                       "occluded or not:", "", b["labelled_table"], "",
                       "Only unoccluded joints labelled (synth's visibility test):", "", b["unoccluded_table"], ""]
+            if "labelled_flip_test_table" in b:
+                lines += ["With test-time flip (`PoseEstimator(body_flip_test=True)`: the frame and its mirror image "
+                          "as one batch of two, heatmaps averaged with sides swapped; every in-image joint "
+                          "labelled):", "", b["labelled_flip_test_table"], ""]
         lines += ["**Speed** (`python -m exporters.bench`, ONNX Runtime CPU, this machine, shared with other jobs):",
                   "", _speed_rows(bench, name), ""]
         path = models / f"{name}.md"

@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[head {args.modality}] {len(x)} training crops, {len(xt)} test crops")
     net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
                            dropout=args.dropout, init=args.init, balance=args.balance)
-    info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range)
+    info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range,
+                train_sets=args.train)
     metrics = evaluate(torch_runner(net), xt, yt)
     print(metrics.table())
     out = Path(args.out)
