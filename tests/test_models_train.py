@@ -79,3 +79,10 @@ def test_pose_balance_weights_flatten_the_pose_histogram():
     capped = pose_balance_weights(ypr, 0.5, max_ratio=2.0)
     np.testing.assert_allclose(capped[8] / capped[0], 2.0)
     np.testing.assert_allclose(capped[6] / capped[0], np.sqrt(3))  # (6/2)^0.5 = 1.73 < 2: untouched
+
+
+def test_model_card_names_the_training_scenes_a_run_used():
+    from train.cards import _training_scenes
+    assert _training_scenes(None) == "Training scenes seeds 0-239 (25 frames each)"
+    assert _training_scenes(["/d/train", "/d/train_b", "/d/train_d"]) == (
+        "Training scenes seeds 0-239 (25 frames each) + seeds 300-1049 (4 frames each) + seeds 1800-3299 (4 frames each)")
