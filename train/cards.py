@@ -72,7 +72,10 @@ def write_cards(models: Path) -> list[Path]:
                     f"capped at {t.get('balance_max_ratio') or 3}x the median crop's)." if t.get("balance") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
-                 f"{run['export']['max_abs_diff']:.2e}; fp16 variant {run['export']['fp16_path']}.", ""]
+                 f"{run['export']['max_abs_diff']:.2e}" + (
+                     f" against the torch network in float64 ({run['export']['max_abs_diff_vs_torch_fp32']:.2e} "
+                     "against torch in float32)" if run["export"].get("max_abs_diff_vs_torch_fp32") is not None else "")
+                 + f"; fp16 variant {run['export']['fp16_path']}.", ""]
         if name.startswith("head"):
             modality = name.rsplit("_", 1)[1]
             m = metrics.get(f"head_{modality}")
