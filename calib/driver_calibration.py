@@ -186,17 +186,22 @@ class CalibrationSession:
             else:  # not enough spread on this axis: keep the default gain, fit the offset only
                 offsets[axis] = float(np.mean(y - gains[axis] * x))
         model = HeadGazeModel(gains[0], gains[1], offsets[0], offsets[1])
+        default_gaze = GazeZoneClassifier(self.layout).gaze_angles  # the default model as it runs: with its corrections
         fits = {}
         for i, t in enumerate(names):
             fits[t] = TargetFit(len(self._samples[t]), (float(head[i, 0]), float(head[i, 1])),
                                 (float(target[i, 0]), float(target[i, 1])),
-                                _angle_err(default, head[i], target[i]), _angle_err(model, head[i], target[i]))
+                                _angle_err(default_gaze((float(head[i, 0]), float(head[i, 1]))), target[i]),
+                                _angle_err(_linear(model, head[i]), target[i]))
         return DriverCalibration(driver_id, self.layout.name, model, fits)
 
 
-def _angle_err(model: HeadGazeModel, head: np.ndarray, target: np.ndarray) -> float:
-    g = angles_to_direction(model.yaw_offset_deg + model.yaw_gain * head[0],
-                            model.pitch_offset_deg + model.pitch_gain * head[1])
+def _linear(model: HeadGazeModel, head: np.ndarray) -> tuple[float, float]:
+    return (model.yaw_offset_deg + model.yaw_gain * head[0], model.pitch_offset_deg + model.pitch_gain * head[1])
+
+
+def _angle_err(gaze: tuple[float, float], target: np.ndarray) -> float:
+    g = angles_to_direction(gaze[0], gaze[1])
     t = angles_to_direction(target[0], target[1])
     return float(np.degrees(np.arccos(np.clip(g @ t, -1.0, 1.0))))
 

@@ -112,6 +112,24 @@ class HeadGazeModel:
 
 
 @dataclass(frozen=True)
+class TargetCorrection:
+    """What the linear driver model still misses at one zone, for the average driver: where the
+    head points while looking at ``zone`` (car-frame azimuth, elevation) and the gaze correction
+    there (degrees). The classifier blends them by inverse distance (exact at each such head
+    direction), as it does a calibrated driver's per-target residuals."""
+
+    zone: str
+    head_deg: tuple[float, float]
+    correction_deg: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"zone": self.zone, "head_deg": _r(self.head_deg), "correction_deg": _r(self.correction_deg)}
+
+
+MAX_CORRECTION_DEG = 30.0
+
+
+@dataclass(frozen=True)
 class Scoring:
     """Zone probabilities: p(zone) ~ exp(-0.5 (d / sigma_deg)^2) with d the angle between the
     gaze ray and the zone; "other" scores as a zone at ``other_deg``."""
@@ -136,6 +154,14 @@ class CabinLayout:
     scoring: Scoring = Scoring()
     description: str = ""
     source: str = "<memory>"
+    # per-zone corrections of the default driver model (empty: the linear model alone)
+    driver_corrections: tuple[TargetCorrection, ...] = ()
+
+    def correction_rows(self) -> np.ndarray:
+        """(n, 4) rows (head az, head el, gaze az correction, gaze el correction) of the default
+        model's corrections, as `GazeZoneClassifier(corrections=...)` takes them."""
+        return np.array([(*c.head_deg, *c.correction_deg) for c in self.driver_corrections],
+                        dtype=np.float64).reshape(-1, 4)
 
     @property
     def zone_names(self) -> tuple[str, ...]:
@@ -159,7 +185,9 @@ class CabinLayout:
             "camera": {"name": self.camera_name, "intrinsics": self.intrinsics.to_dict(),
                        "pose": self.camera_pose.to_dict()},
             "nominal_head_mm": _r(self.nominal_head_mm),
-            "driver_model": self.driver_model.to_dict(),
+            "driver_model": {**self.driver_model.to_dict(),
+                             **({"corrections": [c.to_dict() for c in self.driver_corrections]}
+                                if self.driver_corrections else {})},
             "scoring": self.scoring.to_dict(),
             "road_zones": list(self.road_zones),
             "zones": [z.to_dict() for z in self.zones],
@@ -224,7 +252,7 @@ def layout_from_dict(data: Any, source: str = "<memory>") -> CabinLayout:
     dm = data.get("driver_model", {})
     if not isinstance(dm, dict):
         v.fail("driver_model", "must be an object")
-    v.keys(dm, ("yaw_gain", "pitch_gain", "yaw_offset_deg", "pitch_offset_deg"), "driver_model")
+    v.keys(dm, ("yaw_gain", "pitch_gain", "yaw_offset_deg", "pitch_offset_deg", "corrections"), "driver_model")
     model = HeadGazeModel(*(v.num(dm, k, "driver_model.", default=d) for k, d in
                             (("yaw_gain", 1.0), ("pitch_gain", 1.0), ("yaw_offset_deg", 0.0), ("pitch_offset_deg", 0.0))))
     if not (0.2 <= model.yaw_gain <= 5.0 and 0.2 <= model.pitch_gain <= 5.0):
@@ -248,8 +276,32 @@ def layout_from_dict(data: Any, source: str = "<memory>") -> CabinLayout:
     road = data.get("road_zones", ["road"])
     if not isinstance(road, list) or not road or any(r not in names for r in road):
         v.fail("road_zones", f"must list zones that exist (zones: {names}), got {road!r}")
+    corrections = _corrections(v, dm.get("corrections", []), names)
     return CabinLayout(str(data.get("name", Path(source).stem)), str(cam.get("name", "ir")), intr, pose,
-                       nominal, zones, tuple(road), model, scoring, str(data.get("description", "")), source)
+                       nominal, zones, tuple(road), model, scoring, str(data.get("description", "")), source,
+                       corrections)
+
+
+def _corrections(v: "_Validator", raw: Any, zone_names: list[str]) -> tuple[TargetCorrection, ...]:
+    where = "driver_model.corrections"
+    if not isinstance(raw, list):
+        v.fail(where, "must be a list of {zone, head_deg: [az, el], correction_deg: [az, el]} objects")
+    out = []
+    for i, c in enumerate(raw):
+        pre = f"{where}[{i}]"
+        if not isinstance(c, dict):
+            v.fail(pre, "must be an object")
+        v.keys(c, ("zone", "head_deg", "correction_deg"), pre)
+        if c.get("zone") not in zone_names:
+            v.fail(pre + ".zone", f"must name a zone of this layout ({zone_names}), got {c.get('zone')!r}")
+        head, corr = v.vec(c, "head_deg", 2, pre + "."), v.vec(c, "correction_deg", 2, pre + ".")
+        if np.any(np.abs(corr) > MAX_CORRECTION_DEG):
+            v.fail(pre + ".correction_deg", f"corrections beyond {MAX_CORRECTION_DEG:g} deg mean the driver model "
+                   "does not fit; refit it instead")
+        out.append(TargetCorrection(str(c["zone"]), (float(head[0]), float(head[1])), (float(corr[0]), float(corr[1]))))
+    if len({c.zone for c in out}) != len(out):
+        v.fail(where, "one correction per zone")
+    return tuple(out)
 
 
 def _camera_pose(v: "_Validator", d: dict[str, Any]) -> CameraPose:

@@ -7,7 +7,8 @@ Camera pose and intrinsics are those of ``Scene(seed, camera, mount, jitter=...)
 default: the nominal mount); the nominal head is the eye-corner centre of that scene's driver looking
 ahead; zones are the six AutoPOSE targets of synth/cabin.py (the road as a direction). The head-to-gaze
 model is fitted by least squares to the generator's own glances (``gaze = offset + gain * head``,
-car-frame azimuth/elevation), because the synthetic drivers turn the head only part of the way.
+car-frame azimuth/elevation), because the synthetic drivers turn the head only part of the way, with
+per-target corrections (the average driver's share differs per target).
 """
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ def _angles(v: np.ndarray) -> tuple[float, float]:
             float(np.degrees(np.arctan2(v[1], np.hypot(v[0], v[2])))))
 
 
-def fit_driver_model(seeds: tuple[int, ...] = (0, 1, 2, 3)) -> dict[str, float]:
-    """gaze angle = offset + gain * head angle per axis, over the dwell frames of 'gaze' scenes."""
+def fit_driver_model(seeds: tuple[int, ...] = (0, 1, 2, 3)) -> dict[str, Any]:
+    """gaze angle = offset + gain * head angle per axis, over the dwell frames of 'gaze' scenes,
+    and per target the median head direction and what the linear model still misses there
+    (``corrections``): the generator's head share differs per target (0.35-0.8, behaviour.py), so
+    one gain cannot fit the media centre and the mirrors at once."""
     from synth.scene import Scene
 
-    head, gaze = [], []
+    head, gaze, target = [], [], []
     for seed in seeds:
         s = Scene(seed=seed, scenario="gaze", width=64, height=48, passenger=False)
         for fx in s.timeline.fixations[1:]:
@@ -42,19 +46,27 @@ def fit_driver_model(seeds: tuple[int, ...] = (0, 1, 2, 3)) -> dict[str, float]:
                 body = s.occupant.pose(pose)
                 head.append(_angles(body.head_rotation @ np.array([0, 0, -1.0])))
                 gaze.append(_angles(body.gaze_dir))
-    h, g = np.array(head), np.array(gaze)
-    out = {}
+                target.append(fx.target)
+    h, g, target = np.array(head), np.array(gaze), np.array(target)
+    out: dict[str, Any] = {}
+    fitted = np.zeros_like(g)
     for axis, name in ((0, "yaw"), (1, "pitch")):
         a = np.stack([np.ones(len(h)), h[:, axis]], axis=1)
         (off, gain), *_ = np.linalg.lstsq(a, g[:, axis], rcond=None)
         out[f"{name}_gain"] = round(float(gain), 3)
         out[f"{name}_offset_deg"] = round(float(off), 3)
+    for axis, name in ((0, "yaw"), (1, "pitch")):  # with the rounded coefficients the file will hold
+        fitted[:, axis] = out[f"{name}_offset_deg"] + out[f"{name}_gain"] * h[:, axis]
+    corrections = [{"zone": str(z), "head_deg": np.round(np.median(h[target == z], axis=0), 3).tolist(),
+                    "correction_deg": np.round(np.median((g - fitted)[target == z], axis=0), 3).tolist()}
+                   for z in GAZE_ZONES if np.any(target == z)]
     return {"yaw_gain": out["yaw_gain"], "pitch_gain": out["pitch_gain"],
-            "yaw_offset_deg": out["yaw_offset_deg"], "pitch_offset_deg": out["pitch_offset_deg"]}
+            "yaw_offset_deg": out["yaw_offset_deg"], "pitch_offset_deg": out["pitch_offset_deg"],
+            "corrections": corrections}
 
 
 def layout_dict(camera: str = "d435", mount: str = "dashboard", seed: int = 0, jitter: bool = False,
-                driver_model: dict[str, float] | None = None) -> dict[str, Any]:
+                driver_model: dict[str, Any] | None = None) -> dict[str, Any]:
     from synth.occupant import Pose
     from synth.scene import Scene
 

@@ -24,13 +24,13 @@ def looking_at(layout: CabinLayout, zone: str, head_car_mm: np.ndarray | None = 
                bias_deg: tuple[float, float] = (0.0, 0.0)) -> Estimates:
     """Estimates of a driver at ``head_car_mm`` looking at ``zone``, measured with ``noise_deg``
     noise. The head turns ``head_share`` of the way (azimuth, elevation); by default exactly as
-    the layout's driver model assumes (the inverse of gaze = offset + gain * head). ``bias_deg``:
+    the layout's driver model assumes (the inverse of gaze = offset + gain * head + correction). ``bias_deg``:
     a constant error of the estimator on the head's (azimuth, elevation)."""
     head = layout.nominal_head_mm if head_car_mm is None else np.asarray(head_car_mm, dtype=np.float64)
     az, el = direction_to_angles(layout.zone(zone).target_mm(head) - head)
-    if head_share is None:
-        m = layout.driver_model
-        az, el = (az - m.yaw_offset_deg) / m.yaw_gain, (el - m.pitch_offset_deg) / m.pitch_gain
+    if head_share is None:  # the inverse of the layout's default model, its per-zone corrections included
+        from monitor.gaze import GazeZoneClassifier
+        az, el = GazeZoneClassifier(layout).head_angles_for((az, el))
     else:
         az, el = az * head_share[0], el * head_share[1]
     if noise_deg:

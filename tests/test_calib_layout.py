@@ -83,6 +83,11 @@ BAD = [
     (("zones", _zi("road"), "direction"), [0, 0, 0], "must not be zero"),
     (("road_zones",), ["highway"], "road_zones: must list zones that exist"),
     (("driver_model", "yaw_gain"), 50, "driver_model: gains"),
+    (("driver_model", "corrections"), {"zone": "road"}, "driver_model.corrections: must be a list"),
+    (("driver_model", "corrections", 0, "zone"), "sunroof", r"driver_model.corrections\[0\].zone: must name a zone"),
+    (("driver_model", "corrections", 0, "correction_deg"), [40, 0], r"corrections\[0\].correction_deg: corrections beyond"),
+    (("driver_model", "corrections", 0, "head_deg"), [1], r"corrections\[0\].head_deg: must be a list of 2"),
+    (("driver_model", "corrections", 1, "zone"), "left_mirror", "one correction per zone"),
     (("scoring",), {"sigma_deg": 0}, "scoring: sigma_deg"),
     (("camera", "exposure"), 3, "camera: unknown field"),
 ]
@@ -116,3 +121,32 @@ def test_cli_layout_check(tmp_path):
     p = subprocess.run([sys.executable, "-m", "calib", "layout-check", str(bad)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and f"zones[{_zi('right_mirror')}] (right_mirror).kind" in p.stderr
+
+
+def test_default_driver_corrections_round_trip_and_reach_the_classifier():
+    """The synthetic cabin's per-zone corrections load, save unchanged, and the classifier applies
+    them for the default model only (a driver calibration brings its own model and corrections)."""
+    from calib.driver_calibration import DriverCalibration  # noqa: F401 - the type the stage passes
+    from calib.layout import HeadGazeModel
+    from monitor.gaze import GazeZoneClassifier
+    lay = layout_from_dict(_base(), "cabin.json")
+    assert {c.zone for c in lay.driver_corrections} == set(lay.zone_names)
+    assert layout_from_dict(json.loads(json.dumps(lay.to_dict())), "again.json").driver_corrections == lay.driver_corrections
+    rows = lay.correction_rows()
+    assert rows.shape == (6, 4)
+    default = GazeZoneClassifier(lay)
+    np.testing.assert_array_equal(default.corrections, rows)
+    assert GazeZoneClassifier(lay, model=HeadGazeModel(1.2, 1.3)).corrections is None
+    # exact at each corrected head direction: the linear model plus that zone's correction
+    m = lay.driver_model
+    largest = np.abs(rows[:, 2:]).max()
+    for c in lay.driver_corrections:
+        az, el = default.gaze_angles(c.head_deg)
+        lin = (m.yaw_offset_deg + m.yaw_gain * c.head_deg[0], m.pitch_offset_deg + m.pitch_gain * c.head_deg[1])
+        # the zone's own row dominates (inverse-square weights, 2 deg softening); a neighbour a few
+        # degrees away (road and dashboard: 5.8 deg) still pulls by up to ~10 % of its correction
+        assert abs(az - lin[0] - c.correction_deg[0]) <= 0.15 * largest, c
+        assert abs(el - lin[1] - c.correction_deg[1]) <= 0.15 * largest, c
+        # and head_angles_for inverts the whole model
+        back = default.gaze_angles(default.head_angles_for((az, el)))
+        assert np.allclose(back, (az, el), atol=1e-3)

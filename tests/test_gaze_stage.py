@@ -8,7 +8,7 @@ import pytest
 from calib.driver_calibration import CalibrationSession
 from calib.layout import CameraPose, load_layout, look_at_rotation
 from monitor.estimates import Estimates
-from monitor.gaze import DistractionConfig, GazeStateConfig, GazeStateStage
+from monitor.gaze import GazeZoneClassifier, DistractionConfig, GazeStateConfig, GazeStateStage
 from gaze_fakes import looking_at
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,15 +140,20 @@ def test_reset_starts_a_new_sequence(layout):
 
 def test_glance_onset_is_where_the_head_began_to_turn(layout):
     """The head turns smoothly (0.6 s, minimum jerk) from the road to the media centre and stays
-    4 s: the first off-road frame comes well after the turn began; the event starts at the turn."""
+    4 s: the first off-road frame comes well after the turn began; the event starts at the turn.
+    The linear driver model alone: the default per-zone corrections make the road/dashboard band
+    steeper in elevation (the dashboard is looked at mostly with the eyes), so 1.5 deg of pitch
+    noise then sends single road frames off the road before the turn; this test is about the
+    onset search, not about that model."""
+    from dataclasses import replace
     from monitor.gaze.ray import angles_to_direction, direction_to_angles
     from gaze_fakes import head_pose
+    layout = replace(layout, driver_corrections=())
     head = layout.nominal_head_mm
-    m = layout.driver_model
     g_road = direction_to_angles(layout.zone("road").target_mm(head) - head)
     g_media = direction_to_angles(layout.zone("media_centre").center_mm - head)
-    h0 = np.array([(g_road[0] - m.yaw_offset_deg) / m.yaw_gain, (g_road[1] - m.pitch_offset_deg) / m.pitch_gain])
-    h1 = np.array([(g_media[0] - m.yaw_offset_deg) / m.yaw_gain, (g_media[1] - m.pitch_offset_deg) / m.pitch_gain])
+    model = GazeZoneClassifier(layout)  # the layout's default driver model, its corrections included
+    h0, h1 = np.array(model.head_angles_for(g_road)), np.array(model.head_angles_for(g_media))
     t_turn = 3.0
 
     def run(config, noise_deg, seed):

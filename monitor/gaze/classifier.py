@@ -39,8 +39,10 @@ class ZoneEstimate:
 class GazeZoneClassifier:
     """``corrections``: optional (n, 4) rows (head azimuth, head elevation, gaze azimuth error,
     gaze elevation error) in degrees, e.g. a driver calibration's per-target residuals of the
-    linear model: the gaze angles are corrected by their inverse-distance-weighted blend
-    (exact at each calibrated head direction, smooth in between)."""
+    linear model: the gaze angles are corrected by their inverse-square-distance blend (softened
+    by CORRECTION_SOFTENING_DEG: the row of the nearest head direction dominates, neighbours a few
+    degrees away still pull by ~10 %; smooth in between). Without a model of its own the classifier
+    uses the layout's default model and that model's corrections (`CabinLayout.driver_corrections`)."""
 
     CORRECTION_SOFTENING_DEG = 2.0
 
@@ -48,6 +50,8 @@ class GazeZoneClassifier:
                  corrections: np.ndarray | None = None) -> None:
         self.layout = layout
         self.model = model or layout.driver_model
+        if model is None and corrections is None:  # the layout's default model comes with its own
+            corrections = layout.correction_rows()
         self.corrections = None if corrections is None or len(corrections) == 0 else np.asarray(corrections, float)
         self.camera: CameraPose = layout.camera_pose
         self.scorer = ZoneScorer(layout)
@@ -75,18 +79,29 @@ class GazeZoneClassifier:
     def gaze_angles(self, head_angles: tuple[float, float]) -> tuple[float, float]:
         m = self.model
         az, el = m.yaw_offset_deg + m.yaw_gain * head_angles[0], m.pitch_offset_deg + m.pitch_gain * head_angles[1]
-        c = self.corrections
-        if c is not None:
-            w = 1.0 / ((c[:, 0] - head_angles[0]) ** 2 + (c[:, 1] - head_angles[1]) ** 2
-                       + self.CORRECTION_SOFTENING_DEG ** 2)
-            w /= w.sum()
-            az, el = az + float(w @ c[:, 2]), el + float(w @ c[:, 3])
-        return az, min(89.0, max(-89.0, el))
+        daz, delev = self._correction(head_angles)
+        return az + daz, min(89.0, max(-89.0, el + delev))
 
-    def head_angles_for(self, gaze_deg: tuple[float, float]) -> tuple[float, float]:
-        """The head direction the linear gaze model maps onto ``gaze_deg`` (corrections ignored)."""
+    def _correction(self, head_angles: tuple[float, float]) -> tuple[float, float]:
+        c = self.corrections
+        if c is None:
+            return 0.0, 0.0
+        w = 1.0 / ((c[:, 0] - head_angles[0]) ** 2 + (c[:, 1] - head_angles[1]) ** 2
+                   + self.CORRECTION_SOFTENING_DEG ** 2)
+        w /= w.sum()
+        return float(w @ c[:, 2]), float(w @ c[:, 3])
+
+    def head_angles_for(self, gaze_deg: tuple[float, float], iterations: int = 8) -> tuple[float, float]:
+        """The head direction the model (linear part and corrections) maps onto ``gaze_deg``: the
+        linear inverse, refined by fixed-point steps (the corrections vary slowly with the head
+        direction, so a few steps converge)."""
         m = self.model
-        return (gaze_deg[0] - m.yaw_offset_deg) / m.yaw_gain, (gaze_deg[1] - m.pitch_offset_deg) / m.pitch_gain
+        head = (0.0, 0.0)
+        for _ in range(iterations if self.corrections is not None else 1):
+            daz, delev = self._correction(head)
+            head = ((gaze_deg[0] - daz - m.yaw_offset_deg) / m.yaw_gain,
+                    (gaze_deg[1] - delev - m.pitch_offset_deg) / m.pitch_gain)
+        return head
 
     def road_head_angles(self) -> tuple[float, float] | None:
         """Where the head points, per the model, when the driver looks at the (first) road zone."""
