@@ -149,3 +149,14 @@ def test_evaluate_reports_every_protocol_on_exported_files(exported, tmp_path):
         assert 0.0 <= body[key]["map"] <= 1.0 and set(body[key]["per_joint"]) == set(LITE.joint_names)
     assert "AP^OKS=0.50" in body["labelled_flip_test_table"]
     assert res["end_to_end_depth"]["frames"] == 6
+
+
+def test_run_monitor_body_flip_test_flag(tmp_path):
+    """--body-flip-test reaches the estimator worker: the run completes and says so in summary.json."""
+    from pipeline_helpers import results, run, summary
+    code, output = run(tmp_path / "run", "--source", "synthetic:seed=2,scenario=drive,frames=12", "--fast",
+                       "--body-flip-test", timeout=240)
+    assert code == 0, output
+    body = [m for m in summary(tmp_path / "run")["models"] if m["task"] == "body_joints"]
+    assert body and body[0]["flip_test"] is True
+    assert len(results(tmp_path / "run")) == 12

@@ -81,8 +81,8 @@ class PoseEstimator:
         self.body, self.head = body, head
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
-        # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average): a library
-        # and evaluation option (train.evaluate reports both), not yet a run_monitor flag
+        # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average);
+        # `run_monitor.py --body-flip-test`, and train.evaluate reports the body AP both ways
         self.body_flip = None
         if body_flip_test:
             body_io.check_flip_test(self.body_spec.input_hw[1], self.body_spec.stride)
@@ -104,11 +104,14 @@ class PoseEstimator:
         return cls(body, head, body_flip_test=body_flip_test)
 
     def describe(self) -> list[dict[str, Any]]:
-        """What runs, for summaries and overlays: path, task, modality, trained, providers."""
-        return [{"path": m.info.path, "task": m.contract.task, "modality": m.contract.modality,
-                 "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
-                 "unavailable_providers": list(m.info.unavailable_providers),
-                 "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head) if m is not None]
+        """What runs, for summaries and overlays: path, task, modality, trained, providers (and for
+        the body model whether it runs with test-time flip)."""
+        out = [{"path": m.info.path, "task": m.contract.task, "modality": m.contract.modality,
+                "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
+                "unavailable_providers": list(m.info.unavailable_providers),
+                "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head) if m is not None]
+        out[0]["flip_test"] = self.body_flip is not None
+        return out
 
     def estimate(self, frameset: FrameSet) -> Estimates:
         start = time.perf_counter()

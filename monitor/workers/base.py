@@ -59,6 +59,7 @@ class RunConfig:
     head_model: str = ""
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
+    body_flip_test: bool = False  # body heatmaps averaged with the mirrored frame's (2x body inference)
     shm: bool = True  # ipc runs pass large buffers through a shared-memory ring
     record: bool = False
     display: bool = False  # a display worker runs: capture and gaze feed it (monitor/display/links.py)

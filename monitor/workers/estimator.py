@@ -24,7 +24,8 @@ class EstimatorWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         try:
-            self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding)
+            self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding,
+                                                body_flip_test=cfg.body_flip_test)
         except ModelLoadError:
             raise
         except Exception as exc:  # ONNX Runtime refused the warm-up run on the contract's own input
