@@ -39,8 +39,8 @@ NECK_HEAD_MM = 160.0  # synthetic occupants measure 157-163 mm (6 subjects); che
 MIN_CONFIDENCE = 0.2
 # python -m train.head_centre --train DATA/train (every 8th training frame: 736 with a head found by
 # depth; median residual 2.9 / 4.6 / 3.2 mm per axis) with models/body_lite.onnx
-CENTRE_IN_HEAD_MM = (5.0, 13.0, -41.3)     # turns with the head (-z: out of the face)
-CENTRE_IN_CAMERA_MM = (-5.2, -12.2, 68.7)  # fixed in the camera frame (mostly along the view ray)
+CENTRE_IN_HEAD_MM = (5.2, 13.8, -40.8)     # turns with the head (-z: out of the face)
+CENTRE_IN_CAMERA_MM = (-5.8, -11.9, 68.3)  # fixed in the camera frame (mostly along the view ray)
 
 
 @dataclass(frozen=True)
