@@ -45,6 +45,14 @@ class CameraPose:
     def to_dict(self) -> dict[str, Any]:
         return {"position_mm": _r(self.position_mm), "rotation": _r(self.rotation, 9)}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CameraPose":
+        """From `to_dict`'s form, which is also how streams state their mount (a synthetic
+        frame's truth.camera.extrinsics, FrameSet.extra["camera_pose"]). KeyError/TypeError/
+        ValueError when it is not that shape."""
+        return cls(np.array(d["rotation"], dtype=np.float64).reshape(3, 3),
+                   np.array(d["position_mm"], dtype=np.float64).reshape(3))
+
 
 @dataclass(frozen=True, eq=False)
 class Zone:

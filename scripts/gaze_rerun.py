@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,8 +42,7 @@ def rerun(records: list[dict[str, Any]], stage: GazeStateStage) -> tuple[list[di
     for r in records:
         extr = ((r.get("truth") or {}).get("camera") or {}).get("extrinsics")
         if extr is not None and extr != pose:
-            stage.set_camera_pose(CameraPose(np.array(extr["rotation"], dtype=np.float64).reshape(3, 3),
-                                             np.array(extr["position_mm"], dtype=np.float64).reshape(3)))
+            stage.set_camera_pose(CameraPose.from_dict(extr))
             pose = extr
         try:
             estimates = estimates_from_meta({"estimates": r.get("estimates")})

@@ -18,7 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.run}/results.jsonl has no frames with truth", file=sys.stderr)
         return 2
     ext = records[0]["truth"]["camera"]["extrinsics"]
-    pose = CameraPose(np.array(ext["rotation"], dtype=float), np.array(ext["position_mm"], dtype=float))
+    pose = CameraPose.from_dict(ext)
     load_layout(a.layout).with_camera_pose(pose).save(a.layout_out)
     lines, prev, arrived = [], None, 0.0
     for r in records:

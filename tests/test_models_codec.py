@@ -7,7 +7,7 @@ from monitor.estimator.heatmaps import cell_centres, decode, encode
 from monitor.estimator.lifting import lift_joints, sample_depth
 from monitor.frames import Intrinsics
 from monitor.geometry import project
-from train.augment import flip_permutation, random_affine
+from train.augment import random_affine
 
 
 @pytest.mark.parametrize("stride", [4, 8])
@@ -80,7 +80,7 @@ def test_augmentation_moves_joints_with_pixels():
 
 def test_flip_permutation_swaps_sides():
     from monitor.estimates import JOINTS_21
-    perm = flip_permutation()
+    perm = body_io.flip_permutation()
     assert JOINTS_21[perm[JOINTS_21.index("WristLeft")]] == "WristRight"
     assert JOINTS_21[perm[JOINTS_21.index("Head")]] == "Head"
     assert sorted(perm) == list(range(21))
@@ -142,7 +142,7 @@ def test_flip_test_is_exactly_mirror_equivariant(tmp_path):
     intr = Intrinsics(64, 64, 60.0, 60.0, 31.5, 31.5)
     frames = [FrameSet("s", 0, 0.0, {"depth": d}, {"depth": intr}) for d in (depth, np.ascontiguousarray(depth[:, ::-1]))]
     model = OnnxModel(body_model(tmp_path / "body.onnx", size=64, stride=8), ["cpu"])
-    perm = flip_permutation()
+    perm = body_io.flip_permutation()
     for flip_test, symmetric in ((True, True), (False, False)):
         est = PoseEstimator(model, None, body_flip_test=flip_test)
         a, b = (est.estimate_joints(f) for f in frames)

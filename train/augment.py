@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.estimator.body_io import flip_permutation, resize_affine  # noqa: F401 - re-exported for training
+from monitor.estimator.body_io import resize_affine
 
 CROP_FRACTION = (488 / 512, 400 / 424)
 MAX_ROTATION_DEG = 4.0

@@ -27,7 +27,7 @@ from exporters.body_net import CONFIGS, BodyNet, BodyNetConfig, ExportHead, mask
 from monitor.estimator import body_io
 from monitor.estimator.heatmaps import encode
 from monitor.metrics import KeypointMetrics, keypoint_metrics
-from train.augment import flip_permutation, random_affine
+from train.augment import random_affine
 from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
                             read_onnx_weights)
 from train.records import FrameRecord
@@ -69,7 +69,7 @@ def make_batch(data: BodyArrays, idx: Sequence[int], config: BodyNetConfig, norm
     """(x (B, 1, H, W), targets (B, K, h, w), mask (B, K)); rng None = no augmentation."""
     hw = tuple(config.input_hw)
     hm_hw = (hw[0] // config.stride, hw[1] // config.stride)
-    perm = flip_permutation(config.joint_names)
+    perm = body_io.flip_permutation(config.joint_names)
     xs, ts, ms = [], [], []
     for i in idx:
         img = data.images[i]

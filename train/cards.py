@@ -69,7 +69,7 @@ def write_cards(models: Path) -> list[Path]:
                     f"error = test error), crop jitter centre sd {t.get('centre_sd')}, scale +-{t.get('scale_range')}."
                     if t.get("init") and "centre_sd" in t else "")
                  + (f" Crops drawn with pose-balanced weights (count of their 10-deg yaw/pitch bin ^ -{t['balance']}, "
-                    f"capped at {t.get('balance_max_ratio') or 3}x the median crop's)." if t.get("balance") else ""), "",
+                    f"capped at {t['balance_max_ratio']:g}x the median crop's)." if t.get("balance") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
                  f"{run['export']['max_abs_diff']:.2e}" + (

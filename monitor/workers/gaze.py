@@ -5,7 +5,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 
 from calib.driver_calibration import DriverCalibration
 from calib.layout import CameraPose, load_layout
@@ -42,8 +41,7 @@ class GazeWorker(Worker):
         if pose is None or pose == self._camera_pose:
             return
         try:
-            self.stage.set_camera_pose(CameraPose(np.array(pose["rotation"], dtype=np.float64).reshape(3, 3),
-                                                  np.array(pose["position_mm"], dtype=np.float64).reshape(3)))
+            self.stage.set_camera_pose(CameraPose.from_dict(pose))
         except (KeyError, TypeError, ValueError):
             self.counters["errors"] += 1
             return
