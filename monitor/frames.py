@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,9 @@ class Intrinsics:
             raise ValueError(f"focal lengths must be positive, got fx={self.fx} fy={self.fy}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "coeffs": list(self.coeffs)}
+        # spelled out: dataclasses.asdict deep-copies recursively, ~20 us per call on every frame
+        return {"width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy, "cx": self.cx,
+                "cy": self.cy, "coeffs": list(self.coeffs)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Intrinsics":

@@ -131,3 +131,16 @@ def test_truth_read_from_a_message_is_sent_on_as_the_same_text():
     fs = FrameSet.from_message(Message("frames", "s", 1, 0.0, {}, {"truth_json": text}, {}))
     assert fs.truth == {"gaze_zone": "road", "head": {"yaw_deg": 1.0}}
     assert fs.to_message({}).meta["truth_json"] == text
+
+
+def test_intrinsics_dict_names_every_field_and_round_trips():
+    """to_dict is spelled out for speed: a field added to Intrinsics must be added there too."""
+    import dataclasses
+
+    from monitor.frames import Intrinsics
+
+    intr = Intrinsics(848, 480, 421.5, 422.25, 423.0, 239.5, (0.1, -0.2, 0.001, 0.002, 0.03))
+    d = intr.to_dict()
+    assert set(d) == {f.name for f in dataclasses.fields(Intrinsics)}
+    assert json.loads(json.dumps(d)) == d  # plain JSON types only
+    assert Intrinsics.from_dict(d) == intr

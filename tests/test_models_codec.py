@@ -36,6 +36,40 @@ def test_unlabelled_joint_has_empty_target_and_batch_decode():
     assert uv.shape == (2, 2, 2) and conf.shape == (2, 2) and conf[0, 1] == 0.0
 
 
+def _decode_reference(hm, stride):
+    """The definition, one map at a time in float64: arg-max cell, then a parabola through the
+    log-values of its two neighbours on each axis (none at the border, none if not a peak)."""
+    uv, conf = [], []
+    for m in np.asarray(hm, np.float64).reshape(-1, *hm.shape[-2:]):
+        r, c = np.unravel_index(int(m.argmax()), m.shape)
+        offsets = []
+        for pos, size, line in ((c, m.shape[1], m[r]), (r, m.shape[0], m[:, c])):
+            off = 0.0
+            if 0 < pos < size - 1 and m[r, c] > 1e-10:
+                la, lb, lc = np.log(np.maximum(line[pos - 1:pos + 2], 1e-10))
+                if la - 2 * lb + lc < -1e-12:
+                    off = float(np.clip(0.5 * (la - lc) / (la - 2 * lb + lc), -1, 1))
+            offsets.append(pos + off)
+        uv.append([stride * o + (stride - 1) / 2 for o in offsets])
+        conf.append(min(max(m[r, c], 0.0), 1.0))
+    return np.array(uv).reshape(*hm.shape[:-2], 2), np.array(conf).reshape(hm.shape[:-2])
+
+
+def test_vectorised_decode_matches_the_per_map_definition():
+    rng = np.random.default_rng(5)
+    hm = (rng.random((2, 21, 15, 20)) ** 6).astype(np.float32)  # float32, as the network gives them
+    hm[0, 0] = 0.0
+    hm[0, 0, 0, 7] = 0.9  # peak on the top border: no vertical refinement
+    hm[0, 1] = 0.0
+    hm[0, 1, 14, 19] = 0.4  # in a corner
+    hm[0, 2] = 0.0  # empty map: first cell, confidence 0
+    hm[1, 3] = 0.25  # plateau: the parabola is flat, no refinement
+    got_uv, got_conf = decode(hm, 8)
+    want_uv, want_conf = _decode_reference(hm, 8)
+    np.testing.assert_allclose(got_uv, want_uv, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got_conf, want_conf)
+
+
 def test_decode_rejects_flat_input():
     with pytest.raises(ValueError, match="K, H, W"):
         decode(np.zeros((4, 4)), 4)
