@@ -158,6 +158,10 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     for k, t in cal.targets.items():
         print(f"  {k:16s} n={t.n:4d} default {t.residual_default_deg:6.2f} deg -> {t.residual_deg:6.2f} deg")
     print(f"wrote {out}")
+    if a.layout_default:
+        pooled = layouts[0].with_driver_model(cal.model, cal.target_corrections())
+        pooled.save(a.layout_default)
+        print(f"wrote {a.layout_default}: {a.layout[0]} with this fit as its default driver model")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--targets", nargs="+", help="targets to use (default: every zone)")
     s.add_argument("--min-samples", type=int, default=10)
     s.add_argument("--out-dir", default="calib/drivers")
+    s.add_argument("--layout-default", metavar="JSON",
+                   help="also write the (first) layout with this fit as its default driver model: pooled "
+                        "sessions of a panel of drivers, measured through the head model that will run, "
+                        "give the population model used for every driver without a calibration")
     s.set_defaults(func=cmd_driver_calibrate)
     return p
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from calib.layout import CabinLayout, CameraPose, HeadGazeModel
+from calib.layout import CabinLayout, CameraPose, HeadGazeModel, TargetCorrection
 from monitor.estimates import Estimates
 from monitor.gaze.classifier import GazeZoneClassifier
 from monitor.gaze.ray import angles_to_direction, direction_to_angles
@@ -63,6 +63,11 @@ class DriverCalibration:
                  t.target_deg[0] - (m.yaw_offset_deg + m.yaw_gain * t.head_deg[0]),
                  t.target_deg[1] - (m.pitch_offset_deg + m.pitch_gain * t.head_deg[1])) for t in self.targets.values()]
         return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+    def target_corrections(self) -> tuple[TargetCorrection, ...]:
+        """`corrections` as a layout's default-model corrections (`CabinLayout.driver_corrections`)."""
+        return tuple(TargetCorrection(name, (float(r[0]), float(r[1])), (float(r[2]), float(r[3])))
+                     for name, r in zip(self.targets, self.corrections()))
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "driver_id": self.driver_id, "layout": self.layout_name,

@@ -185,6 +185,11 @@ class CabinLayout:
         """The same cabin with the camera mounted elsewhere (e.g. a per-sequence mount)."""
         return replace(self, camera_pose=pose)
 
+    def with_driver_model(self, model: HeadGazeModel,
+                          corrections: tuple[TargetCorrection, ...] = ()) -> "CabinLayout":
+        """The same cabin with another default driver model (e.g. a panel of drivers' pooled fit)."""
+        return replace(self, driver_model=model, driver_corrections=tuple(corrections))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": VERSION, "name": self.name, "description": self.description,

@@ -159,10 +159,21 @@ def test_cli_pools_sessions_recorded_with_different_mounts(layout, tmp_path):
         args.append(name)
     cmd = [sys.executable, "-m", "calib", "driver-calibrate", "--driver", "population", "--out-dir", str(tmp_path),
            "--session", *(str(tmp_path / f"{n}.jsonl") for n in args)]
-    p = subprocess.run([*cmd, "--layout", *(str(tmp_path / f"{n}_layout.json") for n in args)], cwd=ROOT,
+    p = subprocess.run([*cmd, "--layout", *(str(tmp_path / f"{n}_layout.json") for n in args),
+                        "--layout-default", str(tmp_path / "population_layout.json")], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    fitted = DriverCalibration.load(tmp_path / "population.json").model
+    population = DriverCalibration.load(tmp_path / "population.json")
+    fitted = population.model
+    # --layout-default: the first layout (its camera) with the pooled fit as default driver model;
+    # an uncalibrated classifier on it then maps head to gaze exactly as the calibration does
+    pooled_layout = load_layout(tmp_path / "population_layout.json")
+    assert pooled_layout.camera_pose.to_dict() == layout.camera_pose.to_dict()
+    assert pooled_layout.driver_model.to_dict() == pytest.approx(fitted.to_dict(), abs=1e-3)
+    assert [c.zone for c in pooled_layout.driver_corrections] == list(population.targets)
+    default, calibrated = GazeZoneClassifier(pooled_layout), GazeZoneClassifier(layout, fitted, population.corrections())
+    for t in population.targets.values():
+        assert default.gaze_angles(t.head_deg) == pytest.approx(calibrated.gaze_angles(t.head_deg), abs=0.02)
     assert abs(fitted.yaw_gain * lizard_share(layout)[0] - 1) < 0.1
     assert abs(fitted.pitch_gain * lizard_share(layout)[1] - 1) < 0.15
     # read through the dashboard mount only, the pillar driver's samples point elsewhere: worse fit

@@ -189,3 +189,29 @@ def test_flip_test_is_exactly_mirror_equivariant(tmp_path):
     odd = OnnxModel(body_model(tmp_path / "odd.onnx", size=60, stride=8), ["cpu"])
     with pytest.raises(ValueError, match="multiple of the heatmap stride"):  # refused at load, not per frame
         PoseEstimator(odd, None, body_flip_test=True)
+
+
+def test_head_flip_test_is_exactly_mirror_equivariant(tmp_path):
+    """Head flip test averages f(crop) with f(mirrored crop), yaw and roll negated: whatever the
+    network (here a random linear map, not symmetric), a mirrored crop must then give the same
+    pitch and the negated yaw and roll; without flip test this network breaks that symmetry."""
+    from monitor.estimator.head_crop import flip_test_angles, flip_test_input
+    from monitor.estimator.session import OnnxModel
+    from tests.onnx_factory import head_model
+    model = OnnxModel(head_model(tmp_path / "head.onnx", size=32), ["cpu"])
+    crop = np.random.default_rng(2).normal(size=(32, 32)).astype(np.float32)
+    order = ("yaw", "pitch", "roll")
+
+    def angles(c, flip):
+        out = model.run(flip_test_input(c) if flip else c[None, None])["angles"]
+        return flip_test_angles(out, order) if flip else out[0]
+
+    for flip, symmetric in ((True, True), (False, False)):
+        a, b = angles(crop, flip), angles(np.ascontiguousarray(crop[:, ::-1]), flip)
+        assert np.allclose(b, a * np.array([-1.0, 1.0, -1.0]), atol=1e-5) == symmetric
+    assert flip_test_input(crop).shape == (2, 1, 32, 32)
+    # the sign follows the contract's output order, and an order it cannot map is refused
+    np.testing.assert_allclose(flip_test_angles(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), ("pitch", "yaw", "roll")),
+                               [0.5 * (1 + 4), 0.5 * (2 - 5), 0.5 * (3 - 6)])
+    with pytest.raises(ValueError, match="head flip test needs outputs named"):
+        flip_test_angles(np.zeros((2, 3)), ("a", "b", "c"))

@@ -132,7 +132,8 @@ def test_body_weights_come_back_from_onnx(tmp_path):
 
 def test_evaluate_reports_every_protocol_on_exported_files(exported, tmp_path):
     """train.evaluate on the exported (untrained) files and a small pack: head tables per modality,
-    body AP with and without test-time flip, end to end; the figures are real numbers in range."""
+    body AP and head errors with and without test-time flip, end to end; the figures are real
+    numbers in range."""
     from models_fixtures import stick_record
     from train.data import save_pack
     from train.evaluate import evaluate_models
@@ -149,14 +150,20 @@ def test_evaluate_reports_every_protocol_on_exported_files(exported, tmp_path):
         assert 0.0 <= body[key]["map"] <= 1.0 and set(body[key]["per_joint"]) == set(LITE.joint_names)
     assert "AP^OKS=0.50" in body["labelled_flip_test_table"]
     assert res["end_to_end_depth"]["frames"] == 6
+    assert res["head_depth_flip_test"]["n"] == res["head_depth"]["n"]
+    assert res["end_to_end_depth_head_flip"]["frames"] == 6
+    for key in ("head_depth", "head_depth_flip_test"):
+        assert all(np.isfinite(v) and v >= 0 for v in res[key]["mae"].values())
 
 
-def test_run_monitor_body_flip_test_flag(tmp_path):
-    """--body-flip-test reaches the estimator worker: the run completes and says so in summary.json."""
+def test_run_monitor_flip_test_flags(tmp_path):
+    """--body-flip-test and --head-flip-test reach the estimator worker: the run completes, finds
+    heads, and summary.json says which model runs with test-time flip."""
     from pipeline_helpers import results, run, summary
     code, output = run(tmp_path / "run", "--source", "synthetic:seed=2,scenario=drive,frames=12", "--fast",
-                       "--body-flip-test", timeout=240)
+                       "--body-flip-test", "--head-flip-test", timeout=240)
     assert code == 0, output
-    body = [m for m in summary(tmp_path / "run")["models"] if m["task"] == "body_joints"]
-    assert body and body[0]["flip_test"] is True
-    assert len(results(tmp_path / "run")) == 12
+    flip = {m["task"]: m["flip_test"] for m in summary(tmp_path / "run")["models"]}
+    assert flip == {"body_joints": True, "head_pose": True}
+    rows = results(tmp_path / "run")
+    assert len(rows) == 12 and sum(r["estimates"]["head"] is not None for r in rows) >= 10

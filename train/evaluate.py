@@ -4,6 +4,8 @@
   |yaw| > 120 deg left out; AutoPOSE Table 2 layout.
 - head pose end to end: crop placed by the runtime's head localisation from the *predicted* body
   joints (monitor.estimator.pipeline), frames where that finds no head counted separately.
+- both head figures again with test-time flip (the runtime's ``head_flip_test`` option: each crop
+  and its mirror image, yaw and roll of the mirror's angles negated, averaged).
 - body joints: the runtime path on full frames; AP@OKS .5/.75, mAP .5:.95 and per-joint mAP (seed
   001 Tables 2-3), once with every in-image joint labelled and once with only unoccluded joints;
   and with test-time flip (the runtime's ``body_flip_test`` option) on every in-image joint.
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.estimator import body_io
+from monitor.estimator.head_crop import flip_test_angles
 from monitor.estimator.pipeline import PoseEstimator
 from monitor.estimator.session import OnnxModel
 from monitor.frames import FrameSet
@@ -41,6 +44,15 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         met = evaluate(lambda b: m.run(b)["angles"], x, y)
         out[f"head_{modality}"] = met.to_dict()
         out[f"head_{modality}_table"] = met.table()
+        order = tuple(m.contract.outputs[0].get("order", ("yaw", "pitch", "roll")))
+
+        def run_flipped(b: np.ndarray, m: OnnxModel = m, order: tuple[str, ...] = order) -> np.ndarray:
+            both = m.run(np.concatenate([b, b[..., ::-1]]))["angles"]
+            return flip_test_angles(both.reshape(2, len(b), -1), order)
+
+        flipped = evaluate(run_flipped, x, y)
+        out[f"head_{modality}_flip_test"] = flipped.to_dict()
+        out[f"head_{modality}_flip_test_table"] = flipped.table()
     body_path = models / body_name
     e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
     if body_path.is_file():
@@ -70,7 +82,9 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         for modality in ("ir", "depth"):
             hp = models / f"head_poseidon_{modality}.onnx"
             if hp.is_file():
-                out[f"end_to_end_{modality}"] = _end_to_end(body, OnnxModel(hp, ["cpu"]), records[::e2e_step])
+                head = OnnxModel(hp, ["cpu"])
+                out[f"end_to_end_{modality}"] = _end_to_end(body, head, records[::e2e_step])
+                out[f"end_to_end_{modality}_head_flip"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
     return out
 
 
@@ -79,8 +93,8 @@ def _area(g: np.ndarray) -> float:
     return keypoint_area(g)
 
 
-def _end_to_end(body: OnnxModel, head: OnnxModel, records) -> dict:
-    est = PoseEstimator(body, head)
+def _end_to_end(body: OnnxModel, head: OnnxModel, records, head_flip: bool = False) -> dict:
+    est = PoseEstimator(body, head, head_flip_test=head_flip)
     truth, pred, missed, centre_err = [], [], 0, []
     for r in records:
         if abs(r.head_ypr[0]) > TEST_MAX_ABS_YAW:

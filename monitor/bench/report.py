@@ -133,6 +133,7 @@ def markdown(result: dict[str, Any]) -> str:
     models = {m["path"]: m for c in result["configs"] for m in c.get("models", [])}
     if models:
         lines += ["Models: " + "; ".join(f"{p} ({m['task']}, {m['modality']}"
+                                          + (", test-time flip: 2 inputs a run" if m.get("flip_test") else "")
                                           + (", UNTRAINED: speed figures only" if not m.get("trained") else "") + ")"
                                           for p, m in models.items()), ""]
     checks = acceptance(result)

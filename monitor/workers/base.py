@@ -60,6 +60,7 @@ class RunConfig:
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
     body_flip_test: bool = False  # body heatmaps averaged with the mirrored frame's (2x body inference)
+    head_flip_test: bool = True  # head angles averaged with the mirrored crop's (batch of 2 per crop)
     shm: bool = True  # ipc runs pass large buffers through a shared-memory ring
     record: bool = False
     display: bool = False  # a display worker runs: capture and gaze feed it (monitor/display/links.py)
