@@ -81,13 +81,15 @@ def main(argv: list[str] | None = None) -> None:
         for body_name in ("body_lite.onnx", Path(args.full).name):
             if body_name not in loaded or head_name not in loaded:
                 continue
-            est = PoseEstimator(loaded[body_name], loaded[head_name])
-            out = est.estimate(frameset)
-            runs = args.runs if "vgg" not in body_name else max(args.runs // 10, 10)
-            med, p90 = _time(lambda: est.estimate(frameset), runs)
-            print(f"| estimate(): {body_name} + {head_name} (head {'ran' if out.head else 'skipped'}) | "
-                  f"{frameset.images['depth'].shape[1]}x{frameset.images['depth'].shape[0]} frame | "
-                  f"{med:.2f} | {p90:.2f} |")
+            for head_flip in (True, False):  # the runtime's default (test-time flip) and without
+                est = PoseEstimator(loaded[body_name], loaded[head_name], head_flip_test=head_flip)
+                out = est.estimate(frameset)
+                runs = args.runs if "vgg" not in body_name else max(args.runs // 10, 10)
+                med, p90 = _time(lambda: est.estimate(frameset), runs)
+                print(f"| estimate(): {body_name} + {head_name} (head {'ran' if out.head else 'skipped'}"
+                      f"{', flip' if head_flip else ', no flip'}) | "
+                      f"{frameset.images['depth'].shape[1]}x{frameset.images['depth'].shape[0]} frame | "
+                      f"{med:.2f} | {p90:.2f} |")
 
 
 if __name__ == "__main__":
