@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,9 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     print(f"wrote {out}")
     if a.layout_default:
         pooled = layouts[0].with_driver_model(cal.model, cal.target_corrections())
+        pooled = replace(pooled, description=(pooled.description + " " if pooled.description else "") +
+                         f"Default driver model: pooled fit '{a.driver}' of {len(a.session)} session(s) "
+                         "(calib driver-calibrate --layout-default); refit it after changing the head model.")
         pooled.save(a.layout_default)
         print(f"wrote {a.layout_default}: {a.layout[0]} with this fit as its default driver model")
 

@@ -10,7 +10,8 @@ but the head pose is the generator's exact one, optionally with Gaussian error p
     python scripts/gaze_truth_eval.py --seeds 100-104 --head-share 0.6 --calibrate   # lizard drivers
 
 ``--head-model ONNX`` renders every frame and replaces the truth rotation by the head-pose model's
-estimate on the crop at the truth head centre and distance (the model with perfect localisation;
+estimate (with test-time flip, as the runtime) on the crop at the truth head centre and distance
+(the model with perfect localisation;
 needs monitor/estimator/head_crop.py from the models work); the position stays the truth's.
 
 ``--head-share F`` scales every glance's head share by F (a "lizard" driver turns the head less
@@ -49,7 +50,7 @@ class HeadModel:
         self.order = tuple(c.outputs[0].get("order", ("yaw", "pitch", "roll")))
 
     def angles(self, frameset, pos_mm: np.ndarray) -> tuple[float, float, float] | None:
-        from monitor.estimator.head_crop import head_input
+        from monitor.estimator.head_crop import flip_test_angles, flip_test_input, head_input
         from monitor.geometry import project
         k = frameset.intrinsics[self.modality]
         uv = project(pos_mm, k.fx, k.fy, k.cx, k.cy)
@@ -57,7 +58,8 @@ class HeadModel:
                           k.fx, k.fy, self.norm, self.size, self.extent, frameset.depth_unit_mm)
         if made is None:
             return None
-        out = next(iter(self.model.run(made[0][None, None]).values()))[0]
+        # with test-time flip, as the runtime runs the head model by default
+        out = flip_test_angles(next(iter(self.model.run(flip_test_input(made[0])).values())), self.order)
         d = dict(zip(self.order, (float(a) for a in out)))
         return d["yaw"], d["pitch"], d["roll"]
 

@@ -48,16 +48,16 @@ def body_model(path: Path, size: int = 64, stride: int = 8, contract: bool = Tru
     return save(model, path, text)
 
 
-def head_model(path: Path, size: int = 32, modality: str = "ir") -> Path:
-    """Flatten + MatMul: crop -> (yaw, pitch, roll)."""
+def head_model(path: Path, size: int = 32, modality: str = "ir", batch: int | str = "N") -> Path:
+    """Flatten + MatMul: crop -> (yaw, pitch, roll); ``batch`` an int fixes the batch size."""
     rng = np.random.default_rng(1)
     weight = numpy_helper.from_array(rng.normal(scale=0.01, size=(size * size, 3)).astype(np.float32), "w")
     shape = numpy_helper.from_array(np.array([-1, size * size], dtype=np.int64), "shape")
     nodes = [helper.make_node("Reshape", ["image", "shape"], ["flat"]),
              helper.make_node("MatMul", ["flat", "w"], ["angles"])]
     graph = helper.make_graph(
-        nodes, "head", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, size, size])],
-        [helper.make_tensor_value_info("angles", TensorProto.FLOAT, ["N", 3])], [weight, shape])
+        nodes, "head", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 1, size, size])],
+        [helper.make_tensor_value_info("angles", TensorProto.FLOAT, [batch, 3])], [weight, shape])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     return save(model, path, _contract("head_pose", modality, size, [{"name": "angles", "layout": "N3",
                                                                        "units": "deg yaw,pitch,roll"}]))

@@ -63,11 +63,13 @@ def test_vectorised_decode_matches_the_per_map_definition():
     hm[0, 1] = 0.0
     hm[0, 1, 14, 19] = 0.4  # in a corner
     hm[0, 2] = 0.0  # empty map: first cell, confidence 0
-    hm[1, 3] = 0.25  # plateau: the parabola is flat, no refinement
+    hm[1, 3] = 0.0
+    hm[1, 3, 7, 9:12] = 0.25  # plateau: the parabola is flat along x, no refinement there
     got_uv, got_conf = decode(hm, 8)
     want_uv, want_conf = _decode_reference(hm, 8)
-    np.testing.assert_allclose(got_uv, want_uv, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got_uv, want_uv)
     np.testing.assert_array_equal(got_conf, want_conf)
+    assert decode(np.zeros((0, 15, 20), np.float32), 8)[0].shape == (0, 2)  # no maps, no joints
 
 
 def test_decode_rejects_flat_input():
@@ -215,3 +217,16 @@ def test_head_flip_test_is_exactly_mirror_equivariant(tmp_path):
                                [0.5 * (1 + 4), 0.5 * (2 - 5), 0.5 * (3 - 6)])
     with pytest.raises(ValueError, match="head flip test needs outputs named"):
         flip_test_angles(np.zeros((2, 3)), ("a", "b", "c"))
+
+
+def test_head_model_that_cannot_flip_is_refused_at_load_with_the_way_out(tmp_path):
+    """A head model exported with a fixed batch of one runs plain, and is refused at load (not
+    per frame) when the flip is on, with a message that names --no-head-flip-test."""
+    from monitor.estimator.pipeline import PoseEstimator
+    from monitor.estimator.session import ModelLoadError, OnnxModel
+    from tests.onnx_factory import body_model, head_model
+    body = OnnxModel(body_model(tmp_path / "body.onnx", size=64, stride=8), ["cpu"])
+    fixed = OnnxModel(head_model(tmp_path / "head1.onnx", size=32, batch=1), ["cpu"])
+    assert PoseEstimator(body, fixed, head_flip_test=False).head_flip is False
+    with pytest.raises(ModelLoadError, match="--no-head-flip-test"):
+        PoseEstimator(body, fixed, head_flip_test=True)

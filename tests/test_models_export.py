@@ -151,19 +151,20 @@ def test_evaluate_reports_every_protocol_on_exported_files(exported, tmp_path):
     assert "AP^OKS=0.50" in body["labelled_flip_test_table"]
     assert res["end_to_end_depth"]["frames"] == 6
     assert res["head_depth_flip_test"]["n"] == res["head_depth"]["n"]
-    assert res["end_to_end_depth_head_flip"]["frames"] == 6
+    assert res["end_to_end_depth_flip_test"]["frames"] == 6
     for key in ("head_depth", "head_depth_flip_test"):
         assert all(np.isfinite(v) and v >= 0 for v in res[key]["mae"].values())
 
 
 def test_run_monitor_flip_test_flags(tmp_path):
-    """--body-flip-test and --head-flip-test reach the estimator worker: the run completes, finds
-    heads, and summary.json says which model runs with test-time flip."""
+    """--body-flip-test (off by default) and --no-head-flip-test (on by default) reach the
+    estimator worker: the run completes, finds heads, and summary.json says which model runs
+    with test-time flip."""
     from pipeline_helpers import results, run, summary
     code, output = run(tmp_path / "run", "--source", "synthetic:seed=2,scenario=drive,frames=12", "--fast",
-                       "--body-flip-test", "--head-flip-test", timeout=240)
+                       "--body-flip-test", "--no-head-flip-test", timeout=240)
     assert code == 0, output
     flip = {m["task"]: m["flip_test"] for m in summary(tmp_path / "run")["models"]}
-    assert flip == {"body_joints": True, "head_pose": True}
+    assert flip == {"body_joints": True, "head_pose": False}
     rows = results(tmp_path / "run")
     assert len(rows) == 12 and sum(r["estimates"]["head"] is not None for r in rows) >= 10

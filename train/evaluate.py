@@ -84,7 +84,7 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
             if hp.is_file():
                 head = OnnxModel(hp, ["cpu"])
                 out[f"end_to_end_{modality}"] = _end_to_end(body, head, records[::e2e_step])
-                out[f"end_to_end_{modality}_head_flip"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
+                out[f"end_to_end_{modality}_flip_test"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
     return out
 
 

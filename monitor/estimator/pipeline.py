@@ -94,8 +94,13 @@ class PoseEstimator:
         # default: 10 % lower head error for twice the head inference (`--no-head-flip-test`)
         self.head_flip = head_flip_test and self.head is not None
         if self.head_flip:  # refused at load, not per frame; and the batch-2 shapes warmed
-            flip_test_angles(self.head.run(np.zeros((2, 1, self.head_spec.size, self.head_spec.size), np.float32))
-                             [self.head_spec.output], self.head_spec.order)
+            try:
+                flip_test_angles(self.head.run(np.zeros((2, 1, self.head_spec.size, self.head_spec.size), np.float32))
+                                 [self.head_spec.output], self.head_spec.order)
+            except Exception as exc:
+                raise ModelLoadError(f"{self.head.path}: head test-time flip needs a batch of two and outputs named "
+                                     f"yaw/pitch/roll ({str(exc)[:160]}); re-export the model with a dynamic batch, "
+                                     "or run with --no-head-flip-test") from None
         self.min_joint_confidence = min_joint_confidence
         self.last_timings_ms: dict[str, float] = {}
         self._inference_ms = {"body": 0.0, "head": 0.0}
