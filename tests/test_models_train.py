@@ -86,3 +86,19 @@ def test_model_card_names_the_training_scenes_a_run_used():
     assert _training_scenes(None) == "Training scenes seeds 0-239 (25 frames each)"
     assert _training_scenes(["/d/train", "/d/train_b", "/d/train_d"]) == (
         "Training scenes seeds 0-239 (25 frames each) + seeds 300-1049 (4 frames each) + seeds 1800-3299 (4 frames each)")
+
+
+def test_activity_filter_draws_frames_inside_the_hand_action_only():
+    """train.data --activity: frames past the action's ramp and before its end; the generator's
+    own label of each such frame says so; a scene without the action gives none."""
+    from synth.scene import Scene
+    from train.data import _frames_in_activity
+    scene = Scene(seed=3, scenario="activities", width=64, height=48)
+    idx = _frames_in_activity(scene, "reach_media_centre")
+    reach = [h for h in scene.timeline.hands if h.kind == "reach_media_centre"]
+    assert len(reach) == 1 and len(idx) > 0
+    t = idx / scene.fps
+    assert t.min() >= reach[0].start_s + reach[0].ramp_s and t.max() < reach[0].end_s
+    for i in (idx[0], idx[-1]):
+        assert scene.render(int(i)).labels["activity"] == "reach_media_centre"
+    assert len(_frames_in_activity(Scene(seed=3, scenario="gaze", width=64, height=48), "reach_media_centre")) == 0

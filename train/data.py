@@ -95,15 +95,27 @@ def scene_specs(n_scenes: int, seed_base: int = 0, cameras: Sequence[str] = CAME
 
 
 def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root: str | None = None,
-                  offset_seed: int = 0) -> Iterator[FrameRecord]:
-    """Render ``frames_per_scene`` frames spread over each scene (random offsets, seeded)."""
+                  offset_seed: int = 0, activity: str | None = None) -> Iterator[FrameRecord]:
+    """Render ``frames_per_scene`` frames spread over each scene (random offsets, seeded); with
+    ``activity`` (a hand action of the generator, e.g. reach_media_centre) only frames inside one,
+    past its ramp (scenes without it give none)."""
     Scene = _import_synth(synth_root)
     for spec in specs:
         scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
         rng = np.random.default_rng([offset_seed, spec.seed])
-        idx = np.sort(rng.choice(len(scene), size=min(frames_per_scene, len(scene)), replace=False))
+        pool = np.arange(len(scene)) if activity is None else _frames_in_activity(scene, activity)
+        idx = np.sort(rng.choice(pool, size=min(frames_per_scene, len(pool)), replace=False))
         for i in idx:
             yield record_from_frameset(scene.frameset(int(i)))
+
+
+def _frames_in_activity(scene, activity: str) -> np.ndarray:
+    t = np.arange(len(scene)) / scene.fps
+    inside = np.zeros(len(t), bool)
+    for h in scene.timeline.hands:
+        if h.kind == activity:
+            inside |= (t >= h.start_s + h.ramp_s) & (t < h.end_s)
+    return np.flatnonzero(inside)
 
 
 # ---- packs: records saved as compressed npz, grouped by image size ---------------------------------
@@ -151,12 +163,12 @@ def load_records(paths: Iterable[str | Path]) -> Iterator[FrameRecord]:
 
 
 def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Path, synth_root: str | None = None,
-                per_pack: int = 200, log=print) -> int:
+                per_pack: int = 200, log=print, activity: str | None = None) -> int:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     buckets: dict[tuple, list[FrameRecord]] = {}
     n, t0, written = 0, time.monotonic(), 0
-    for rec in synth_records(specs, frames_per_scene, synth_root):
+    for rec in synth_records(specs, frames_per_scene, synth_root, activity=activity):
         key = rec.depth.shape
         buckets.setdefault(key, []).append(rec)
         n += 1
@@ -179,8 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames-per-scene", type=int, default=20)
     ap.add_argument("--seed-base", type=int, default=0, help=f"test sets use >= {TEST_SEED_BASE}")
     ap.add_argument("--synth-root", default=None)
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list, taken in turn (default: all)")
+    ap.add_argument("--activity", default=None,
+                    help="only frames inside this hand action (e.g. reach_media_centre: the head model read "
+                         "glances during reaches ~5 deg low, docs/gaze_state.md)")
     args = ap.parse_args(argv)
-    n = write_packs(scene_specs(args.scenes, args.seed_base), args.frames_per_scene, args.out, args.synth_root)
+    specs = scene_specs(args.scenes, args.seed_base, scenarios=tuple(s for s in args.scenarios.split(",") if s))
+    n = write_packs(specs, args.frames_per_scene, args.out, args.synth_root, activity=args.activity)
     print(f"[data] wrote {n} frames to {args.out}")
 
 
