@@ -156,3 +156,18 @@ def test_warmup_is_frames_or_seconds_of_frames():
     for bad in ("-1", "six", "s"):
         with pytest.raises(ValueError):
             parse_warmup(bad)
+
+
+def test_head_flip_is_a_sweep_axis(tmp_path):
+    """--head-flip-test on,off: each configuration twice, named apart, its setting in the params
+    (the runtime's default, on, is what a plain sweep measures)."""
+    from monitor.bench.pipeline import Bench, build_parser
+    args = build_parser().parse_args(["--out", str(tmp_path), "--head-flip-test", "on,off", "--providers", "cpu"])
+    cases = Bench(args, tmp_path).cases()
+    assert [c.head_flip for c in cases] == [True, False]
+    assert cases[1].name == cases[0].name.replace("-640x480", "-noflip-640x480")
+    assert cases[1].params()["head_flip"] is False
+    plain = Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu"]), tmp_path).cases()
+    assert [c.head_flip for c in plain] == [True]
+    with pytest.raises(ValueError, match="--head-flip-test"):
+        Bench(build_parser().parse_args(["--out", str(tmp_path), "--head-flip-test", "maybe"]), tmp_path)

@@ -64,16 +64,18 @@ class Case:
     io_binding: bool
     threads: int
     shm: bool = True
+    head_flip: bool = True  # head test-time flip (the runtime's default)
 
     @property
     def name(self) -> str:
         return (f"{self.provider}-{self.precision}-{self.body}-{'iob' if self.io_binding else 'nob'}"
-                f"-t{self.threads}{'' if self.shm else '-noshm'}-{self.width}x{self.height}@{self.fps:g}")
+                f"-t{self.threads}{'' if self.shm else '-noshm'}{'' if self.head_flip else '-noflip'}"
+                f"-{self.width}x{self.height}@{self.fps:g}")
 
     def params(self) -> dict[str, Any]:
         return {"resolution": f"{self.width}x{self.height}", "fps": self.fps, "body": self.body,
                 "precision": self.precision, "provider": self.provider, "io_binding": self.io_binding,
-                "intra_op_threads": self.threads or "ort default", "shm": self.shm}
+                "intra_op_threads": self.threads or "ort default", "shm": self.shm, "head_flip": self.head_flip}
 
 
 def _list(text: str) -> list[str]:
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shm", default="on", metavar="on|off|on,off",
                    help="frame buffers through the shared-memory ring (on, the pipeline's default) or the "
                         "sockets (off, run_monitor.py --no-shm) (default: %(default)s)")
+    p.add_argument("--head-flip-test", default="on", metavar="on|off|on,off",
+                   help="head model with test-time flip (on, the runtime's default) or without (off, "
+                        "run_monitor.py --no-head-flip-test); on,off measures both (default: %(default)s)")
     p.add_argument("--frames", type=int, default=300, help="measured frames per configuration (default: %(default)s)")
     p.add_argument("--warmup", default="6s", metavar="N|Ns",
                    help="run before measuring, after the models' own warm-up: N frames, or N seconds of "
@@ -189,6 +194,7 @@ class Bench:
         self.body_models = parse_body_models(args.body_model)
         self.threads = [int(t) for t in _list(args.threads)]
         self.shm = parse_onoff(args.shm, "--shm")
+        self.head_flip = parse_onoff(args.head_flip_test, "--head-flip-test")
         for b in self.bodies:
             if b not in self.body_models:
                 raise ValueError(f"--body {b!r}: no model file for it; add --body-model {b}=PATH")
@@ -260,7 +266,8 @@ class Bench:
         config = RunConfig(endpoints=endpoints.to_json(), policy=self.args.policy, out_dir=str(run_dir),
                            source=str(recording), realtime=realtime, body_model=str(self.body_path(case)),
                            head_model=str(self.head_path(case)), providers=[case.provider],
-                           io_binding=case.io_binding, shm=case.shm, delay_ms=dict(self.delays))
+                           io_binding=case.io_binding, shm=case.shm, head_flip_test=case.head_flip,
+                           delay_ms=dict(self.delays))
         supervisor = Supervisor(config, ROLES, endpoints)
 
         def pids() -> dict[str, int]:
@@ -327,7 +334,7 @@ class Bench:
         out = run_dir / "frames.jsonl"
         config = {"recording": str(recording), "out": str(out), "body": str(self.body_path(case)),
                   "head": str(self.head_path(case)), "providers": [case.provider],
-                  "io_binding": case.io_binding, "realtime": realtime}
+                  "io_binding": case.io_binding, "head_flip": case.head_flip, "realtime": realtime}
         self.log(f"[{label}] in-process single loop{f' at {case.fps:g} fps' if realtime else ', as fast as possible'}")
         with _env(ENV_THREADS, str(case.threads) if case.threads else None):
             proc = subprocess.Popen([sys.executable, "-m", "monitor.bench.baselines", "inprocess", json.dumps(config)],
@@ -388,9 +395,10 @@ class Bench:
 
     # --- the whole sweep --------------------------------------------------------------------
     def cases(self) -> list[Case]:
-        return [Case(w, h, fps, body, prec, prov, iob, th, sh) for (w, h), fps, body, prec, prov, iob, th, sh in
+        return [Case(w, h, fps, body, prec, prov, iob, th, sh, hf)
+                for (w, h), fps, body, prec, prov, iob, th, sh, hf in
                 itertools.product(self.resolutions, self.fps, self.bodies, self.precisions, self.providers,
-                                  self.io_binding, self.threads, self.shm)]
+                                  self.io_binding, self.threads, self.shm, self.head_flip)]
 
     def run(self) -> dict[str, Any]:
         from monitor.bench.report import machine_info
