@@ -87,7 +87,9 @@ class SensorModel:
         flood = albedo * cos * self._beam_over_dn2 * (inv_z * inv_z) * np.float32(1e6)
         ir = flood * np.float32(self.exposure)
         if self._dots is not None:
-            shift = inv_z * np.float32(self.fx * 25.0)   # emitter 25 mm beside the reference imager
+            # emitter 25 mm beside the reference imager; the dot image is 200 px wider than the frame, so
+            # anything nearer than fx * 25 / 199 mm (a hand on the lens) takes the widest shift
+            shift = np.minimum(inv_z * np.float32(self.fx * 25.0), np.float32(199.0))
             idx = (shift + self._dot_base).astype(np.int32)
             ir *= np.float32(0.75) + self._dots_flat.take(idx)
         ir += albedo * np.float32(self.ambient) * hitf + np.float32(self.outside_level) * (1 - hitf)

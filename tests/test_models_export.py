@@ -90,6 +90,39 @@ def test_pipeline_head_path_with_given_joints(exported):
     assert x1 - x0 == pytest.approx(420 * 320 / loc.distance_mm)
 
 
+def test_head_at_the_top_edge_is_found_through_the_refined_crop(exported, monkeypatch):
+    """The Head joint near the image's top edge: its crop is more than a third off-image, the head
+    centre's is not. A looser first crop gives the rotation, the refined crop must pass the usual rule."""
+    import monitor.estimator.pipeline as pipeline
+    out, _, _ = exported
+    est = PoseEstimator.load(out / "body_lite.onnx", out / "head_poseidon_depth.onnx", ["cpu"])
+    from monitor.estimates import JOINTS_21, Joints
+    from monitor.estimator.head_crop import head_box
+    intr = Intrinsics(848, 480, 420.0, 420.0, 423.5, 239.5)
+    fs = FrameSet("t", 0, 0.0, {"depth": np.full((480, 848), 700, np.uint16)}, {"depth": intr}, 1.0)
+    uv = np.zeros((21, 2))
+    uv[3], uv[2] = (420.0, 20.0), (420.0, 100.0)
+    joints = Joints(JOINTS_21, uv, np.full((21, 3), np.nan), np.ones(21))
+    first = head_box((420.0, 20.0), 735.0, 420.0, 420.0)
+    assert 0.5 < first.inside_fraction((480, 848)) < 2 / 3  # strict rule: discarded; the looser one: kept
+    moved = {}
+
+    def refine_down(loc, rotation, fx, fy, cx, cy, shift_mm):  # the centre shift_mm below the joint's surface
+        moved["loc"] = refine_centre(loc, rotation, fx, fy, cx, cy, (0.0, 0.0, 0.0), (0.0, shift_mm, 0.0))
+        return moved["loc"]
+
+    monkeypatch.setattr(pipeline, "refine_centre", lambda *a: refine_down(*a, shift_mm=60.0))
+    head = est.estimate_head(fs, joints)
+    assert head is not None and head.center_px == pytest.approx(moved["loc"].center_px)
+    assert head_box(head.center_px, head.position_mm[2], 420.0, 420.0).inside_fraction((480, 848)) >= 2 / 3
+    # the refined crop still too far off-image: no head, as before
+    monkeypatch.setattr(pipeline, "refine_centre", lambda *a: refine_down(*a, shift_mm=0.0))
+    assert est.estimate_head(fs, joints) is None
+    # a single crop (no refinement) keeps the usual rule
+    est.refine_head_centre = False
+    assert est.estimate_head(fs, joints) is None
+
+
 def test_head_weights_come_back_from_onnx(exported):
     from train.head import freeze_batch_norm, load_onnx_weights
     out, _, _ = exported

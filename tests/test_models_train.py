@@ -86,6 +86,24 @@ def test_model_card_names_the_training_scenes_a_run_used():
     assert _training_scenes(None) == "Training scenes seeds 0-239 (25 frames each)"
     assert _training_scenes(["/d/train", "/d/train_b", "/d/train_d"]) == (
         "Training scenes seeds 0-239 (25 frames each) + seeds 300-1049 (4 frames each) + seeds 1800-3299 (4 frames each)")
+    assert _training_scenes(["/d/train", "/d/train_reach", "/d/train_reach"]) == (
+        "Training scenes seeds 0-239 (25 frames each) + seeds 3300-4499 (3 frames each, only inside "
+        "reach_media_centre in drive/activities scenes)")
+
+
+def test_extra_training_sets_use_new_seeds_and_say_how_they_were_drawn():
+    """train.all's extra sets: no seed (driver) in two sets, none in the first 240 scenes or the
+    test seeds; the reach set asks train.data for frames inside reaches only."""
+    from train.all import EXTRA_SETS, HEAD_EXTRA, BODY_EXTRA
+    from train.data import TEST_SEED_BASE
+    seeds = [seed for s in EXTRA_SETS for seed in s.seeds]
+    assert len(seeds) == len(set(seeds)) and min(seeds) >= 240 and max(seeds) < TEST_SEED_BASE
+    names = {s.name for s in EXTRA_SETS}
+    assert set(HEAD_EXTRA) <= names and set(BODY_EXTRA) <= names
+    reach = next(s for s in EXTRA_SETS if s.name == "train_reach")
+    assert reach.data_args() == ["--scenes", "1200", "--frames-per-scene", "3", "--seed-base", "3300",
+                                 "--scenarios", "drive,activities", "--activity", "reach_media_centre"]
+    assert EXTRA_SETS[0].data_args() == ["--scenes", "750", "--frames-per-scene", "4", "--seed-base", "300"]
 
 
 def test_activity_filter_draws_frames_inside_the_hand_action_only():

@@ -233,3 +233,16 @@ def test_runtime_source_imports_neither_torch_nor_opencv():
             "list(open_source('synthetic:frames=1,width=160,height=120')); "
             "assert 'torch' not in sys.modules and 'cv2' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_object_on_the_lens_renders_as_no_depth():
+    """Something nearer than the projector's dot pattern can shift (a hand on the lens of a camera
+    mounted by the media centre) renders, and reads as no depth (below the sensor's range)."""
+    from synth.camera import PRESETS
+    from synth.sensors import SensorModel
+    sensor = SensorModel(PRESETS["d435"], 64, 48, 60.0, 1.0, 5.0, 0.0, seed=1)
+    z = np.full((48, 64), 700.0, np.float32)
+    z[-10:, -10:] = 2.0  # a dot shift of 60 * 25 / 2 = 750 px, far past the 200 px margin (last rows)
+    depth, ir = sensor.apply(z, np.ones_like(z), np.full_like(z, 0.5), (0, 0))
+    assert depth.shape == (48, 64) and ir.dtype == np.uint8
+    assert (depth[-10:, -10:] == 0).all() and (depth[:30, :30] > 0).mean() > 0.5

@@ -27,12 +27,13 @@ def _training_scenes(train_sets: list[str] | None) -> str:
     """How the training folders a run used (train.all's names) were made."""
     from train.all import EXTRA_SETS
     parts = ["seeds 0-239 (25 frames each)"]
-    extra = {name: (seed, n) for name, seed, n in EXTRA_SETS}
+    extra = {s.name: s for s in EXTRA_SETS}
     used = [Path(p).name for p in train_sets or []]
-    for name in used:
+    for name in dict.fromkeys(used):  # a folder named twice (drawn twice as often) is one set of scenes
         if name in extra:
-            seed, n = extra[name]
-            parts.append(f"seeds {seed}-{seed + n - 1} (4 frames each)")
+            s = extra[name]
+            where = f", only inside {s.activity} in {'/'.join(s.scenarios)} scenes" if s.activity else ""
+            parts.append(f"seeds {s.seeds[0]}-{s.seeds[-1]} ({s.frames} frames each{where})")
     return "Training scenes " + " + ".join(parts)
 
 

@@ -192,11 +192,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed-base", type=int, default=0, help=f"test sets use >= {TEST_SEED_BASE}")
     ap.add_argument("--synth-root", default=None)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list, taken in turn (default: all)")
+    ap.add_argument("--mounts", default=",".join(MOUNTS),
+                    help="camera mounts, comma list, taken in turn (default: %(default)s; synth.camera.MOUNTS has "
+                         "more, e.g. console; keep pillar out of training: it is the unseen test mount)")
     ap.add_argument("--activity", default=None,
                     help="only frames inside this hand action (e.g. reach_media_centre: the head model read "
                          "glances during reaches ~5 deg low, docs/gaze_state.md)")
     args = ap.parse_args(argv)
-    specs = scene_specs(args.scenes, args.seed_base, scenarios=tuple(s for s in args.scenarios.split(",") if s))
+    specs = scene_specs(args.scenes, args.seed_base, mounts=tuple(m for m in args.mounts.split(",") if m),
+                        scenarios=tuple(s for s in args.scenarios.split(",") if s))
     n = write_packs(specs, args.frames_per_scene, args.out, args.synth_root, activity=args.activity)
     print(f"[data] wrote {n} frames to {args.out}")
 

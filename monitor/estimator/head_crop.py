@@ -96,10 +96,11 @@ def normalise_crop(crop: np.ndarray, normalisation: dict[str, Any], distance_mm:
 
 def head_input(image: np.ndarray, center_px: tuple[float, float], distance_mm: float, fx: float, fy: float,
                normalisation: dict[str, Any], size: int = 64, extent_mm: float = HEAD_EXTENT_MM,
-               depth_unit_mm: float = 1.0) -> tuple[np.ndarray, HeadBox] | None:
+               depth_unit_mm: float = 1.0, max_outside: float = MAX_OUTSIDE_FRACTION
+               ) -> tuple[np.ndarray, HeadBox] | None:
     """Image + head centre/distance -> ((size, size) float32 crop, box), or None if discarded."""
     box = head_box(center_px, distance_mm, fx, fy, extent_mm)
-    crop = crop_head(image, box, size)
+    crop = crop_head(image, box, size, max_outside)
     if crop is None:
         return None
     return normalise_crop(crop, normalisation, distance_mm, depth_unit_mm), box

@@ -17,7 +17,8 @@ import numpy as np
 
 from monitor.estimates import Estimates, HeadPose, Joints
 from monitor.estimator import body_io
-from monitor.estimator.head_crop import HEAD_EXTENT_MM, HeadBox, flip_test_angles, flip_test_input, head_input
+from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, HeadBox, flip_test_angles,
+                                         flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
 from monitor.estimator.lifting import lift_joints
 from monitor.estimator.session import DEFAULT_PROVIDERS, ModelLoadError, OnnxModel
@@ -69,6 +70,9 @@ class HeadSpec:
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
 DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
+# the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
+# moves the centre for the second crop (estimate_head)
+FIRST_CROP_MAX_OUTSIDE = 0.5
 
 
 class PoseEstimator:
@@ -175,27 +179,37 @@ class PoseEstimator:
                           frameset.depth_unit_mm)
         if loc is None:
             return None
+        refine = self.refine_head_centre and loc.from_depth
         first = self._head_angles(image, loc, intr, frameset.depth_unit_mm)
+        rotation_only = False
+        if first is None and refine:
+            # The Head joint lies on the skin, often at the top of the head: near the image's top edge its
+            # crop can be off-image while the head centre's is not. A looser first crop then serves only
+            # to turn the centre (refine_centre); the head is reported only if the refined crop passes.
+            first = self._head_angles(image, loc, intr, frameset.depth_unit_mm, FIRST_CROP_MAX_OUTSIDE)
+            rotation_only = True
         if first is None:
             return None
         (yaw, pitch, roll), box = first
-        if self.refine_head_centre and loc.from_depth:  # crop again where the head centre is (head_locate.py)
+        if refine:  # crop again where the head centre is (head_locate.py)
             refined = refine_centre(loc, euler_to_matrix(yaw, pitch, roll), intr.fx, intr.fy, intr.cx, intr.cy)
             second = self._head_angles(image, refined, intr, frameset.depth_unit_mm) if refined else None
             if second is not None:
                 loc, ((yaw, pitch, roll), box) = refined, second
+            elif rotation_only:
+                return None
         position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
                                 intr.cx, intr.cy) if loc.from_depth else None)
         return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
                         box.as_tuple())
 
-    def _head_angles(self, image: np.ndarray, loc: HeadLocation, intr: Intrinsics,
-                     depth_unit_mm: float) -> tuple[tuple[float, float, float], HeadBox] | None:
+    def _head_angles(self, image: np.ndarray, loc: HeadLocation, intr: Intrinsics, depth_unit_mm: float,
+                     max_outside: float = MAX_OUTSIDE_FRACTION) -> tuple[tuple[float, float, float], HeadBox] | None:
         """(yaw, pitch, roll) of the head crop at ``loc`` and its box; None if the crop is discarded."""
         spec = self.head_spec
         assert spec is not None and self.head is not None
         made = head_input(image, loc.center_px, loc.distance_mm, intr.fx, intr.fy, spec.normalisation,
-                          spec.size, spec.extent_mm, depth_unit_mm)
+                          spec.size, spec.extent_mm, depth_unit_mm, max_outside)
         if made is None:
             return None
         crop, box = made

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--layout", help="the run's cabin layout, for its road zones (default: the synthetic cabin)")
     a = ap.parse_args(argv)
-    results = []
+    results, evaluated = [], []
     for run in a.runs:
         try:
             r = evaluate_run_dir(run, write=not a.no_write, layout=a.layout)
@@ -256,13 +256,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run}: no gaze truth in results.jsonl", file=sys.stderr)
             continue
         results.append(r)
+        evaluated.append(run)
         if not a.json:
             print(format_report(str(run), r))
     if not results:
         return 1
     total = pooled(results)
     if a.json:
-        print(json.dumps({"runs": {str(p): r for p, r in zip(a.runs, results)}, "pooled": total}, indent=1))
+        # keyed by the runs that had truth: a skipped folder must not shift the others' names
+        print(json.dumps({"runs": {str(p): r for p, r in zip(evaluated, results)}, "pooled": total}, indent=1))
     else:
         print(f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
               f"frames, all labelled {total['labelled_accuracy']}")
