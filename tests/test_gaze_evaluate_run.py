@@ -113,6 +113,14 @@ def test_summary_and_cli_carry_the_gaze_figures(layout, tmp_path):
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["accuracy"]["gaze"]["confusion"] == acc["gaze"]["confusion"]
     assert pooled([acc, acc])["dwell_frames"] == 2 * acc["gaze"]["dwell_frames"]
+    # --json: a folder without truth is skipped and the others keep their own names
+    empty = tmp_path / "no_truth"
+    empty.mkdir()
+    (empty / "results.jsonl").write_text("")
+    p = subprocess.run([sys.executable, "-m", "monitor.gaze.evaluate_run", str(empty), str(tmp_path), "--json",
+                        "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert list(json.loads(p.stdout)["runs"]) == [str(tmp_path)]
 
 
 def test_looped_truth_is_refused(layout):
