@@ -104,6 +104,9 @@ def test_extra_training_sets_use_new_seeds_and_say_how_they_were_drawn():
     assert reach.data_args() == ["--scenes", "1200", "--frames-per-scene", "3", "--seed-base", "3300",
                                  "--scenarios", "drive,activities", "--activity", "reach_media_centre"]
     assert EXTRA_SETS[0].data_args() == ["--scenes", "750", "--frames-per-scene", "4", "--seed-base", "300"]
+    assert all("pillar" not in s.mounts for s in EXTRA_SETS)  # the unseen test mount
+    from train.all import ExtraSet
+    assert ExtraSet("x", 4500, 10, mounts=("console",)).data_args()[-2:] == ["--mounts", "console"]
 
 
 def test_activity_filter_draws_frames_inside_the_hand_action_only():

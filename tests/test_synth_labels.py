@@ -14,6 +14,7 @@ CASES = [
     (2, "kinect_v2", "mirror", "activities", (60, 200, 400)),
     (3, "autopose_ir", "dashboard", "sweeps", (30, 120, 330)),
     (4, "d435", "pillar", "gaze", (45, 300)),
+    (5, "d435", "console", "drive", (60, 650)),  # 650: inside the reach to the media centre
 ]
 
 

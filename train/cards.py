@@ -33,6 +33,7 @@ def _training_scenes(train_sets: list[str] | None) -> str:
         if name in extra:
             s = extra[name]
             where = f", only inside {s.activity} in {'/'.join(s.scenarios)} scenes" if s.activity else ""
+            where += f", {'/'.join(s.mounts)} mount" if s.mounts else ""
             parts.append(f"seeds {s.seeds[0]}-{s.seeds[-1]} ({s.frames} frames each{where})")
     return "Training scenes " + " + ".join(parts)
 
@@ -55,7 +56,7 @@ def write_cards(models: Path) -> list[Path]:
         t = run["training"]
         lines = [f"# {name}", "", f"**Architecture.** {ARCH[name]}", "",
                  "**Data.** Synthetic in-cabin scenes (package `synth`): cameras d435 (848x480), kinect_v2 "
-                 "(512x424), autopose_ir (752x480); dashboard and mirror mounts with per-scene jitter; scenarios "
+                 "(512x424), autopose_ir (752x480); dashboard and mirror mounts (others where named below) with per-scene jitter; scenarios "
                  "random, sweeps, gaze, activities, drive, vats. " + _training_scenes(t.get("train_sets")) + ", "
                  "held-out test scenes seeds 10000-10059 (12 frames each): unseen subjects, mount jitter, seats, "
                  "lighting and behaviour. No real data was used: figures are synthetic-to-synthetic.", "",
