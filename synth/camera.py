@@ -62,8 +62,8 @@ MOUNTS: dict[str, Mount] = {
     # on the left A-pillar, looking across at the face (held out of training: an unseen mount)
     "pillar": Mount("pillar", (-440.0, -780.0, 560.0), (60.0, -560.0, -100.0)),
     # on the dashboard top above the media centre, looking back and across at the face from the right
-    # and below (the road-ahead head reads yaw ~-25 deg): a third training viewpoint, so the head models
-    # see more than two, while the pillar stays unseen
+    # and below (the road-ahead head reads yaw ~-25 deg): a third viewpoint for training sets (tried for
+    # the head model, not in the shipped one's data: docs/models.md); the pillar stays unseen
     "console": Mount("console", (330.0, -520.0, 580.0), (-20.0, -600.0, -80.0)),
 }
 

@@ -59,9 +59,7 @@ class ExtraSet:
 EXTRA_SETS = (ExtraSet("train_b", 300, 750), ExtraSet("train_c", 1050, 750), ExtraSet("train_d", 1800, 1500),
               ExtraSet("train_reach", 3300, 1200, frames=3, scenarios=("drive", "activities"),
                        activity="reach_media_centre"))
-# Tried in the sixth session and not adopted: 1000 more scenes from the console mount (ExtraSet(
-# "train_e", 4500, 1000, mounts=("console",))): better on validation and on the dashboard mount,
-# worse on the unseen pillar mount (docs/models.md). The pillar mount stays out of every set.
+# no set uses the pillar mount: it is the unseen test mount (a console-mount set was tried, docs/models.md)
 HEAD_EXTRA = ("train_b", "train_c", "train_reach")
 BODY_EXTRA = ("train_b", "train_c", "train_d")
 

@@ -56,7 +56,7 @@ def write_cards(models: Path) -> list[Path]:
         t = run["training"]
         lines = [f"# {name}", "", f"**Architecture.** {ARCH[name]}", "",
                  "**Data.** Synthetic in-cabin scenes (package `synth`): cameras d435 (848x480), kinect_v2 "
-                 "(512x424), autopose_ir (752x480); dashboard and mirror mounts (others where named below) with per-scene jitter; scenarios "
+                 "(512x424), autopose_ir (752x480); dashboard and mirror mounts with per-scene jitter; scenarios "
                  "random, sweeps, gaze, activities, drive, vats. " + _training_scenes(t.get("train_sets")) + ", "
                  "held-out test scenes seeds 10000-10059 (12 frames each): unseen subjects, mount jitter, seats, "
                  "lighting and behaviour. No real data was used: figures are synthetic-to-synthetic.", "",
