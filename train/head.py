@@ -24,17 +24,23 @@ from monitor.estimator.head_crop import head_input
 from monitor.metrics import HeadPoseMetrics, head_pose_metrics
 from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
                             read_onnx_weights)
+from train.occlusion import occlude_batch
+from train.rotation import rotate_batch
 from train.records import FrameRecord
 
 CROP = 64
 BALANCE_MAX_RATIO = 3.0
 TEST_MAX_ABS_YAW = 120.0
+MAX_ROTATION_DEG = 15.0
 
 
 def make_crops(records: Iterable[FrameRecord], modality: str, normalisation: dict, jitter: int = 0,
                rng: np.random.Generator | None = None, max_abs_yaw: float | None = None,
-               centre_sd: float = 0.08, scale_range: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 1, 64, 64) float32 crops and (N, 3) yaw/pitch/roll; jitter = extra jittered crops per frame."""
+               centre_sd: float = 0.08, scale_range: float = 0.1, rays: list | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 1, 64, 64) float32 crops and (N, 3) yaw/pitch/roll; jitter = extra jittered crops per frame.
+    A list passed as ``rays`` receives each crop's unit viewing ray through its centre pixel
+    (camera frame), for the rotation augmentation."""
     xs, ys = [], []
     for r in records:
         img = r.image(modality)
@@ -57,6 +63,9 @@ def make_crops(records: Iterable[FrameRecord], modality: str, normalisation: dic
                 continue
             xs.append(made[0][None])
             ys.append(np.asarray(r.head_ypr, dtype=np.float32))
+            if rays is not None:
+                ray = np.array([(c[0] - k.cx) / k.fx, (c[1] - k.cy) / k.fy, 1.0])
+                rays.append(ray / np.linalg.norm(ray))
     if not xs:
         return np.zeros((0, 1, CROP, CROP), np.float32), np.zeros((0, 3), np.float32)
     return np.stack(xs).astype(np.float32), np.stack(ys)
@@ -83,9 +92,13 @@ def pose_balance_weights(ypr: np.ndarray, power: float, bin_deg: float = 10.0,
 
 def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batch: int = 64, lr: float = 1e-3,
                weight_decay: float = 1e-4, max_steps: int | None = None, dropout: float = 0.5,
-               init: str | None = None, balance: float = 0.0, log=print) -> tuple[PoseidonNet, dict]:
+               init: str | None = None, balance: float = 0.0, occlusion: float = 0.0,
+               rays: np.ndarray | None = None, rotation: float = 0.0,
+               max_rotation_deg: float = MAX_ROTATION_DEG, log=print) -> tuple[PoseidonNet, dict]:
     if len(x) == 0:
         raise ValueError("no head crops to train on: check that the records carry head labels and images")
+    if rotation > 0 and (rays is None or len(rays) != len(x)):
+        raise ValueError("the rotation augmentation needs each crop's viewing ray (make_crops(rays=[]))")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     sample_p = pose_balance_weights(y, balance)
@@ -112,6 +125,11 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
         idx = torch.from_numpy(rng.choice(len(x), batch, p=sample_p) if sample_p is not None
                                else rng.integers(0, len(x), batch))
         xb, yb = xt[idx], yt[idx]
+        if rotation > 0:  # the camera turned about the ray to the head: crop and label turn with it
+            xr, yr = rotate_batch(xb.numpy(), yb.numpy(), rays[idx.numpy()], rng, rotation, max_rotation_deg)
+            xb, yb = torch.from_numpy(xr), torch.from_numpy(yr)
+        if occlusion > 0:  # depth crops only (main checks): hands pasted in front of the face
+            xb = torch.from_numpy(occlude_batch(xb.numpy(), rng, occlusion))
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         yb = torch.where(flip[:, None], yb * flip_sign, yb)
@@ -128,7 +146,9 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
     return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay, "dropout": dropout,
                  "final_loss": float(np.mean(losses[-200:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1), "train_crops": len(x), "seed": seed,
-                 "balance": balance, "balance_max_ratio": BALANCE_MAX_RATIO if balance > 0 else None}
+                 "balance": balance, "balance_max_ratio": BALANCE_MAX_RATIO if balance > 0 else None,
+                 "occlusion": occlusion, "rotation": rotation,
+                 "max_rotation_deg": max_rotation_deg if rotation > 0 else None}
 
 
 def evaluate(run, x: np.ndarray, y: np.ndarray, chunk: int = 512) -> HeadPoseMetrics:
@@ -164,19 +184,35 @@ def main(argv: list[str] | None = None) -> None:
                     help="flatten the yaw/pitch distribution: draw crops with weight count(10-deg bin)^-B "
                          f"(0 = uniform, 1 = every pose bin equally often), capped at {BALANCE_MAX_RATIO:g}x "
                          "the median crop's weight")
+    ap.add_argument("--occlusion", type=float, default=0.0,
+                    help="depth only: paste a synthetic hand and forearm in front of the face into this "
+                         "fraction of the training crops (train/occlusion.py)")
+    ap.add_argument("--rotation", type=float, default=0.0,
+                    help="depth only: turn this fraction of the training crops in the image plane (the camera "
+                         "rolled about the ray to the head; labels recomputed, train/rotation.py)")
+    ap.add_argument("--max-rotation", type=float, default=MAX_ROTATION_DEG,
+                    help="largest in-plane rotation, degrees either way")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="models")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if (args.occlusion or args.rotation) and args.modality != "depth":
+        ap.error("--occlusion and --rotation work on normalised depth crops; they have no IR counterpart yet")
+    for name in ("occlusion", "rotation"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            ap.error(f"--{name} is a fraction of the crops, 0..1; got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
     norm = HEAD_NORMALISATION[args.modality]
     rng = np.random.default_rng(args.seed)
+    rays: list = []
     x, y = make_crops(load_records(args.train), args.modality, norm, args.jitter, rng,
-                      centre_sd=args.centre_sd, scale_range=args.scale_range)
+                      centre_sd=args.centre_sd, scale_range=args.scale_range, rays=rays)
     xt, yt = make_crops(load_records(args.test), args.modality, norm, max_abs_yaw=TEST_MAX_ABS_YAW)
     print(f"[head {args.modality}] {len(x)} training crops, {len(xt)} test crops")
     net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
-                           dropout=args.dropout, init=args.init, balance=args.balance)
+                           dropout=args.dropout, init=args.init, balance=args.balance,
+                           occlusion=args.occlusion, rays=np.asarray(rays), rotation=args.rotation,
+                           max_rotation_deg=args.max_rotation)
     info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range,
                 train_sets=args.train)
     metrics = evaluate(torch_runner(net), xt, yt)
