@@ -6,6 +6,9 @@
   joints (monitor.estimator.pipeline), frames where that finds no head counted separately.
 - both head figures again with test-time flip (the runtime's ``head_flip_test`` option: each crop
   and its mirror image, yaw and roll of the mirror's angles negated, averaged).
+- depth head stress tests (with flip): every test crop with a synthetic hand in front of the face,
+  and every test crop turned in the image plane (up to 15 deg, labels recomputed): the training
+  augmentations of train.head, fixed seeds.
 - body joints: the runtime path on full frames; AP@OKS .5/.75, mAP .5:.95 and per-joint mAP (seed
   001 Tables 2-3), once with every in-image joint labelled and once with only unoccluded joints;
   and with test-time flip (the runtime's ``body_flip_test`` option) on every in-image joint.
@@ -29,6 +32,8 @@ from monitor.metrics import head_pose_metrics, keypoint_metrics
 from train.body import predict
 from train.data import load_records
 from train.head import TEST_MAX_ABS_YAW, evaluate, make_crops
+from train.occlusion import occlude_batch
+from train.rotation import rotate_batch
 
 
 def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.onnx",
@@ -53,6 +58,8 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         flipped = evaluate(run_flipped, x, y)
         out[f"head_{modality}_flip_test"] = flipped.to_dict()
         out[f"head_{modality}_flip_test_table"] = flipped.table()
+        if modality == "depth":
+            out.update(_stress_tests(run_flipped, records, dict(m.contract.normalisation)))
     body_path = models / body_name
     e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
     if body_path.is_file():
@@ -86,6 +93,21 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
                 out[f"end_to_end_{modality}"] = _end_to_end(body, head, records[::e2e_step])
                 out[f"end_to_end_{modality}_flip_test"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
     return out
+
+
+def _stress_tests(run, records, normalisation: dict) -> dict:
+    """The depth head (with flip) on the test crops changed the way the training augmentations
+    change them, with fixed seeds: every crop with a synthetic hand in front of the face
+    (train/occlusion.py), and every crop turned in the image plane by up to 15 deg with its label
+    recomputed (train/rotation.py). They show robustness to those two changes only; the
+    occluder is the training one, not a real hand (docs/models.md)."""
+    rays: list = []
+    x, y = make_crops(records, "depth", normalisation, max_abs_yaw=TEST_MAX_ABS_YAW, rays=rays)
+    occluded = evaluate(run, occlude_batch(x, np.random.default_rng(0), 1.0), y)
+    xr, yr = rotate_batch(x, y, np.asarray(rays), np.random.default_rng(0), 1.0, 15.0)
+    rotated = evaluate(run, xr, yr)
+    return {"head_depth_occluded_flip_test": occluded.to_dict(), "head_depth_occluded_flip_test_table": occluded.table(),
+            "head_depth_rotated_flip_test": rotated.to_dict(), "head_depth_rotated_flip_test_table": rotated.table()}
 
 
 def _area(g: np.ndarray) -> float:
