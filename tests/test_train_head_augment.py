@@ -114,9 +114,9 @@ def test_rotate_batch_changes_the_chosen_crops_and_their_labels_only():
     assert np.array_equal(xo, x) and np.array_equal(yo, y)
     xo, yo = rotate_batch(x, y, rays, np.random.default_rng(0), 1.0, 15.0)
     assert not np.array_equal(xo, x)
+    from calib.transforms import rotation_angle_deg
     from monitor.geometry import euler_to_matrix
-    turned = [np.degrees(np.arccos(np.clip((np.trace(euler_to_matrix(*a) @ euler_to_matrix(*b).T) - 1) / 2, -1, 1)))
-              for a, b in zip(yo, y)]
+    turned = [rotation_angle_deg(euler_to_matrix(*a) @ euler_to_matrix(*b).T) for a, b in zip(yo, y)]
     assert max(turned) <= 15.0 + 1e-3 and max(turned) > 1.0  # each label turned by its crop's angle
     with pytest.raises(ValueError, match="must match"):
         rotate_batch(x, y, rays[:2], np.random.default_rng(0), 0.5, 15.0)

@@ -31,7 +31,7 @@ from monitor.frames import FrameSet
 from monitor.metrics import head_pose_metrics, keypoint_metrics
 from train.body import predict
 from train.data import load_records
-from train.head import TEST_MAX_ABS_YAW, evaluate, make_crops
+from train.head import MAX_ROTATION_DEG, TEST_MAX_ABS_YAW, evaluate, make_crops
 from train.occlusion import occlude_batch
 from train.rotation import rotate_batch
 
@@ -45,7 +45,9 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         if not path.is_file():
             continue
         m = OnnxModel(path, ["cpu"])
-        x, y = make_crops(records, modality, dict(m.contract.normalisation), max_abs_yaw=TEST_MAX_ABS_YAW)
+        rays: list = []  # the crops' viewing rays, for the rotation stress test
+        x, y = make_crops(records, modality, dict(m.contract.normalisation), max_abs_yaw=TEST_MAX_ABS_YAW,
+                          rays=rays)
         met = evaluate(lambda b: m.run(b)["angles"], x, y)
         out[f"head_{modality}"] = met.to_dict()
         out[f"head_{modality}_table"] = met.table()
@@ -59,7 +61,7 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         out[f"head_{modality}_flip_test"] = flipped.to_dict()
         out[f"head_{modality}_flip_test_table"] = flipped.table()
         if modality == "depth":
-            out.update(_stress_tests(run_flipped, records, dict(m.contract.normalisation)))
+            out.update(_stress_tests(run_flipped, x, y, np.asarray(rays)))
     body_path = models / body_name
     e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
     if body_path.is_file():
@@ -95,16 +97,14 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
     return out
 
 
-def _stress_tests(run, records, normalisation: dict) -> dict:
+def _stress_tests(run, x: np.ndarray, y: np.ndarray, rays: np.ndarray) -> dict:
     """The depth head (with flip) on the test crops changed the way the training augmentations
     change them, with fixed seeds: every crop with a synthetic hand in front of the face
     (train/occlusion.py), and every crop turned in the image plane by up to 15 deg with its label
     recomputed (train/rotation.py). They show robustness to those two changes only; the
-    occluder is the training one, not a real hand (docs/models.md)."""
-    rays: list = []
-    x, y = make_crops(records, "depth", normalisation, max_abs_yaw=TEST_MAX_ABS_YAW, rays=rays)
+    occluder is the training one, not a real hand."""
     occluded = evaluate(run, occlude_batch(x, np.random.default_rng(0), 1.0), y)
-    xr, yr = rotate_batch(x, y, np.asarray(rays), np.random.default_rng(0), 1.0, 15.0)
+    xr, yr = rotate_batch(x, y, rays, np.random.default_rng(0), 1.0, MAX_ROTATION_DEG)
     rotated = evaluate(run, xr, yr)
     return {"head_depth_occluded_flip_test": occluded.to_dict(), "head_depth_occluded_flip_test_table": occluded.table(),
             "head_depth_rotated_flip_test": rotated.to_dict(), "head_depth_rotated_flip_test_table": rotated.table()}

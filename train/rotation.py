@@ -18,24 +18,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from calib.transforms import rotation_from_vector
 from monitor.geometry import euler_to_matrix, matrix_to_euler
 
 HOLE = 1.0  # normalised depth of holes and off-image pixels (monitor.estimator.head_crop)
 
 
-def axis_rotation(axis: np.ndarray, deg: float) -> np.ndarray:
-    """Rotation by ``deg`` about the unit ``axis`` (right-handed, Rodrigues)."""
-    k = np.asarray(axis, dtype=np.float64)
-    k = k / np.linalg.norm(k)
-    a = np.radians(deg)
-    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + np.sin(a) * kx + (1.0 - np.cos(a)) * (kx @ kx)
-
-
 def rotated_label(ypr: np.ndarray, ray: np.ndarray, deg: float) -> np.ndarray:
     """(yaw, pitch, roll) of the head after the camera turned by -deg about ``ray`` (the head seen
     rotated by +deg about the ray)."""
-    r = axis_rotation(ray, deg) @ euler_to_matrix(*[float(v) for v in ypr])
+    axis = np.asarray(ray, dtype=np.float64) / np.linalg.norm(ray)
+    r = rotation_from_vector(axis * np.radians(deg)) @ euler_to_matrix(*[float(v) for v in ypr])
     out = np.asarray(matrix_to_euler(r), dtype=np.float64)
     # the nearest equivalent angle to the old label, so a yaw of 179 turned by 3 reads 182, not -178
     out = ypr + (out - ypr + 180.0) % 360.0 - 180.0
