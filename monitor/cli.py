@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "because the pipeline's processes share the CPU; 0 = one per core)")
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
+    p.add_argument("--eye-model", default="", metavar="ONNX",
+                   help="eye-gaze model on IR eye crops (e.g. models/eye_gaze_ir.onnx): gaze zones from the "
+                        "eyes' direction instead of the head pose alone (docs/models.md; default: none)")
     p.add_argument("--body-flip-test", action="store_true",
                    help="run the body model on the frame and its mirror image and average (test-time flip: "
                         "better joints, twice the body inference; docs/models.md)")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     config = RunConfig(
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
-        head_model=args.head_model, providers=[p for p in args.providers.split(",") if p],
+        head_model=args.head_model, eye_model=args.eye_model, providers=[p for p in args.providers.split(",") if p],
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
         delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults)

@@ -62,20 +62,45 @@ class HeadPose:
 
 
 @dataclass
+class EyeGaze:
+    """Where the eyes look, camera frame: ``origin_mm`` the eyes' midpoint, ``direction`` a unit
+    vector; ``in_head_deg`` the eye-in-head angles (a, b) it came from (monitor/estimator/eye_crop.py)."""
+
+    origin_mm: np.ndarray
+    direction: np.ndarray
+    in_head_deg: tuple[float, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"origin_mm": _nan_to_none(self.origin_mm), "direction": _nan_to_none(self.direction),
+                "in_head_deg": [round(float(v), 3) for v in self.in_head_deg]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "EyeGaze":
+        a, b = d["in_head_deg"]
+        return cls(_array(d["origin_mm"]), _array(d["direction"]), (float(a), float(b)))
+
+
+@dataclass
 class Estimates:
-    """What the estimator says about one frameset; either part may be missing (no person found)."""
+    """What the estimator says about one frameset; any part may be missing (no person found, no
+    eye model, eyes not in view)."""
 
     head: HeadPose | None = None
     joints: Joints | None = None
+    eyes: EyeGaze | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"head": self.head.to_json() if self.head else None,
-                "joints": self.joints.to_json() if self.joints else None}
+        out = {"head": self.head.to_json() if self.head else None,
+               "joints": self.joints.to_json() if self.joints else None}
+        if self.eyes is not None:  # absent, not null, without an eye model: older readers see no change
+            out["eyes"] = self.eyes.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Estimates":
         return cls(HeadPose.from_json(d["head"]) if d.get("head") else None,
-                   Joints.from_json(d["joints"]) if d.get("joints") else None)
+                   Joints.from_json(d["joints"]) if d.get("joints") else None,
+                   EyeGaze.from_json(d["eyes"]) if d.get("eyes") else None)
 
 
 def _nan_to_none(a: np.ndarray) -> Any:

@@ -79,6 +79,13 @@ def estimates_from_meta(meta: dict[str, Any]) -> Estimates:
         _vector(joints.get("uv"), (k, 2), "joints.uv")
         _vector(joints.get("xyz_mm"), (k, 3), "joints.xyz_mm")
         _vector(joints.get("confidence"), (k,), "joints.confidence")
+    eyes = raw.get("eyes")
+    if eyes is not None:
+        if not isinstance(eyes, dict):
+            raise WireError("bad_estimates", "eyes is not an object")
+        _vector(eyes.get("origin_mm"), (3,), "eyes.origin_mm")
+        _vector(eyes.get("direction"), (3,), "eyes.direction")
+        _vector(eyes.get("in_head_deg"), (2,), "eyes.in_head_deg")
     try:
         return Estimates.from_json(raw)
     except (KeyError, TypeError, ValueError) as exc:

@@ -15,8 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from monitor.estimates import Estimates, HeadPose, Joints
+from monitor.estimates import Estimates, EyeGaze, HeadPose, Joints
 from monitor.estimator import body_io
+from monitor.estimator.eye_crop import CROP_HEIGHT, CROP_WIDTH
+from monitor.estimator.eye_gaze import EyeSpec, estimate_eyes
 from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, HeadBox, flip_test_angles,
                                          flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
@@ -70,6 +72,7 @@ class HeadSpec:
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
 DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
+DEFAULT_EYE_MODEL = MODELS_DIR / "eye_gaze_ir.onnx"
 # the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
 # moves the centre for the second crop (estimate_head)
 FIRST_CROP_MAX_OUTSIDE = 0.5
@@ -82,8 +85,11 @@ class PoseEstimator:
 
     def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
                  refine_head_centre: bool = True, body_flip_test: bool = False,
-                 head_flip_test: bool = True) -> None:
+                 head_flip_test: bool = True, eye: OnnxModel | None = None) -> None:
         self.body, self.head = body, head
+        # eye gaze from the IR image, cut with the head pose (eye_gaze.py); needs a head model
+        self.eye = eye if head is not None else None
+        self.eye_spec = EyeSpec.from_contract(eye.contract) if self.eye is not None else None
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
         # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average);
@@ -108,16 +114,22 @@ class PoseEstimator:
         self.min_joint_confidence = min_joint_confidence
         self.last_timings_ms: dict[str, float] = {}
         self._inference_ms = {"body": 0.0, "head": 0.0}
+        if self.eye is not None:
+            self._inference_ms["eye"] = 0.0
+            self.eye.run(np.zeros((2, 1, CROP_HEIGHT, CROP_WIDTH), np.float32))  # warm the flip-test batch
 
     @classmethod
     def load(cls, body_path: str | Path | None, head_path: str | Path | None,
              providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False,
-             body_flip_test: bool = False, head_flip_test: bool = True) -> "PoseEstimator":
-        """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL)."""
+             body_flip_test: bool = False, head_flip_test: bool = True,
+             eye_path: str | Path | None = None) -> "PoseEstimator":
+        """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL); no
+        ``eye_path``, no eye model."""
         body = OnnxModel(body_path or DEFAULT_BODY_MODEL, providers, io_binding)
         head = OnnxModel(head_path or DEFAULT_HEAD_MODEL, providers, io_binding)
-        check_model_roles(body, head)
-        return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test)
+        eye = OnnxModel(eye_path, providers, io_binding) if eye_path else None
+        check_model_roles(body, head, eye)
+        return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye)
 
     def describe(self) -> list[dict[str, Any]]:
         """What runs, for summaries and overlays: path, task, modality, trained, providers and
@@ -125,21 +137,33 @@ class PoseEstimator:
         out = [{"path": m.info.path, "task": m.contract.task, "modality": m.contract.modality,
                 "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
                 "unavailable_providers": list(m.info.unavailable_providers),
-                "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head) if m is not None]
+                "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head, self.eye) if m is not None]
         out[0]["flip_test"] = self.body_flip is not None
         if self.head is not None:
             out[1]["flip_test"] = self.head_flip
+        if self.eye is not None:
+            out[2]["flip_test"] = True
         return out
 
     def estimate(self, frameset: FrameSet) -> Estimates:
         start = time.perf_counter()
-        self._inference_ms = {"body": 0.0, "head": 0.0}
+        self._inference_ms = {"body": 0.0, "head": 0.0, **({"eye": 0.0} if self.eye is not None else {})}
         joints = self.estimate_joints(frameset)
         head = self.estimate_head(frameset, joints) if joints is not None and self.head is not None else None
+        eyes = self.estimate_eyes(frameset, head) if head is not None and self.eye is not None else None
         total_ms = (time.perf_counter() - start) * 1000.0
         self.last_timings_ms = {**self._inference_ms,
                                 "pre_post": max(total_ms - sum(self._inference_ms.values()), 0.0)}
-        return Estimates(head=head, joints=joints)
+        return Estimates(head=head, joints=joints, eyes=eyes)
+
+    def estimate_eyes(self, frameset: FrameSet, head: HeadPose) -> EyeGaze | None:
+        assert self.eye is not None and self.eye_spec is not None
+        ir = frameset.images.get("ir")
+        intr = _intrinsics(frameset, "ir")
+        if ir is None or intr is None:
+            return None
+        spec = self.eye_spec
+        return estimate_eyes(lambda x: self._timed_run(self.eye, "eye", x)[spec.output], spec, ir, intr, head)
 
     def _timed_run(self, model: OnnxModel, key: str, x: np.ndarray) -> dict[str, np.ndarray]:
         start = time.perf_counter()
@@ -221,10 +245,11 @@ class PoseEstimator:
         return (ypr["yaw"], ypr["pitch"], ypr["roll"]), box
 
 
-def check_model_roles(body: OnnxModel, head: OnnxModel) -> None:
+def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None) -> None:
     """Each model must do the job it was given and its graph must take the input its contract
     promises (a head model passed as body model, or a contract from another export, is refused)."""
-    for option, model, task in (("--body-model", body, "body_joints"), ("--head-model", head, "head_pose")):
+    roles = [("--body-model", body, "body_joints"), ("--head-model", head, "head_pose")]
+    for option, model, task in roles + ([("--eye-model", eye, "eye_gaze")] if eye is not None else []):
         c = model.contract
         if c.task != task:
             raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calib.layout import CabinLayout, CameraPose, HeadGazeModel
-from monitor.estimates import HeadPose, Joints
+from monitor.estimates import EyeGaze, HeadPose, Joints
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction
 from monitor.gaze.zones import UNKNOWN, ZoneScorer
 
@@ -111,19 +111,40 @@ class GazeZoneClassifier:
         road = self.layout.zone(self.layout.road_zones[0]).target_mm(origin) - origin
         return self.head_angles_for(direction_to_angles(road))
 
-    def classify(self, head: HeadPose | None, joints: Joints | None = None) -> ZoneEstimate:
-        """``head_angles_deg`` of the result is the raw face direction (before ``head_offset_deg``)."""
+    def classify(self, head: HeadPose | None, joints: Joints | None = None,
+                 eyes: EyeGaze | None = None) -> ZoneEstimate:
+        """``head_angles_deg`` of the result is the raw face direction (before ``head_offset_deg``).
+        With ``eyes`` (an eye-gaze estimate) the ray is the eyes' own, from their midpoint: the
+        head-to-gaze model and its corrections are for head-only gaze and are not applied."""
         ray = None if head is None else self.head_ray(head, joints)
         if ray is None:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
         origin, _, head_angles = ray
-        off = self.head_offset_deg
-        gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
-        direction = angles_to_direction(*gaze_angles)
+        eye_ray = _eye_ray(self.camera, eyes)
+        if eye_ray is not None:
+            origin, direction = eye_ray
+            gaze_angles = direction_to_angles(direction)
+        else:
+            off = self.head_offset_deg
+            gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
+            direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
         probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}
         return ZoneEstimate(self.scorer.labels[int(np.argmax(p))], probs, True, origin, direction,
                             head_angles, gaze_angles)
+
+
+def _eye_ray(camera: CameraPose, eyes: EyeGaze | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(origin car mm, unit direction car) of an eye-gaze estimate, or None if it is unusable."""
+    if eyes is None:
+        return None
+    o, d = np.asarray(eyes.origin_mm, dtype=np.float64), np.asarray(eyes.direction, dtype=np.float64)
+    if o.shape != (3,) or d.shape != (3,) or not (np.all(np.isfinite(o)) and np.all(np.isfinite(d))):
+        return None
+    n = np.linalg.norm(d)
+    if not n > 0.5:
+        return None
+    return camera.to_car(o), camera.rotation @ (d / n)
 
 
 def _head_joint(joints: Joints | None) -> np.ndarray | None:

@@ -95,7 +95,7 @@ class GazeStateStage:
 
     def process(self, estimates: Estimates, t_s: float
                 ) -> tuple[GazeResult, DriverState, list[DistractionEvent]]:
-        est = (self.classifier.classify(estimates.head, estimates.joints) if estimates is not None
+        est = (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
                else self.classifier.classify(None))
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet

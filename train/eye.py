@@ -1,0 +1,162 @@
+"""Train, evaluate and export the eye-gaze CNN (exporters/eye_net.py) on train.eye_data sets.
+
+    python -m train.eye --train DATA/eyes_train.npz --test DATA/eyes_test.npz --minutes 20 --out models
+
+Loss: L2 on the eye-in-head angles / ANGLE_SCALE. Augmentation: mirror (a negated: the crop is cut
+in the head frame, so its mirror image is the mirrored gaze), a little pixel noise and contrast.
+The test figures are the angular error of the gaze direction (degrees) and the MAE of a and b, on
+the unjittered crops and on the jittered ones (as the runtime's estimated head pose cuts them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from exporters.eye_net import ANGLE_SCALE, EyeGazeNet
+from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
+from train.finetune import cosine_lr
+
+
+@dataclass(frozen=True)
+class EyeGazeMetrics:
+    crops: int
+    angular_error_median_deg: float
+    angular_error_mean_deg: float
+    angular_error_p90_deg: float
+    mae_a_deg: float
+    mae_b_deg: float
+
+
+def angular_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Angles (deg) between the directions of (N, 2) eye-in-head (a, b) pairs."""
+    def unit(ab: np.ndarray) -> np.ndarray:
+        a, b = np.radians(ab[:, 0]), np.radians(ab[:, 1])
+        return np.stack([np.cos(b) * np.sin(a), np.sin(b), -np.cos(b) * np.cos(a)], 1)
+    cos = np.clip(np.sum(unit(pred) * unit(truth), 1), -1.0, 1.0)
+    return np.degrees(np.arccos(cos))
+
+
+def eye_metrics(pred: np.ndarray, truth: np.ndarray) -> EyeGazeMetrics:
+    err = angular_errors(pred, truth)
+    mae = np.mean(np.abs(pred - truth), axis=0)
+    return EyeGazeMetrics(len(err), float(np.median(err)), float(err.mean()), float(np.percentile(err, 90)),
+                          float(mae[0]), float(mae[1]))
+
+
+def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, batch: int = 64,
+              seed: int = 0, max_steps: int | None = None, log=print) -> tuple[EyeGazeNet, dict]:
+    if len(x) == 0:
+        raise ValueError("no eye crops to train on")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = EyeGazeNet()
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
+    mirror = torch.tensor([-1.0, 1.0])
+    t0, step, losses = time.monotonic(), 0, []
+    net.train()
+    while True:
+        frac = step / max_steps if max_steps else (time.monotonic() - t0) / (minutes * 60.0)
+        if frac >= 1.0:
+            break
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(lr, frac)
+        idx = torch.from_numpy(rng.integers(0, len(x), batch))
+        xb, yb = xt[idx][:, None], yt[idx]
+        flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
+        xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+        yb = torch.where(flip[:, None], yb * mirror, yb)
+        gain = torch.from_numpy(rng.uniform(0.8, 1.2, (batch, 1, 1, 1)).astype(np.float32))
+        xb = xb * gain + 0.05 * torch.randn_like(xb)
+        loss = (((net(xb) - yb) / ANGLE_SCALE) ** 2).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 500 == 0:
+            log(f"[eye] step {step} loss {np.mean(losses[-500:]):.4f} "
+                f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
+    net.eval()
+    return net, {"steps": step, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
+                 "final_loss": float(np.mean(losses[-500:])) if losses else None,
+                 "train_seconds": round(time.monotonic() - t0, 1)}
+
+
+def predict(run, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    return np.concatenate([run(x[i:i + chunk, None].astype(np.float32)) for i in range(0, len(x), chunk)])
+
+
+def evaluate_sets(run, data) -> dict:
+    """Metrics on the unjittered crops (the first of each frame) and the jittered ones."""
+    x, y, first = data["x"], data["y"], _first_of_frame(data)
+    pred = predict(run, x)
+    return {"unjittered": asdict(eye_metrics(pred[first], y[first])),
+            "jittered": asdict(eye_metrics(pred[~first], y[~first])) if (~first).any() else None}
+
+
+def _first_of_frame(data) -> np.ndarray:
+    if "first" in data:
+        return np.asarray(data["first"], bool)
+    raise ValueError("eye set without the 'first' mask: regenerate it with python -m train.eye_data")
+
+
+def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict | None = None) -> dict:
+    from exporters.export import INPUT_NAME
+    from monitor.estimator.contract import CONTRACT_VERSION
+    return {"version": CONTRACT_VERSION, "task": "eye_gaze", "modality": "ir", "trained": trained,
+            "architecture": "eye_gaze_cnn",
+            "input": {"name": INPUT_NAME, "layout": "NCHW", "channels": 1, "height": CROP_HEIGHT, "width": CROP_WIDTH},
+            "normalisation": {"kind": "ir_standardised"},
+            "crop": {"box_mm": list(BOX_MM), "eye_offset_mm": [float(v) for v in eye_offset_mm],
+                     "plane": "head frame x/y axes through the eyes' midpoint (monitor/estimator/eye_crop.py)"},
+            "outputs": [{"name": "angles", "layout": "N2", "order": ["a", "b"], "unit": "deg",
+                         "convention": "eye-in-head gaze, monitor/estimator/eye_crop.eye_angles"}],
+            "training_data": training_data, "metrics": metrics or {}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from exporters.export import export_model
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_data")
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--out", default="models")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sets = [np.load(p) for p in args.train]
+    x = np.concatenate([s["x"] for s in sets])
+    y = np.concatenate([s["y"] for s in sets])
+    offset = np.median(np.stack([s["eye_offset_mm"] for s in sets]), axis=0)
+    test = np.load(args.test)
+    net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps)
+
+    def run(b: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(b)).numpy()
+
+    metrics = evaluate_sets(run, test)
+    print(json.dumps(metrics, indent=1))
+    out = Path(args.out)
+    desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
+    report = export_model(net, out / "eye_gaze_ir.onnx", eye_contract(True, desc, offset, metrics), fp16=False)
+    print(report.line())
+    (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
+                                                            "eye_offset_mm": offset.tolist()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
