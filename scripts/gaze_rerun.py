@@ -60,11 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT), help="cabin layout (default: the synthetic cabin)")
     ap.add_argument("--driver-calibration", help="per-driver calibration JSON to classify with")
     ap.add_argument("--no-road-ahead", action="store_true", help="turn road-ahead auto-calibration off")
+    ap.add_argument("--eye-weight", type=float, default=None,
+                    help="weight of the eye-gaze ray against the head-only gaze, 0-1 (runs made with --eye-model; "
+                         "default: GazeStateConfig's)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     config = GazeStateConfig()
     if a.no_road_ahead:
         config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
+    if a.eye_weight is not None:
+        config = replace(config, eye_weight=a.eye_weight)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
     results = []
     for run in a.runs:

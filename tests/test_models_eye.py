@@ -206,3 +206,36 @@ def test_classifier_follows_the_eye_ray_not_the_head():
         assert np.allclose(est.head_angles_deg, road, atol=1e-6)  # the head's own direction is still reported
     bad = EyeGaze(np.array([np.nan, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]), (0.0, 0.0))
     assert clf.classify(head, eyes=bad).zone == "road"  # an unusable eye ray falls back to the head
+
+
+def test_eye_weight_blends_the_eye_ray_with_the_head_model_and_shares_the_road_offset():
+    layout = load_layout(LAYOUTS / "synthetic_cabin.json")
+    clf = GazeZoneClassifier(layout)
+    cam, head_mm = layout.camera_pose, layout.nominal_head_mm
+    head = head_pose(angles_to_direction(0.0, 0.0), head_mm, cam)
+    eyes = EyeGaze(cam.to_camera(head_mm), cam.rotation.T @ angles_to_direction(20.0, 10.0), (0.0, 0.0))
+    head_only = clf.classify(head).gaze_angles_deg
+    clf.eye_weight = 0.5
+    clf.head_offset_deg = (2.0, -1.0)
+    model = clf.gaze_angles((2.0, -1.0))  # the head-only model at the offset head direction
+    got = clf.classify(head, eyes=eyes).gaze_angles_deg
+    assert np.allclose(got, ((model[0] + 22.0) / 2, (model[1] + 9.0) / 2), atol=1e-9)
+    clf.eye_weight, clf.head_offset_deg = 0.0, (0.0, 0.0)
+    assert np.allclose(clf.classify(head, eyes=eyes).gaze_angles_deg, head_only)
+
+
+def test_stage_config_sets_and_checks_the_eye_weight():
+    from monitor.gaze import GazeStateStage
+    from monitor.gaze.stage import GazeStateConfig
+    layout = load_layout(LAYOUTS / "synthetic_cabin.json")
+    assert GazeStateStage(layout, config=GazeStateConfig(eye_weight=0.25)).classifier.eye_weight == 0.25
+    with pytest.raises(ValueError, match="eye_weight"):
+        GazeStateConfig(eye_weight=1.5)
+
+
+def test_balance_weights_favour_rare_gaze_bins():
+    from train.eye import balance_weights
+    y = np.concatenate([np.zeros((900, 2)), np.full((100, 2), 22.0)]).astype(np.float32)
+    p = balance_weights(y, 1.0)
+    assert abs(p.sum() - 1) < 1e-9 and abs(p[900:].sum() - 0.5) < 1e-9  # each bin drawn alike
+    assert balance_weights(y, 0.0) is None

@@ -49,12 +49,27 @@ def eye_metrics(pred: np.ndarray, truth: np.ndarray) -> EyeGazeMetrics:
                           float(mae[0]), float(mae[1]))
 
 
+def balance_weights(y: np.ndarray, power: float, bin_deg: float = 5.0, max_ratio: float = 10.0) -> np.ndarray | None:
+    """Sampling probabilities count(bin_deg (a, b) bin) ** -power, capped at max_ratio x the median
+    crop's: most frames look straight ahead in the head (|a| < 1 deg for half of them), so without
+    it the model reads large eye turns short (slope 0.77 / 0.64 on a / b in the first fit)."""
+    if power <= 0:
+        return None
+    keys = np.floor(np.asarray(y) / bin_deg).astype(np.int64)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    w = counts[inverse.ravel()].astype(np.float64) ** -power
+    w = np.minimum(w, max_ratio * np.median(w))
+    return w / w.sum()
+
+
 def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, batch: int = 64,
-              seed: int = 0, max_steps: int | None = None, log=print) -> tuple[EyeGazeNet, dict]:
+              seed: int = 0, max_steps: int | None = None, balance: float = 0.0,
+              log=print) -> tuple[EyeGazeNet, dict]:
     if len(x) == 0:
         raise ValueError("no eye crops to train on")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    sample_p = balance_weights(y, balance)
     net = EyeGazeNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
@@ -67,7 +82,8 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, ba
             break
         for g in opt.param_groups:
             g["lr"] = cosine_lr(lr, frac)
-        idx = torch.from_numpy(rng.integers(0, len(x), batch))
+        idx = torch.from_numpy(rng.choice(len(x), batch, p=sample_p) if sample_p is not None
+                               else rng.integers(0, len(x), batch))
         xb, yb = xt[idx][:, None], yt[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
@@ -84,7 +100,7 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, ba
             log(f"[eye] step {step} loss {np.mean(losses[-500:]):.4f} "
                 f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
     net.eval()
-    return net, {"steps": step, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
+    return net, {"steps": step, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x), "balance": balance,
                  "final_loss": float(np.mean(losses[-500:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1)}
 
@@ -132,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--balance", type=float, default=0.7,
+                    help="draw crops with weight count(5-deg gaze bin) ** -BALANCE (0: uniform)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default="models")
     args = ap.parse_args(argv)
@@ -142,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     y = np.concatenate([s["y"] for s in sets])
     offset = np.median(np.stack([s["eye_offset_mm"] for s in sets]), axis=0)
     test = np.load(args.test)
-    net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps)
+    net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps, args.balance)
 
     def run(b: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -156,6 +174,54 @@ def main(argv: list[str] | None = None) -> None:
     print(report.line())
     (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
                                                             "eye_offset_mm": offset.tolist()}, indent=1))
+    card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line())
+    print(f"wrote {card}")
+
+
+def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str) -> Path:
+    """The model card: data, command and the figures this run measured (docs/models.md, Eye gaze)."""
+    def row(name: str, m: dict | None) -> str:
+        if m is None:
+            return f"| {name} | - | - | - | - | - | - |"
+        return (f"| {name} | {m['crops']} | {m['angular_error_median_deg']:.2f} | {m['angular_error_mean_deg']:.2f} | "
+                f"{m['angular_error_p90_deg']:.2f} | {m['mae_a_deg']:.2f} | {m['mae_b_deg']:.2f} |")
+    cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test} --minutes {args.minutes:g} "
+           f"--lr {args.lr:g} --batch {args.batch} --balance {args.balance:g} --seed {args.seed} --threads {args.threads} --out {args.out}")
+    text = f"""# eye_gaze_ir
+
+**Architecture.** exporters/eye_net.py: conv 16-32-64-64 (3x3, batch norm, ReLU, 2x2 pooling after the first
+three), FC 2048 -> 128 -> 2, dropout 0.2. Input: a 32x64 IR crop of both eyes cut on the plane of the head
+frame's x/y axes through the eyes' midpoint, 48 x 96 mm (monitor/estimator/eye_crop.py), standardised. Output:
+the eye-in-head gaze (a, b) in degrees relative to the frame the crop was cut in; the runtime turns it by
+the estimated head rotation into the camera frame.
+
+**Data.** Synthetic in-cabin scenes (`python -m train.eye_data`, package `synth`: eyeballs with pupil, iris
+and corneal glint that follow the scripted gaze): cameras d435, kinect_v2, autopose_ir; dashboard and mirror
+mounts; all scenarios. {info['train_crops']} training crops: per frame one at the true head frame and three
+with the frame turned by N(0, 4 deg) per axis and moved by N(0, 6 mm), labelled with the gaze relative to
+the turned frame (the runtime cuts with its estimated head pose). No real data: figures are
+synthetic-to-synthetic.
+
+**Training.** {info['steps']} steps, batch {info['batch']}, Adam lr {info['lr']:g} (cosine), weight decay 1e-4,
+crops drawn with weight count(5-deg gaze bin)^-{info['balance']:g} (capped at 10x the median crop's),
+seed {info['seed']}, {info['train_seconds']:.0f} s of wall clock on the shared 2-core CPU, final loss
+{info['final_loss']:.4f}. Mirror augmentation (a negated), contrast 0.8-1.2, pixel noise 0.05.
+Command: `{cmd}`.
+
+**Export.** {export_line}
+
+**Accuracy** (held-out test scenes, seeds 10000-10059: unseen drivers; angle between predicted and true
+gaze direction, degrees; "jittered": crops cut in a turned frame as above):
+
+| crops | n | median | mean | p90 | MAE a | MAE b |
+|---|---|---|---|---|---|---|
+{row('true head frame', metrics['unjittered'])}
+{row('jittered head frame', metrics['jittered'])}
+
+Through the pipeline (zones on held-out drives): docs/gaze_state.md.
+"""
+    path.write_text(text)
+    return path
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ class GazeZoneClassifier:
         self.scorer = ZoneScorer(layout)
         # added to every head direction (road-ahead auto-calibration, monitor/gaze/autocal.py)
         self.head_offset_deg: tuple[float, float] = (0.0, 0.0)
+        # with an eye-gaze estimate: 0 = head-only gaze, 1 = the eyes' ray alone, between: a blend
+        self.eye_weight = 1.0
         self._empty = {label: 0.0 for label in self.scorer.labels}
 
     @property
@@ -120,14 +122,18 @@ class GazeZoneClassifier:
         if ray is None:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
         origin, _, head_angles = ray
+        off = self.head_offset_deg
+        gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
         eye_ray = _eye_ray(self.camera, eyes)
-        if eye_ray is not None:
-            origin, direction = eye_ray
-            gaze_angles = direction_to_angles(direction)
-        else:
-            off = self.head_offset_deg
-            gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
-            direction = angles_to_direction(*gaze_angles)
+        if eye_ray is not None and self.eye_weight > 0:
+            # the eyes' ray is cut with the same head pose, so it carries the same bias: the
+            # road-ahead offset applies to it too; then blended with the head-only model's gaze
+            origin, eye_dir = eye_ray
+            eye_az, eye_el = direction_to_angles(eye_dir)
+            eye_az, eye_el = eye_az + off[0], eye_el + off[1]
+            w = self.eye_weight
+            gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
+        direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
         probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}
         return ZoneEstimate(self.scorer.labels[int(np.argmax(p))], probs, True, origin, direction,

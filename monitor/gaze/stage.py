@@ -52,10 +52,15 @@ class GazeStateConfig:
     per_target_corrections: bool = True
     # learn this driver's road-ahead head direction while driving (monitor/gaze/autocal.py)
     road_ahead: RoadAheadConfig = field(default_factory=RoadAheadConfig)
+    # with an eye-gaze estimate (--eye-model): its ray's weight against the head-only gaze model
+    # (GazeZoneClassifier.eye_weight; chosen on validation drives, docs/gaze_state.md)
+    eye_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
             raise ValueError("onset_lookback_s, onset_min_deg and onset_noise_k must be >= 0 and onset_rest_s > 0")
+        if not 0.0 <= self.eye_weight <= 1.0:
+            raise ValueError(f"eye_weight must be in [0, 1], got {self.eye_weight}")
 
 
 class GazeStateStage:
@@ -71,6 +76,7 @@ class GazeStateStage:
         self._zone_hysteresis = HysteresisConfig(h.min_frames, h.min_duration_s,
                                                  {UNKNOWN: self.config.distraction.unknown_hold_s,
                                                   **h.min_duration_for})
+        self.classifier.eye_weight = self.config.eye_weight
         self._road = frozenset(layout.road_zones)
         self.reset()
 
