@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from calib.layout import load_layout
-from monitor.display.overlay import (AXIS_COLOURS, ORIGIN_COLOUR, PANEL_WIDTH, STATUS_HEIGHT, YELLOW,
+from monitor.display.overlay import (AXIS_COLOURS, EYE_RAY_COLOUR, ORIGIN_COLOUR, PANEL_WIDTH, STATUS_HEIGHT, YELLOW,
                                      CabinDiagram, OverlayView, confidence_colour, depth_to_bgr,
                                      draw_cabin, format_status, head_axes_px, ir_to_bgr, render)
-from monitor.estimates import JOINTS_21, HeadPose, Joints
+from monitor.estimates import JOINTS_21, EyeGaze, HeadPose, Joints
 from monitor.geometry import euler_to_matrix, project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,17 @@ def test_axes_with_a_position_are_the_projection_of_the_head_frame():
     expected = project(pos + 80.0 * h.rotation.T, *INTR)
     np.testing.assert_allclose(origin, centre)
     np.testing.assert_allclose(ends, expected, atol=1e-9)
+
+
+def test_eye_ray_is_drawn_from_the_eyes_along_their_direction():
+    ir = np.full((240, 320), 60, np.uint8)
+    origin = np.array([0.0, 0.0, 600.0])
+    direction = np.array([0.6, 0.0, -0.8])  # to the image's right (and towards the camera)
+    canvas = render(ir_to_bgr(ir), OverlayView(eyes=EyeGaze(origin, direction, (0.0, 0.0))), INTR, None)
+    ys, xs = np.nonzero(mask_of(canvas[:240, :320], EYE_RAY_COLOUR))
+    start = project(origin, *INTR)
+    assert len(xs) > 20 and xs.min() >= start[0] - 3 and xs.max() > start[0] + 50
+    assert abs(np.median(ys) - start[1]) < 3
 
 
 def test_skeleton_joints_are_coloured_by_confidence():

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from monitor.estimates import HeadPose, Joints
+from monitor.estimates import EyeGaze, HeadPose, Joints
 
 PANEL_WIDTH = 300
 STATUS_HEIGHT = 40
@@ -40,6 +40,8 @@ AMBER = (0, 190, 255)
 YELLOW = (0, 255, 255)
 AXIS_COLOURS = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # head x red, y green, z blue
 ORIGIN_COLOUR = (255, 0, 255)  # magenta dot at the head centre (tests look for it)
+EYE_RAY_COLOUR = (0, 165, 255)  # orange: the eye-gaze ray (with --eye-model)
+EYE_RAY_MM = 150.0
 CROP_COLOUR = (255, 255, 0)
 
 AXIS_LENGTH_MM = 80.0
@@ -104,6 +106,17 @@ def draw_head(img: np.ndarray, head: HeadPose, intrinsics: Sequence[float]) -> N
     cv2.circle(img, o, 4, ORIGIN_COLOUR, -1)  # not anti-aliased: an exact colour to find
     label = f"yaw {head.yaw_deg:+.0f} pitch {head.pitch_deg:+.0f} roll {head.roll_deg:+.0f}"
     _text(img, label, (max(x0, 2), max(y0 - 6, 12)), 0.4, CROP_COLOUR)
+
+
+def draw_eye_ray(img: np.ndarray, eyes: EyeGaze, intrinsics: Sequence[float]) -> None:
+    """The eye-gaze ray, EYE_RAY_MM long from the eyes' midpoint, projected."""
+    fx, fy, cx, cy = intrinsics[:4]
+    o = np.asarray(eyes.origin_mm, dtype=np.float64)
+    e = o + EYE_RAY_MM * np.asarray(eyes.direction, dtype=np.float64)
+    if not (np.all(np.isfinite(o)) and np.all(np.isfinite(e)) and o[2] > 1 and e[2] > 1):
+        return
+    p = [(int(round(fx * q[0] / q[2] + cx)), int(round(fy * q[1] / q[2] + cy))) for q in (o, e)]
+    cv2.arrowedLine(img, p[0], p[1], EYE_RAY_COLOUR, 2, cv2.LINE_AA, tipLength=0.15)
 
 
 def confidence_colour(c: float) -> tuple[int, int, int]:
@@ -250,6 +263,7 @@ class OverlayView:
     status: str = ""
     title: str = ""
     flags: list[str] = field(default_factory=list)
+    eyes: EyeGaze | None = None
 
 
 def render(image_bgr: np.ndarray, view: OverlayView, intrinsics: Sequence[float],
@@ -264,6 +278,8 @@ def render(image_bgr: np.ndarray, view: OverlayView, intrinsics: Sequence[float]
         draw_skeleton(img, view.joints)
     if view.head is not None:
         draw_head(img, view.head, intrinsics)
+    if view.eyes is not None:
+        draw_eye_ray(img, view.eyes, intrinsics)
     panel = canvas[:panel_h, w:]
     px = 10
     gaze = view.gaze or {}

@@ -207,7 +207,7 @@ class DisplayWorker(Worker):
         status = format_status(fps, latency, skipped, smeta.get("providers") or [], frame.frame)
         flags = [f for f, on in (("PAUSED", self.paused), ("DEPTH", self.mode == "depth")) if on]
         view = OverlayView(est.head, est.joints, smeta.get("gaze"), smeta.get("state"), status,
-                           f"{frame.stream}  t={frame.device_ts_ms / 1000.0:7.2f} s", flags)
+                           f"{frame.stream}  t={frame.device_ts_ms / 1000.0:7.2f} s", flags, est.eyes)
         return render(image, view, intrinsics, self.diagram, self.long_s, self.vats_s)
 
     def _fps(self) -> float | None:
