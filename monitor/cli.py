@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
     p.add_argument("--eye-model", default="", metavar="ONNX",
-                   help="eye-gaze model on IR eye crops (e.g. models/eye_gaze_ir.onnx): gaze zones from the "
-                        "eyes' direction instead of the head pose alone (docs/models.md; default: none)")
+                   help="eye-gaze model on IR eye crops (models/eye_gaze_ir.onnx): gaze zones from the eyes' "
+                        "ray instead of the head pose alone; better on the validation drives, worse on the "
+                        "held-out drivers with glasses (docs/gaze_state.md; default: none)")
     p.add_argument("--body-flip-test", action="store_true",
                    help="run the body model on the frame and its mirror image and average (test-time flip: "
                         "better joints, twice the body inference; docs/models.md)")

@@ -239,3 +239,20 @@ def test_balance_weights_favour_rare_gaze_bins():
     p = balance_weights(y, 1.0)
     assert abs(p.sum() - 1) < 1e-9 and abs(p[900:].sum() - 0.5) < 1e-9  # each bin drawn alike
     assert balance_weights(y, 0.0) is None
+
+
+def test_eye_data_and_train_eye_commands_write_a_set_a_model_and_its_card(tmp_path):
+    from train.eye import main as eye_main
+    from train.eye_data import main as data_main
+    data_main(["--out", str(tmp_path / "train.npz"), "--scenes", "3", "--frames-per-scene", "2"])
+    data_main(["--out", str(tmp_path / "test.npz"), "--scenes", "2", "--frames-per-scene", "2",
+               "--seed-base", "10000", "--crops", "2"])
+    d = np.load(tmp_path / "train.npz")
+    assert d["x"].shape[1:] == (CROP_HEIGHT, CROP_WIDTH) and len(d["x"]) == len(d["y"]) == len(d["first"])
+    assert d["first"].sum() <= 6 and set(d["seed"].tolist()) <= {0, 1, 2}
+    eye_main(["--train", str(tmp_path / "train.npz"), "--test", str(tmp_path / "test.npz"), "--max-steps", "20",
+              "--out", str(tmp_path / "models")])
+    model = OnnxModel(tmp_path / "models" / "eye_gaze_ir.onnx", ["cpu"])
+    assert model.contract.task == "eye_gaze" and model.contract.metrics["unjittered"]["crops"] > 0
+    card = (tmp_path / "models" / "eye_gaze_ir.md").read_text()
+    assert "seeds 0-2" in card and "20 steps" in card and "| true head frame |" in card

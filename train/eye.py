@@ -176,17 +176,22 @@ def main(argv: list[str] | None = None) -> None:
     print(report.line())
     (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
                                                             "eye_offset_mm": offset.tolist()}, indent=1))
-    card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line())
+    seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+    card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line(), seeds)
     print(f"wrote {card}")
 
 
-def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str) -> Path:
+def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str,
+               seed_ranges: list[tuple[int, int]]) -> Path:
     """The model card: data, command and the figures this run measured (docs/models.md, Eye gaze)."""
     def row(name: str, m: dict | None) -> str:
         if m is None:
             return f"| {name} | - | - | - | - | - | - |"
         return (f"| {name} | {m['crops']} | {m['angular_error_median_deg']:.2f} | {m['angular_error_mean_deg']:.2f} | "
                 f"{m['angular_error_p90_deg']:.2f} | {m['mae_a_deg']:.2f} | {m['mae_b_deg']:.2f} |")
+    sampling = (f"crops drawn with weight count(5-deg gaze bin)^-{info['balance']:g} (capped at 10x the median "
+                "crop's)" if info["balance"] > 0 else "crops drawn uniformly")
+    scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
     cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test} --minutes {args.minutes:g} "
            f"--lr {args.lr:g} --batch {args.batch} --balance {args.balance:g} --seed {args.seed} --threads {args.threads} --out {args.out}")
     text = f"""# eye_gaze_ir
@@ -199,14 +204,15 @@ the estimated head rotation into the camera frame.
 
 **Data.** Synthetic in-cabin scenes (`python -m train.eye_data`, package `synth`: eyeballs with pupil, iris
 and corneal glint that follow the scripted gaze): cameras d435, kinect_v2, autopose_ir; dashboard and mirror
-mounts; all scenarios. {info['train_crops']} training crops: per frame one at the true head frame and three
+mounts; all scenarios; scenes {scenes}, 4 frames each (`python -m train.eye_data --out DATA/eyes_train.npz
+--scenes 1200 --frames-per-scene 4` with `--seed-base` 0 and 1200; test: `--scenes 60 --frames-per-scene 8
+--seed-base 10000 --crops 2`). {info['train_crops']} training crops: per frame one at the true head frame and three
 with the frame turned by N(0, 4 deg) per axis and moved by N(0, 6 mm), labelled with the gaze relative to
 the turned frame (the runtime cuts with its estimated head pose). No real data: figures are
 synthetic-to-synthetic.
 
 **Training.** {info['steps']} steps, batch {info['batch']}, Adam lr {info['lr']:g} (cosine), weight decay 1e-4,
-crops drawn with weight count(5-deg gaze bin)^-{info['balance']:g} (capped at 10x the median crop's),
-seed {info['seed']}, {info['train_seconds']:.0f} s of wall clock on the shared 2-core CPU, final loss
+{sampling}, seed {info['seed']}, {info['train_seconds']:.0f} s of wall clock on the shared 2-core CPU, final loss
 {info['final_loss']:.4f}. Mirror augmentation (a negated), contrast 0.8-1.2, pixel noise 0.05.
 Command: `{cmd}`.
 

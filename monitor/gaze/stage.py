@@ -54,7 +54,7 @@ class GazeStateConfig:
     road_ahead: RoadAheadConfig = field(default_factory=RoadAheadConfig)
     # with an eye-gaze estimate (--eye-model): its ray's weight against the head-only gaze model
     # (GazeZoneClassifier.eye_weight; chosen on validation drives, docs/gaze_state.md)
-    eye_weight: float = 0.5
+    eye_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
