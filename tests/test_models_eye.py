@@ -256,3 +256,21 @@ def test_eye_data_and_train_eye_commands_write_a_set_a_model_and_its_card(tmp_pa
     assert model.contract.task == "eye_gaze" and model.contract.metrics["unjittered"]["crops"] > 0
     card = (tmp_path / "models" / "eye_gaze_ir.md").read_text()
     assert "seeds 0-2" in card and "20 steps" in card and "| true head frame |" in card
+
+
+def test_pipeline_with_the_shipped_eye_model_writes_eye_rays_and_refuses_a_wrong_model(tmp_path):
+    from monitor.estimator.pipeline import DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL
+    from pipeline_helpers import results, run, summary
+    out = tmp_path / "run"
+    code, output = run(out, "--source", "synthetic:seed=10001,scenario=drive", "--fast", "--max-frames", "8",
+                       "--eye-model", str(DEFAULT_EYE_MODEL), timeout=120)
+    assert code == 0, output
+    rows = results(out)
+    with_head = [r for r in rows if r["estimates"]["head"]]
+    assert len(rows) == 8 and len(with_head) >= 6
+    eyes = [r["estimates"]["eyes"] for r in with_head]  # a KeyError here: no eye ray with a head
+    assert all(abs(np.linalg.norm(e["direction"]) - 1) < 1e-3 for e in eyes)
+    assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze"]
+    code, output = run(tmp_path / "bad", "--source", "synthetic:seed=10001", "--fast", "--max-frames", "3",
+                       "--eye-model", str(DEFAULT_HEAD_MODEL), timeout=120)
+    assert code == 2 and "not a eye_gaze model" in output and "Traceback" not in output
