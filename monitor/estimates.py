@@ -64,20 +64,27 @@ class HeadPose:
 @dataclass
 class EyeGaze:
     """Where the eyes look, camera frame: ``origin_mm`` the eyes' midpoint, ``direction`` a unit
-    vector; ``in_head_deg`` the eye-in-head angles (a, b) it came from (monitor/estimator/eye_crop.py)."""
+    vector; ``in_head_deg`` the eye-in-head angles (a, b) it came from (monitor/estimator/eye_crop.py);
+    ``spread_deg`` the eye model's own expected per-axis error of them, when it has that output."""
 
     origin_mm: np.ndarray
     direction: np.ndarray
     in_head_deg: tuple[float, float]
+    spread_deg: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"origin_mm": _nan_to_none(self.origin_mm), "direction": _nan_to_none(self.direction),
-                "in_head_deg": [round(float(v), 3) for v in self.in_head_deg]}
+        out = {"origin_mm": _nan_to_none(self.origin_mm), "direction": _nan_to_none(self.direction),
+               "in_head_deg": [round(float(v), 3) for v in self.in_head_deg]}
+        if self.spread_deg is not None:
+            out["spread_deg"] = round(float(self.spread_deg), 3)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "EyeGaze":
         a, b = d["in_head_deg"]
-        return cls(_array(d["origin_mm"]), _array(d["direction"]), (float(a), float(b)))
+        spread = d.get("spread_deg")
+        return cls(_array(d["origin_mm"]), _array(d["direction"]), (float(a), float(b)),
+                   None if spread is None else float(spread))
 
 
 @dataclass

@@ -86,6 +86,10 @@ def estimates_from_meta(meta: dict[str, Any]) -> Estimates:
         _vector(eyes.get("origin_mm"), (3,), "eyes.origin_mm")
         _vector(eyes.get("direction"), (3,), "eyes.direction")
         _vector(eyes.get("in_head_deg"), (2,), "eyes.in_head_deg")
+        spread = eyes.get("spread_deg")
+        if spread is not None and (isinstance(spread, bool) or not isinstance(spread, (int, float))
+                                   or not spread > 0 or not np.isfinite(spread)):
+            raise WireError("bad_estimates", "eyes.spread_deg must be a positive number")
     try:
         return Estimates.from_json(raw)
     except (KeyError, TypeError, ValueError) as exc:

@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eye-weight", type=float, default=None,
                     help="weight of the eye-gaze ray against the head-only gaze, 0-1 (runs made with --eye-model; "
                          "default: GazeStateConfig's)")
+    ap.add_argument("--head-spread", type=float, default=None,
+                    help="head-only gaze's expected per-axis error (deg) for eye models with a spread output: the eye "
+                         "weight is scaled by head^2 / (head^2 + eye spread^2); 0 turns that off (default: "
+                         "GazeStateConfig's)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     config = GazeStateConfig()
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
     if a.eye_weight is not None:
         config = replace(config, eye_weight=a.eye_weight)
+    if a.head_spread is not None:
+        config = replace(config, head_spread_deg=a.head_spread or None)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
     results = []
     for run in a.runs:

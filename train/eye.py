@@ -2,10 +2,12 @@
 
     python -m train.eye --train DATA/eyes_train.npz --test DATA/eyes_test.npz --minutes 20 --out models
 
-Loss: L2 on the eye-in-head angles / ANGLE_SCALE. Augmentation: mirror (a negated: the crop is cut
+Loss: L2 on the eye-in-head angles / ANGLE_SCALE, plus the spread output's Gaussian likelihood of
+those (detached) errors (`spread_nll`). Augmentation: mirror (a negated: the crop is cut
 in the head frame, so its mirror image is the mirrored gaze), a little pixel noise and contrast.
 The test figures are the angular error of the gaze direction (degrees) and the MAE of a and b, on
-the unjittered crops and on the jittered ones (as the runtime's estimated head pose cuts them).
+the unjittered crops and on the jittered ones (as the runtime's estimated head pose cuts them),
+and how well the spread ranks the errors.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from exporters.eye_net import ANGLE_SCALE, EyeGazeNet
+from exporters.eye_net import ANGLE_SCALE, OUTPUT_ORDER, EyeGazeNet
 from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr
 
@@ -63,6 +65,14 @@ def balance_weights(y: np.ndarray, power: float, bin_deg: float = 5.0, max_ratio
     return w / w.sum()
 
 
+def spread_nll(sq_error: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of a 2-D isotropic Gaussian with per-axis sd ``spread`` for squared
+    errors ``sq_error`` (both in ANGLE_SCALE units); its minimum is spread**2 = E[sq_error] / 2, the
+    per-axis mean squared error. The errors come detached: the spread learns them, it does not move
+    the angles."""
+    return (sq_error / (2.0 * spread ** 2) + 2.0 * torch.log(spread)).mean()
+
+
 def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, batch: int = 64,
               seed: int = 0, max_steps: int | None = None, balance: float = 0.0,
               log=print) -> tuple[EyeGazeNet, dict]:
@@ -91,7 +101,11 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, ba
         yb = torch.where(flip[:, None], yb * mirror, yb)
         gain = torch.from_numpy(rng.uniform(0.8, 1.2, (batch, 1, 1, 1)).astype(np.float32))
         xb = xb * gain + 0.05 * torch.randn_like(xb)
-        loss = (((net(xb) - yb) / ANGLE_SCALE) ** 2).sum(1).mean()
+        out = net(xb)
+        sq = (((out[:, :2] - yb) / ANGLE_SCALE) ** 2).sum(1)
+        loss = sq.mean()
+        if out.shape[1] > 2:
+            loss = loss + spread_nll(sq.detach(), out[:, 2] / ANGLE_SCALE)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -113,9 +127,33 @@ def predict(run, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
 def evaluate_sets(run, data) -> dict:
     """Metrics on the unjittered crops (the first of each frame) and the jittered ones."""
     x, y, first = data["x"], data["y"], _first_of_frame(data)
-    pred = predict(run, x)
-    return {"unjittered": asdict(eye_metrics(pred[first], y[first])),
-            "jittered": asdict(eye_metrics(pred[~first], y[~first])) if (~first).any() else None}
+    out = predict(run, x)
+    pred = out[:, :2]
+    metrics = {"unjittered": asdict(eye_metrics(pred[first], y[first])),
+               "jittered": asdict(eye_metrics(pred[~first], y[~first])) if (~first).any() else None}
+    if out.shape[1] > 2:
+        metrics["spread"] = asdict(spread_metrics(out[first, 2], angular_errors(pred[first], y[first])))
+    return metrics
+
+
+@dataclass(frozen=True)
+class SpreadMetrics:
+    """How well the predicted spread ranks the errors (unjittered test crops)."""
+
+    spread_median_deg: float
+    rank_correlation: float            # Spearman, spread vs angular error
+    error_median_low_spread_deg: float  # median angular error of the 80% crops with the lowest spread
+    error_median_high_spread_deg: float  # ... of the 20% with the highest
+
+
+def spread_metrics(spread: np.ndarray, err: np.ndarray) -> SpreadMetrics:
+    def ranks(v: np.ndarray) -> np.ndarray:
+        return np.argsort(np.argsort(v)).astype(np.float64)
+    rs, re_ = ranks(spread), ranks(err)
+    rho = float(np.corrcoef(rs, re_)[0, 1]) if len(err) > 1 else float("nan")
+    high = spread >= np.percentile(spread, 80)
+    return SpreadMetrics(float(np.median(spread)), rho, float(np.median(err[~high])) if (~high).any() else float("nan"),
+                         float(np.median(err[high])))
 
 
 def _first_of_frame(data) -> np.ndarray:
@@ -124,7 +162,9 @@ def _first_of_frame(data) -> np.ndarray:
     raise ValueError("eye set without the 'first' mask: regenerate it with python -m train.eye_data")
 
 
-def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict | None = None) -> dict:
+def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict | None = None,
+                 order: tuple[str, ...] = OUTPUT_ORDER) -> dict:
+    """``order``: the net's outputs, ("a", "b") or ("a", "b", "spread") (EyeGazeNet.output_order)."""
     from exporters.export import INPUT_NAME
     from monitor.estimator.contract import CONTRACT_VERSION
     return {"version": CONTRACT_VERSION, "task": "eye_gaze", "modality": "ir", "trained": trained,
@@ -133,8 +173,9 @@ def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict
             "normalisation": {"kind": "ir_standardised"},
             "crop": {"box_mm": list(BOX_MM), "eye_offset_mm": [float(v) for v in eye_offset_mm],
                      "plane": "head frame x/y axes through the eyes' midpoint (monitor/estimator/eye_crop.py)"},
-            "outputs": [{"name": "angles", "layout": "N2", "order": ["a", "b"], "unit": "deg",
-                         "convention": "eye-in-head gaze, monitor/estimator/eye_crop.eye_angles"}],
+            "outputs": [{"name": "angles", "layout": f"N{len(order)}", "order": list(order), "unit": "deg",
+                         "convention": "eye-in-head gaze, monitor/estimator/eye_crop.eye_angles; spread: the "
+                                       "model's expected per-axis error of a and b"}],
             "training_data": training_data, "metrics": metrics or {}}
 
 
@@ -162,7 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     y = np.concatenate([s["y"] for s in sets])
     offset = np.median(np.stack([s["eye_offset_mm"] for s in sets]), axis=0)
     test = np.load(args.test)
+    frames = {str(st["label_frame"]) if "label_frame" in st else "crop" for st in sets}
+    if len(frames) > 1:
+        raise SystemExit(f"the training sets mix label frames {sorted(frames)}: regenerate them with one --labels")
     net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps, args.balance)
+    info["label_frame"] = frames.pop()
 
     def run(b: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -172,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(metrics, indent=1))
     out = Path(args.out)
     desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
-    report = export_model(net, out / "eye_gaze_ir.onnx", eye_contract(True, desc, offset, metrics), fp16=False)
+    report = export_model(net, out / "eye_gaze_ir.onnx", eye_contract(True, desc, offset, metrics, net.output_order), fp16=False)
     print(report.line())
     (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
                                                             "eye_offset_mm": offset.tolist()}, indent=1))
@@ -207,8 +252,8 @@ and corneal glint that follow the scripted gaze): cameras d435, kinect_v2, autop
 mounts; all scenarios; scenes {scenes}, 4 frames each (`python -m train.eye_data --out DATA/eyes_train.npz
 --scenes 1200 --frames-per-scene 4` with `--seed-base` 0 and 1200; test: `--scenes 60 --frames-per-scene 8
 --seed-base 10000 --crops 2`). {info['train_crops']} training crops: per frame one at the true head frame and three
-with the frame turned by N(0, 4 deg) per axis and moved by N(0, 6 mm), labelled with the gaze relative to
-the turned frame (the runtime cuts with its estimated head pose). No real data: figures are
+with the frame turned by N(0, 4 deg) per axis and moved by N(0, 6 mm) as the runtime's estimated head pose
+cuts them; {label_text(info.get('label_frame', 'crop'))} No real data: figures are
 synthetic-to-synthetic.
 
 **Training.** {info['steps']} steps, batch {info['batch']}, Adam lr {info['lr']:g} (cosine), weight decay 1e-4,
@@ -226,10 +271,26 @@ gaze direction, degrees; "jittered": crops cut in a turned frame as above):
 {row('true head frame', metrics['unjittered'])}
 {row('jittered head frame', metrics['jittered'])}
 
+{spread_text(metrics.get('spread'))}
 Through the pipeline (zones on held-out drives): docs/gaze_state.md.
 """
     path.write_text(text)
     return path
+
+
+def label_text(frame: str) -> str:
+    if frame == "true-head":
+        return "every crop labelled with the eye-in-head gaze relative to the true head (`--labels true-head`)."
+    return "each labelled with the gaze relative to the frame it was cut in."
+
+
+def spread_text(m: dict | None) -> str:
+    if m is None:
+        return "**Spread.** This model has no spread output.\n"
+    return (f"**Spread** (the model's expected per-axis error, true-head-frame test crops): median "
+            f"{m['spread_median_deg']:.2f} deg; rank correlation with the angular error "
+            f"{m['rank_correlation']:.2f}; median error {m['error_median_low_spread_deg']:.2f} deg on the 80% "
+            f"of crops with the lowest spread, {m['error_median_high_spread_deg']:.2f} deg on the other 20%.\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The crop is cut in the estimated head frame at the eyes' midpoint, which the contract gives in
 that frame (``crop.eye_offset_mm``, measured on the training faces); the model's eye-in-head
 angles, turned by the same estimated rotation, are the gaze in the camera frame. Test-time flip:
-the mirrored crop's `a` is negated and averaged in, as for the head model.
+the mirrored crop's `a` is negated and averaged in, as for the head model. A model with a
+``spread`` output (its expected per-axis error) passes the mean of both crops' spreads on.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class EyeSpec:
 
     output: str
     eye_offset_mm: tuple[float, float, float]
+    has_spread: bool = False
 
     @classmethod
     def from_contract(cls, c: Any) -> "EyeSpec":
@@ -36,13 +38,16 @@ class EyeSpec:
         offset = tuple(float(v) for v in crop.get("eye_offset_mm", (0.0, 0.0, 0.0)))
         if len(offset) != 3:
             raise ValueError("eye model contract: crop.eye_offset_mm must have 3 numbers")
-        return cls(c.outputs[0]["name"], offset)
+        order = tuple(c.outputs[0].get("order", ("a", "b")))
+        if order not in (("a", "b"), ("a", "b", "spread")):
+            raise ValueError(f"eye model outputs {list(order)}; this runtime reads ['a', 'b'] or ['a', 'b', 'spread']")
+        return cls(c.outputs[0]["name"], offset, order == ("a", "b", "spread"))
 
 
 def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np.ndarray, intrinsics,
                   head: HeadPose, flip_test: bool = True) -> EyeGaze | None:
-    """``run``: (N, 1, H, W) float32 -> (N, 2) angles. None without a head position (no depth) or
-    when the eye box leaves the image."""
+    """``run``: (N, 1, H, W) float32 -> (N, 2) angles, or (N, 3) with the spread. None without a
+    head position (no depth) or when the eye box leaves the image."""
     if head.position_mm is None or not np.all(np.isfinite(head.position_mm)):
         return None
     rot = np.asarray(head.rotation, dtype=np.float64)
@@ -53,7 +58,9 @@ def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np
     if flip_test:
         both = run(np.stack([crop, crop[:, ::-1]])[:, None].astype(np.float32))
         a, b = (float(both[0, 0]) - float(both[1, 0])) / 2.0, (float(both[0, 1]) + float(both[1, 1])) / 2.0
+        spread = float(both[:, 2].mean()) if spec.has_spread else None
     else:
         out = run(crop[None, None].astype(np.float32))
         a, b = float(out[0, 0]), float(out[0, 1])
-    return EyeGaze(origin, rot @ eye_direction(a, b), (a, b))
+        spread = float(out[0, 2]) if spec.has_spread else None
+    return EyeGaze(origin, rot @ eye_direction(a, b), (a, b), spread)

@@ -59,6 +59,10 @@ class GazeZoneClassifier:
         self.head_offset_deg: tuple[float, float] = (0.0, 0.0)
         # with an eye-gaze estimate: 0 = head-only gaze, 1 = the eyes' ray alone, between: a blend
         self.eye_weight = 1.0
+        # with an eye spread (the eye model's own expected error) and this set: the head-only gaze's
+        # expected per-axis error, and the eye weight is scaled by the inverse-variance share
+        # head_spread^2 / (head_spread^2 + eye_spread^2), so unreadable eyes fall back to the head
+        self.head_spread_deg: float | None = None
         self._empty = {label: 0.0 for label in self.scorer.labels}
 
     @property
@@ -113,6 +117,9 @@ class GazeZoneClassifier:
         road = self.layout.zone(self.layout.road_zones[0]).target_mm(origin) - origin
         return self.head_angles_for(direction_to_angles(road))
 
+    def eye_share(self, eye_spread_deg: float | None) -> float:
+        return inverse_variance_share(self.head_spread_deg, eye_spread_deg)
+
     def classify(self, head: HeadPose | None, joints: Joints | None = None,
                  eyes: EyeGaze | None = None) -> ZoneEstimate:
         """``head_angles_deg`` of the result is the raw face direction (before ``head_offset_deg``).
@@ -131,13 +138,22 @@ class GazeZoneClassifier:
             origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_az, eye_el = eye_az + off[0], eye_el + off[1]
-            w = self.eye_weight
+            w = self.eye_weight * self.eye_share(eyes.spread_deg if eyes is not None else None)
             gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
         direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
         probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}
         return ZoneEstimate(self.scorer.labels[int(np.argmax(p))], probs, True, origin, direction,
                             head_angles, gaze_angles)
+
+
+def inverse_variance_share(head_spread_deg: float | None, eye_spread_deg: float | None) -> float:
+    """The eyes' share of an inverse-variance blend with the head-only gaze; 1 when either spread
+    is unknown."""
+    if head_spread_deg is None or eye_spread_deg is None:
+        return 1.0
+    h2 = float(head_spread_deg) ** 2
+    return h2 / (h2 + float(eye_spread_deg) ** 2)
 
 
 def _eye_ray(camera: CameraPose, eyes: EyeGaze | None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -55,12 +55,18 @@ class GazeStateConfig:
     # with an eye-gaze estimate (--eye-model): its ray's weight against the head-only gaze model
     # (GazeZoneClassifier.eye_weight; chosen on validation drives, docs/gaze_state.md)
     eye_weight: float = 1.0
+    # and, for eye models with a spread output, the head-only gaze's expected per-axis error (deg):
+    # the eye weight is scaled by head^2 / (head^2 + eye spread^2) (GazeZoneClassifier.head_spread_deg);
+    # None: the eye weight alone
+    head_spread_deg: float | None = None
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
             raise ValueError("onset_lookback_s, onset_min_deg and onset_noise_k must be >= 0 and onset_rest_s > 0")
         if not 0.0 <= self.eye_weight <= 1.0:
             raise ValueError(f"eye_weight must be in [0, 1], got {self.eye_weight}")
+        if self.head_spread_deg is not None and not self.head_spread_deg > 0:
+            raise ValueError(f"head_spread_deg must be > 0 or None, got {self.head_spread_deg}")
 
 
 class GazeStateStage:
@@ -77,6 +83,7 @@ class GazeStateStage:
                                                  {UNKNOWN: self.config.distraction.unknown_hold_s,
                                                   **h.min_duration_for})
         self.classifier.eye_weight = self.config.eye_weight
+        self.classifier.head_spread_deg = self.config.head_spread_deg
         self._road = frozenset(layout.road_zones)
         self.reset()
 
