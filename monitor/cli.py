@@ -94,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "because the pipeline's processes share the CPU; 0 = one per core)")
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
-    p.add_argument("--eye-model", default="", metavar="ONNX",
-                   help="eye-gaze model on IR eye crops (models/eye_gaze_ir.onnx): gaze zones from the eyes' "
-                        "ray instead of the head pose alone; better on the validation drives, worse on the "
-                        "held-out drivers with glasses (docs/gaze_state.md; default: none)")
+    p.add_argument("--eye-model", default="", metavar="ONNX|none",
+                   help="eye-gaze model on IR eye crops: gaze zones from the eyes' ray, weighed against the "
+                        "head-only gaze by the model's own spread (default: the shipped models/eye_gaze_ir.onnx; "
+                        "'none': zones from the head pose alone; docs/gaze_state.md)")
     p.add_argument("--body-flip-test", action="store_true",
                    help="run the body model on the frame and its mirror image and average (test-time flip: "
                         "better joints, twice the body inference; docs/models.md)")
@@ -156,6 +156,16 @@ def default_out_dir() -> Path:
     return path
 
 
+def resolve_eye_model(option: str) -> str:
+    """``--eye-model``: "" (not given) -> the shipped model, "none" -> "" (no eye stage), else the path."""
+    if option.strip().lower() == "none":
+        return ""
+    if not option:
+        from monitor.estimator.pipeline import DEFAULT_EYE_MODEL
+        return str(DEFAULT_EYE_MODEL)
+    return option
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
@@ -177,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--ort-threads must be >= 0")
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
+        args.eye_model = resolve_eye_model(args.eye_model)
         check_inputs(args, kind)
     except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors
         print(f"error: {exc}", file=sys.stderr)

@@ -81,9 +81,11 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
         scan_recording(args.source)
     elif kind == "rsfile" and not Path(args.source).is_file():
         raise ValueError(f"{args.source}: no such recording file")
-    for option, path in (("--body-model", args.body_model), ("--head-model", args.head_model)):
+    for option, path in (("--body-model", args.body_model), ("--head-model", args.head_model),
+                         ("--eye-model", getattr(args, "eye_model", ""))):
         if path and not Path(path).is_file():
-            raise ValueError(f"{option} {path}: model file not found")
+            raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
+                             if option == "--eye-model" else f"{option} {path}: model file not found")
     if args.layout:
         from calib.layout import load_layout
 

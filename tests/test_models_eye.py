@@ -277,7 +277,8 @@ def test_stage_config_sets_and_checks_the_eye_weight():
     with pytest.raises(ValueError, match="eye_weight"):
         GazeStateConfig(eye_weight=1.5)
     assert GazeStateStage(layout, config=GazeStateConfig(head_spread_deg=5.0)).classifier.head_spread_deg == 5.0
-    assert GazeStateStage(layout).classifier.head_spread_deg is None
+    assert GazeStateStage(layout).classifier.head_spread_deg == 4.0  # chosen on the validation drives
+    assert GazeStateStage(layout, config=GazeStateConfig(head_spread_deg=None)).classifier.head_spread_deg is None
     with pytest.raises(ValueError, match="head_spread_deg"):
         GazeStateConfig(head_spread_deg=0.0)
 
@@ -336,19 +337,28 @@ def test_eye_data_and_train_eye_commands_write_a_set_a_model_and_its_card(tmp_pa
     assert "seeds 0-2" in card and "20 steps" in card and "| true head frame |" in card
 
 
-def test_pipeline_with_the_shipped_eye_model_writes_eye_rays_and_refuses_a_wrong_model(tmp_path):
-    from monitor.estimator.pipeline import DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL
+def test_pipeline_runs_the_shipped_eye_model_by_default_and_refuses_a_wrong_one(tmp_path):
+    from monitor.estimator.pipeline import DEFAULT_HEAD_MODEL
     from pipeline_helpers import results, run, summary
     out = tmp_path / "run"
     code, output = run(out, "--source", "synthetic:seed=10001,scenario=drive", "--fast", "--max-frames", "8",
-                       "--eye-model", str(DEFAULT_EYE_MODEL), timeout=120)
+                       timeout=120)  # no --eye-model: the shipped one
     assert code == 0, output
     rows = results(out)
     with_head = [r for r in rows if r["estimates"]["head"]]
     assert len(rows) == 8 and len(with_head) >= 6
     eyes = [r["estimates"]["eyes"] for r in with_head]  # a KeyError here: no eye ray with a head
     assert all(abs(np.linalg.norm(e["direction"]) - 1) < 1e-3 for e in eyes)
+    assert all(0.15 <= e["spread_deg"] <= 60 for e in eyes)  # the shipped model has the spread output
     assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze"]
+    code, output = run(tmp_path / "none", "--source", "synthetic:seed=10001,scenario=drive", "--fast",
+                       "--max-frames", "4", "--eye-model", "none", timeout=120)
+    assert code == 0, output
+    assert all("eyes" not in r["estimates"] for r in results(tmp_path / "none"))
+    assert [m["task"] for m in summary(tmp_path / "none")["models"]] == ["body_joints", "head_pose"]
+    code, output = run(tmp_path / "missing", "--source", "synthetic:seed=10001", "--fast", "--max-frames", "3",
+                       "--eye-model", str(tmp_path / "no_such.onnx"), timeout=120)
+    assert code == 2 and "model file not found" in output and "--eye-model none" in output
     code, output = run(tmp_path / "bad", "--source", "synthetic:seed=10001", "--fast", "--max-frames", "3",
                        "--eye-model", str(DEFAULT_HEAD_MODEL), timeout=120)
     assert code == 2 and "not a eye_gaze model" in output and "Traceback" not in output

@@ -10,8 +10,10 @@
 2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
-4. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
-5. speed (exporters.bench) -> models/bench.md; 6. model cards models/*.md (train.cards).
+4. eye gaze: IR eye crops of 2400 more drivers (seeds 0-2399, their own scenes, train.eye_data) and
+   the eye model (train.eye, EYE_STEPS steps; its card and figures come from train.eye itself);
+5. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
+6. speed (exporters.bench) -> models/bench.md; 7. model cards models/*.md (train.cards).
 Every step is seeded; wall-clock budgets (``--*-minutes``) bound the training, so step counts
 depend on the machine's speed and are recorded in each model's metadata and metrics file.
 """
@@ -61,12 +63,29 @@ EXTRA_SETS = (ExtraSet("train_b", 300, 750), ExtraSet("train_c", 1050, 750), Ext
                        activity="reach_media_centre"))
 # no set uses the pillar mount: it is the unseen test mount (a console-mount set was tried, docs/models.md)
 HEAD_EXTRA = ("train_b", "train_c", "train_reach")
+# the shipped eye model's recipe (models/eye_gaze_ir.md): two 1200-scene crop sets and a 60-scene test set
+EYE_SETS = (("eyes_train_a", 0), ("eyes_train_b", 1200))
+EYE_STEPS = 18027
 BODY_EXTRA = ("train_b", "train_c", "train_d")
 
 
 def _run(args: list[str]) -> None:
     print("+", " ".join(args), flush=True)
     subprocess.run([sys.executable, *args], check=True)
+
+
+def train_eye_model(data: Path, out: Path, steps: int, seed: int) -> None:
+    eye_sets = [data / f"{name}.npz" for name, _ in EYE_SETS]
+    for path, (_, first) in zip(eye_sets, EYE_SETS):
+        if not path.is_file():
+            _run(["-m", "train.eye_data", "--out", str(path), "--scenes", "1200", "--frames-per-scene", "4",
+                  "--seed-base", str(first)])
+    eye_test = data / "eyes_test.npz"
+    if not eye_test.is_file():
+        _run(["-m", "train.eye_data", "--out", str(eye_test), "--scenes", "60", "--frames-per-scene", "8",
+              "--seed-base", "10000", "--crops", "2"])
+    _run(["-m", "train.eye", "--train", *map(str, eye_sets), "--test", str(eye_test), "--minutes", "600",
+          "--max-steps", str(steps), "--seed", str(seed), "--threads", "1", "--out", str(out)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--head-minutes", type=float, default=27.0)
     ap.add_argument("--body-minutes", type=float, default=45.0)
     ap.add_argument("--full-minutes", type=float, default=3.0)
+    ap.add_argument("--eye-steps", type=int, default=EYE_STEPS, help="eye-model training steps (0: skip it)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.extra_scenes and args.train_scenes > EXTRA_SETS[0].first_seed:
@@ -119,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.full_minutes > 0:
         _run(["-m", "train.body", *common, "--config", "body_vgg19_t6", "--minutes", str(args.full_minutes),
               "--batch", "4", "--max-frames", "1000", "--oversample", "1", "--max-test", "120", "--out", "runs/full"])
+    if args.eye_steps > 0:
+        train_eye_model(data, out, args.eye_steps, args.seed)
     _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--out", str(out / "metrics.json")])
     from exporters import bench
     buf = io.StringIO()

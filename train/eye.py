@@ -237,15 +237,16 @@ def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, 
     sampling = (f"crops drawn with weight count(5-deg gaze bin)^-{info['balance']:g} (capped at 10x the median "
                 "crop's)" if info["balance"] > 0 else "crops drawn uniformly")
     scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
-    cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test} --minutes {args.minutes:g} "
+    steps = f" --max-steps {args.max_steps}" if args.max_steps else ""
+    cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test} --minutes {args.minutes:g}{steps} "
            f"--lr {args.lr:g} --batch {args.batch} --balance {args.balance:g} --seed {args.seed} --threads {args.threads} --out {args.out}")
     text = f"""# eye_gaze_ir
 
 **Architecture.** exporters/eye_net.py: conv 16-32-64-64 (3x3, batch norm, ReLU, 2x2 pooling after the first
-three), FC 2048 -> 128 -> 2, dropout 0.2. Input: a 32x64 IR crop of both eyes cut on the plane of the head
+three), FC 2048 -> 128 -> 2 (angles), dropout 0.2, and 128 -> 32 -> 1 on the detached features (spread). Input: a 32x64 IR crop of both eyes cut on the plane of the head
 frame's x/y axes through the eyes' midpoint, 48 x 96 mm (monitor/estimator/eye_crop.py), standardised. Output:
-the eye-in-head gaze (a, b) in degrees relative to the frame the crop was cut in; the runtime turns it by
-the estimated head rotation into the camera frame.
+the eye-in-head gaze (a, b) in degrees and the model's expected per-axis error of them (spread); the runtime
+turns the gaze by the estimated head rotation into the camera frame.
 
 **Data.** Synthetic in-cabin scenes (`python -m train.eye_data`, package `synth`: eyeballs with pupil, iris
 and corneal glint that follow the scripted gaze): cameras d435, kinect_v2, autopose_ir; dashboard and mirror

@@ -202,7 +202,7 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
 
 # --- in-process single loop (its own process) -------------------------------------------------
 def inprocess_loop(recording: Path, out: Path, body: str, head: str, providers: list[str],
-                   io_binding: bool, realtime: bool, layout: str = "", head_flip: bool = True) -> None:
+                   io_binding: bool, realtime: bool, layout: str = "", head_flip: bool = True, eye: str = "") -> None:
     """capture -> infer -> classify in one loop; one JSON line per frame like results.jsonl."""
     from calib.layout import load_layout
     from monitor.estimator.pipeline import PoseEstimator
@@ -210,7 +210,7 @@ def inprocess_loop(recording: Path, out: Path, body: str, head: str, providers: 
     from monitor.sources.recording import RecordingSource
     from monitor.workers.gaze import DEFAULT_LAYOUT
 
-    estimator = PoseEstimator.load(body, head, providers, io_binding, head_flip_test=head_flip)
+    estimator = PoseEstimator.load(body, head, providers, io_binding, head_flip_test=head_flip, eye_path=eye or None)
     stage = GazeStateStage(load_layout(layout or DEFAULT_LAYOUT))
     source = RecordingSource(str(recording))
     origin: tuple[float, float] | None = None
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("fps", type=float)
     s.add_argument("shm_prefix", nargs="?", default="")
     i = sub.add_parser("inprocess")
-    i.add_argument("config", help="JSON: recording, out, body, head, providers, io_binding, realtime")
+    i.add_argument("config", help="JSON: recording, out, body, head, eye, providers, io_binding, realtime")
     args = p.parse_args(argv)
     if args.cmd == "send":
         pool = _load_pool(Path(args.recording))
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         c = json.loads(args.config)
         inprocess_loop(Path(c["recording"]), Path(c["out"]), c["body"], c["head"], c["providers"],
-                       c["io_binding"], c["realtime"], c.get("layout", ""), c.get("head_flip", True))
+                       c["io_binding"], c["realtime"], c.get("layout", ""), c.get("head_flip", True), c.get("eye", ""))
     return 0
 
 

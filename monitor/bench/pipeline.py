@@ -27,7 +27,7 @@ from monitor.bench import baselines, stats
 from monitor.bench.cache import cached_frames, paced_recording
 from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
-from monitor.estimator.pipeline import DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR
+from monitor.estimator.pipeline import DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"full={DEFAULT_BODY_MODELS['full']}); repeatable")
     p.add_argument("--head-model", default=str(DEFAULT_HEAD_MODEL), metavar="PATH",
                    help="head-pose model (default: %(default)s)")
+    p.add_argument("--eye-model", default=str(DEFAULT_EYE_MODEL), metavar="PATH|none",
+                   help="eye-gaze model, fp32 in every case (it has no fp16 file); 'none' measures without the eye "
+                        "stage (default: %(default)s, as run_monitor.py)")
     p.add_argument("--fps", default="30", metavar="LIST", help="replay rates (default: %(default)s)")
     p.add_argument("--resolution", default="640x480", metavar="LIST",
                    help="frame sizes WxH (default: %(default)s)")
@@ -237,10 +240,16 @@ class Bench:
             if full not in ort.get_available_providers():
                 return f"{full} is not part of this onnxruntime build ({ort.__version__})"
             return f"{full} is built in but cannot run here (no CUDA device, or CUDA/cuDNN/TensorRT libraries missing)"
-        for label, path in (("body", self.body_path(case)), ("head", self.head_path(case))):
+        eye = [("eye", Path(self.eye_model))] if self.eye_model else []
+        for label, path in (("body", self.body_path(case)), ("head", self.head_path(case)), *eye):
             if not path.is_file():
                 return f"{label} model {path} not found"
         return None
+
+    @property
+    def eye_model(self) -> str:
+        """The eye model's path, "" for none (RunConfig's convention)."""
+        return "" if self.args.eye_model.strip().lower() == "none" else self.args.eye_model
 
     def body_path(self, case: Case) -> Path:
         return variant_path(self.body_models[case.body], case.precision)
@@ -265,7 +274,9 @@ class Bench:
         endpoints = Endpoints.create_private("ipc")
         config = RunConfig(endpoints=endpoints.to_json(), policy=self.args.policy, out_dir=str(run_dir),
                            source=str(recording), realtime=realtime, body_model=str(self.body_path(case)),
-                           head_model=str(self.head_path(case)), providers=[case.provider],
+                           head_model=str(self.head_path(case)),
+                           eye_model=self.eye_model,
+                           providers=[case.provider],
                            io_binding=case.io_binding, shm=case.shm, head_flip_test=case.head_flip,
                            delay_ms=dict(self.delays))
         supervisor = Supervisor(config, ROLES, endpoints)
@@ -333,7 +344,7 @@ class Bench:
         run_dir.mkdir(parents=True, exist_ok=True)
         out = run_dir / "frames.jsonl"
         config = {"recording": str(recording), "out": str(out), "body": str(self.body_path(case)),
-                  "head": str(self.head_path(case)), "providers": [case.provider],
+                  "head": str(self.head_path(case)), "eye": self.eye_model, "providers": [case.provider],
                   "io_binding": case.io_binding, "head_flip": case.head_flip, "realtime": realtime}
         self.log(f"[{label}] in-process single loop{f' at {case.fps:g} fps' if realtime else ', as fast as possible'}")
         with _env(ENV_THREADS, str(case.threads) if case.threads else None):

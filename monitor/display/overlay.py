@@ -276,10 +276,11 @@ def render(image_bgr: np.ndarray, view: OverlayView, intrinsics: Sequence[float]
     img = canvas[:h, :w]  # a view: drawing on it draws on the canvas, clipped to the image
     if view.joints is not None:
         draw_skeleton(img, view.joints)
-    if view.head is not None:
-        draw_head(img, view.head, intrinsics)
+    # the eye ray before the head: it starts next to the head origin, whose marker stays on top
     if view.eyes is not None:
         draw_eye_ray(img, view.eyes, intrinsics)
+    if view.head is not None:
+        draw_head(img, view.head, intrinsics)
     panel = canvas[:panel_h, w:]
     px = 10
     gaze = view.gaze or {}

@@ -57,7 +57,7 @@ class RunConfig:
     max_frames: int = 0  # 0: until the source ends
     body_model: str = ""
     head_model: str = ""
-    eye_model: str = ""  # "" = no eye model: zones from the head pose alone
+    eye_model: str = ""  # "" = no eye model: zones from the head pose alone (the CLI's default is the shipped one)
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
     body_flip_test: bool = False  # body heatmaps averaged with the mirrored frame's (2x body inference)
