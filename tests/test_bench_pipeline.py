@@ -75,6 +75,9 @@ def test_run_counts_frames_drops_processes_and_providers(bench):
         p = c["processes"][role]
         assert p["cpu_percent"] > 0 and p["rss_mib_max"] > 10, (role, p)
     assert 20 < c["rates"]["capture_fps"] < 30  # paced at 25 fps
+    # the shipped eye model runs by default, as in run_monitor.py, and is timed as a model of its own
+    assert {"infer.body", "infer.head", "infer.eye"} <= set(c["latency_ms"]), \
+        sorted(c["latency_ms"])
 
 
 def test_unusable_provider_is_reported_not_skipped(bench):
