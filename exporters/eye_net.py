@@ -6,8 +6,8 @@ the eye-in-head gaze (a, b) in degrees (eye_crop.eye_angles; the last layer's ra
 ANGLE_SCALE, so it regresses numbers near unit range) and, with ``spread`` (the default), the
 model's own expected per-axis error in degrees (a 128 -> 32 -> 1 head on the detached features,
 SPREAD_BASE_DEG * exp(raw), raw clamped to +-SPREAD_LOG_RANGE): large where the eyes cannot be
-read (sunglasses, lids, glare), so the classifier can lean on the head pose there. Small on purpose: ~6.5 M multiply-adds, a fraction of
-a millisecond on one CPU core.
+read (sunglasses, lids, glare), so the classifier can lean on the head pose there. Small on
+purpose: ~6.5 M multiply-adds, a fraction of a millisecond on one CPU core.
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ class EyeGazeNet(nn.Module):
         super().__init__()
         if height % 8 or width % 8:
             raise ValueError(f"crop sides must be multiples of 8, got {height}x{width}")
-        self.spread = spread
         self.features = nn.Sequential(*_block(1, 16), nn.MaxPool2d(2), *_block(16, 32), nn.MaxPool2d(2),
                                       *_block(32, 64), nn.MaxPool2d(2), *_block(64, 64))
         self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(64 * (height // 8) * (width // 8), 128),

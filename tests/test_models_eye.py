@@ -178,6 +178,9 @@ def test_estimate_eyes_turns_the_model_angles_by_the_head_rotation():
 
     eyes = estimate_eyes(run_spread, EyeSpec("angles", (0.0, 0.0, 2.0), has_spread=True), ir, INTR, head)
     assert eyes.in_head_deg == (8.0, -3.0) and eyes.spread_deg == 3.0  # both crops' mean
+    nan_spread = estimate_eyes(lambda b: np.array([[8.0, -3.0, np.nan], [-8.0, -3.0, 4.0]], np.float32),
+                               EyeSpec("angles", (0.0, 0.0, 2.0), has_spread=True), ir, INTR, head)
+    assert nan_spread.spread_deg is None and nan_spread.in_head_deg == (8.0, -3.0)
 
 
 def test_pose_estimator_runs_the_eye_model_on_a_synthetic_frame(eye_onnx):

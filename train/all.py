@@ -10,8 +10,8 @@
 2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
-4. eye gaze: IR eye crops of 2400 more drivers (seeds 0-2399, their own scenes, train.eye_data) and
-   the eye model (train.eye, EYE_STEPS steps; its card and figures come from train.eye itself);
+4. eye gaze: IR eye crops from 2400 scenes of their own (seeds 0-2399, 4 frames each, train.eye_data)
+   and the eye model (train.eye, EYE_STEPS steps; its card and figures come from train.eye itself);
 5. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
 6. speed (exporters.bench) -> models/bench.md; 7. model cards models/*.md (train.cards).
 Every step is seeded; wall-clock budgets (``--*-minutes``) bound the training, so step counts

@@ -63,4 +63,6 @@ def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np
         out = run(crop[None, None].astype(np.float32))
         a, b = float(out[0, 0]), float(out[0, 1])
         spread = float(out[0, 2]) if spec.has_spread else None
+    if spread is not None and not (np.isfinite(spread) and spread > 0):
+        spread = None  # never put a value on the wire that the gaze worker would refuse with the whole message
     return EyeGaze(origin, rot @ eye_direction(a, b), (a, b), spread)
