@@ -16,7 +16,7 @@ from torch import nn
 
 ANGLE_SCALE = 30.0
 SPREAD_BASE_DEG = 3.0
-SPREAD_LOG_RANGE = 3.0  # spread between 3 * e^-3 = 0.15 and 3 * e^3 = 60 deg
+SPREAD_LOG_RANGE = 3.0  # spread between 3 * e^-3 = 0.149 and 3 * e^3 = 60.3 deg
 OUTPUT_ORDER = ("a", "b", "spread")
 
 

@@ -42,6 +42,15 @@ def frameset_from_message(msg: Message, needed: Iterable[str] = ()) -> FrameSet:
     return frameset
 
 
+def _positive_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # a JSON integer too large for a float
+        return False
+
+
 def _vector(value: Any, shape: tuple[int, ...], what: str, allow_none: bool = False) -> None:
     try:
         array = np.array(value, dtype=np.float64)  # None -> nan (unknown values travel as null)
@@ -87,8 +96,7 @@ def estimates_from_meta(meta: dict[str, Any]) -> Estimates:
         _vector(eyes.get("direction"), (3,), "eyes.direction")
         _vector(eyes.get("in_head_deg"), (2,), "eyes.in_head_deg")
         spread = eyes.get("spread_deg")
-        if spread is not None and (isinstance(spread, bool) or not isinstance(spread, (int, float))
-                                   or not spread > 0 or not np.isfinite(spread)):
+        if spread is not None and not _positive_number(spread):
             raise WireError("bad_estimates", "eyes.spread_deg must be a positive number")
     try:
         return Estimates.from_json(raw)

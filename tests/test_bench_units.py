@@ -171,3 +171,16 @@ def test_head_flip_is_a_sweep_axis(tmp_path):
     assert [c.head_flip for c in plain] == [True]
     with pytest.raises(ValueError, match="--head-flip-test"):
         Bench(build_parser().parse_args(["--out", str(tmp_path), "--head-flip-test", "maybe"]), tmp_path)
+
+
+def test_bench_eye_model_option_follows_run_monitor(tmp_path):
+    """--eye-model: the shipped model by default (and for an empty option), "none" without one."""
+    from monitor.bench.pipeline import Bench, build_parser
+    from monitor.estimator.pipeline import DEFAULT_EYE_MODEL
+
+    def eye(*extra):
+        return Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", *extra]), tmp_path).eye_model
+
+    assert eye() == str(DEFAULT_EYE_MODEL) == eye("--eye-model", "")
+    assert eye("--eye-model", "none") == "" == eye("--eye-model", "None")
+    assert eye("--eye-model", "my_eyes.onnx") == "my_eyes.onnx"

@@ -352,7 +352,9 @@ def test_pipeline_runs_the_shipped_eye_model_by_default_and_refuses_a_wrong_one(
     assert len(rows) == 8 and len(with_head) >= 6
     eyes = [r["estimates"]["eyes"] for r in with_head]  # a KeyError here: no eye ray with a head
     assert all(abs(np.linalg.norm(e["direction"]) - 1) < 1e-3 for e in eyes)
-    assert all(0.15 <= e["spread_deg"] <= 60 for e in eyes)  # the shipped model has the spread output
+    from exporters.eye_net import SPREAD_BASE_DEG, SPREAD_LOG_RANGE
+    lo, hi = SPREAD_BASE_DEG * np.exp(-SPREAD_LOG_RANGE), SPREAD_BASE_DEG * np.exp(SPREAD_LOG_RANGE)
+    assert all(lo - 1e-3 <= e["spread_deg"] <= hi + 1e-3 for e in eyes)  # the shipped model has the spread output
     assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze"]
     code, output = run(tmp_path / "none", "--source", "synthetic:seed=10001,scenario=drive", "--fast",
                        "--max-frames", "4", "--eye-model", "none", timeout=120)

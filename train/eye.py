@@ -206,6 +206,10 @@ def main(argv: list[str] | None = None) -> None:
     frames = {str(st["label_frame"]) if "label_frame" in st else "crop" for st in sets}
     if len(frames) > 1:
         raise SystemExit(f"the training sets mix label frames {sorted(frames)}: regenerate them with one --labels")
+    test_frame = str(test["label_frame"]) if "label_frame" in test else "crop"
+    if frames != {test_frame}:
+        raise SystemExit(f"the test set's labels are in the {test_frame!r} frame, the training sets' in "
+                         f"{sorted(frames)[0]!r}: the jittered figures would compare different labels")
     net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps, args.balance)
     info["label_frame"] = frames.pop()
 

@@ -65,8 +65,8 @@ def frame_crops(ir: np.ndarray, intrinsics: Intrinsics, labels: dict, rng: np.ra
 
 
 def render_eye_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_per_frame: int,
-                   label_frame: str = "crop", log=print) -> dict[str, np.ndarray]:
-    Scene = _import_synth()
+                   label_frame: str = "crop", log=print, synth_root: str | None = None) -> dict[str, np.ndarray]:
+    Scene = _import_synth(synth_root)
     specs = scene_specs(n_scenes, seed_base, scenarios=SCENARIOS)
     xs, ys, firsts, seeds, offsets = [], [], [], [], []
     t0, done = time.monotonic(), 0
@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--crops", type=int, default=4, help="crops per frame (the first unjittered)")
     ap.add_argument("--labels", choices=LABEL_FRAMES, default="crop",
                     help="gaze relative to the frame each crop was cut in (default) or to the true head")
+    ap.add_argument("--synth-root", default=None, help="where package 'synth' lives (default: this checkout, "
+                                                      "or $DMS_SYNTH_ROOT)")
     args = ap.parse_args(argv)
-    data = render_eye_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, args.labels)
+    data = render_eye_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, args.labels,
+                          synth_root=args.synth_root)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **data)
     print(f"[eye_data] wrote {len(data['x'])} crops to {args.out}; eyes' midpoint in the head frame "

@@ -248,8 +248,12 @@ class Bench:
 
     @property
     def eye_model(self) -> str:
-        """The eye model's path, "" for none (RunConfig's convention)."""
-        return "" if self.args.eye_model.strip().lower() == "none" else self.args.eye_model
+        """The eye model's path, "" for none (RunConfig's convention); as in run_monitor.py, "none"
+        is none and an empty option the shipped model."""
+        option = self.args.eye_model.strip()
+        if option.lower() == "none":
+            return ""
+        return option or str(DEFAULT_EYE_MODEL)
 
     def body_path(self, case: Case) -> Path:
         return variant_path(self.body_models[case.body], case.precision)

@@ -40,7 +40,7 @@ AMBER = (0, 190, 255)
 YELLOW = (0, 255, 255)
 AXIS_COLOURS = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # head x red, y green, z blue
 ORIGIN_COLOUR = (255, 0, 255)  # magenta dot at the head centre (tests look for it)
-EYE_RAY_COLOUR = (0, 165, 255)  # orange: the eye-gaze ray (with --eye-model)
+EYE_RAY_COLOUR = (0, 165, 255)  # orange: the eye-gaze ray (with an eye model: the default)
 EYE_RAY_MM = 150.0
 CROP_COLOUR = (255, 255, 0)
 
