@@ -156,16 +156,6 @@ def default_out_dir() -> Path:
     return path
 
 
-def resolve_eye_model(option: str) -> str:
-    """``--eye-model``: "" (not given) -> the shipped model, "none" -> "" (no eye stage), else the path."""
-    if option.strip().lower() == "none":
-        return ""
-    if not option:
-        from monitor.estimator.pipeline import DEFAULT_EYE_MODEL
-        return str(DEFAULT_EYE_MODEL)
-    return option
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
@@ -187,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--ort-threads must be >= 0")
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
+        from monitor.estimator.pipeline import resolve_eye_model
         args.eye_model = resolve_eye_model(args.eye_model)
         check_inputs(args, kind)
     except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors

@@ -82,7 +82,7 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
     elif kind == "rsfile" and not Path(args.source).is_file():
         raise ValueError(f"{args.source}: no such recording file")
     for option, path in (("--body-model", args.body_model), ("--head-model", args.head_model),
-                         ("--eye-model", getattr(args, "eye_model", ""))):
+                         ("--eye-model", args.eye_model)):
         if path and not Path(path).is_file():
             raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
                              if option == "--eye-model" else f"{option} {path}: model file not found")

@@ -162,6 +162,11 @@ def _first_of_frame(data) -> np.ndarray:
     raise ValueError("eye set without the 'first' mask: regenerate it with python -m train.eye_data")
 
 
+def label_frame_of(data) -> str:
+    """The label frame a train.eye_data set was made with; sets from before the option are "crop"."""
+    return str(data["label_frame"]) if "label_frame" in data else "crop"
+
+
 def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict | None = None,
                  order: tuple[str, ...] = OUTPUT_ORDER) -> dict:
     """``order``: the net's outputs, ("a", "b") or ("a", "b", "spread") (EyeGazeNet.output_order)."""
@@ -203,10 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     y = np.concatenate([s["y"] for s in sets])
     offset = np.median(np.stack([s["eye_offset_mm"] for s in sets]), axis=0)
     test = np.load(args.test)
-    frames = {str(st["label_frame"]) if "label_frame" in st else "crop" for st in sets}
+    frames = {label_frame_of(st) for st in sets}
     if len(frames) > 1:
         raise SystemExit(f"the training sets mix label frames {sorted(frames)}: regenerate them with one --labels")
-    test_frame = str(test["label_frame"]) if "label_frame" in test else "crop"
+    test_frame = label_frame_of(test)
     if frames != {test_frame}:
         raise SystemExit(f"the test set's labels are in the {test_frame!r} frame, the training sets' in "
                          f"{sorted(frames)[0]!r}: the jittered figures would compare different labels")

@@ -27,7 +27,8 @@ from monitor.bench import baselines, stats
 from monitor.bench.cache import cached_frames, paced_recording
 from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
-from monitor.estimator.pipeline import DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR
+from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
+                                       resolve_eye_model)
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -248,12 +249,8 @@ class Bench:
 
     @property
     def eye_model(self) -> str:
-        """The eye model's path, "" for none (RunConfig's convention); as in run_monitor.py, "none"
-        is none and an empty option the shipped model."""
-        option = self.args.eye_model.strip()
-        if option.lower() == "none":
-            return ""
-        return option or str(DEFAULT_EYE_MODEL)
+        """The eye model's path, "" for none, read as run_monitor.py reads --eye-model."""
+        return resolve_eye_model(self.args.eye_model)
 
     def body_path(self, case: Case) -> Path:
         return variant_path(self.body_models[case.body], case.precision)

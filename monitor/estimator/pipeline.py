@@ -73,6 +73,15 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
 DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
 DEFAULT_EYE_MODEL = MODELS_DIR / "eye_gaze_ir.onnx"
+
+
+def resolve_eye_model(option: str) -> str:
+    """``--eye-model`` (run_monitor.py and its bench): "" (not given) -> the shipped model, "none" -> ""
+    (no eye stage, RunConfig's convention), else the path."""
+    option = option.strip()
+    if option.lower() == "none":
+        return ""
+    return option or str(DEFAULT_EYE_MODEL)
 # the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
 # moves the centre for the second crop (estimate_head)
 FIRST_CROP_MAX_OUTSIDE = 0.5

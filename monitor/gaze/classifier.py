@@ -117,9 +117,6 @@ class GazeZoneClassifier:
         road = self.layout.zone(self.layout.road_zones[0]).target_mm(origin) - origin
         return self.head_angles_for(direction_to_angles(road))
 
-    def eye_share(self, eye_spread_deg: float | None) -> float:
-        return inverse_variance_share(self.head_spread_deg, eye_spread_deg)
-
     def classify(self, head: HeadPose | None, joints: Joints | None = None,
                  eyes: EyeGaze | None = None) -> ZoneEstimate:
         """``head_angles_deg`` of the result is the raw face direction (before ``head_offset_deg``).
@@ -138,7 +135,7 @@ class GazeZoneClassifier:
             origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_az, eye_el = eye_az + off[0], eye_el + off[1]
-            w = self.eye_weight * self.eye_share(eyes.spread_deg if eyes is not None else None)
+            w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
             gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
         direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
