@@ -280,7 +280,7 @@ def test_stage_config_sets_and_checks_the_eye_weight():
     with pytest.raises(ValueError, match="eye_weight"):
         GazeStateConfig(eye_weight=1.5)
     assert GazeStateStage(layout, config=GazeStateConfig(head_spread_deg=5.0)).classifier.head_spread_deg == 5.0
-    assert GazeStateStage(layout).classifier.head_spread_deg == 4.0  # chosen on the validation drives
+    assert GazeStateStage(layout).classifier.head_spread_deg is None  # chosen on the validation drives
     assert GazeStateStage(layout, config=GazeStateConfig(head_spread_deg=None)).classifier.head_spread_deg is None
     with pytest.raises(ValueError, match="head_spread_deg"):
         GazeStateConfig(head_spread_deg=0.0)
@@ -355,7 +355,7 @@ def test_pipeline_runs_the_shipped_eye_model_by_default_and_refuses_a_wrong_one(
     from exporters.eye_net import SPREAD_BASE_DEG, SPREAD_LOG_RANGE
     lo, hi = SPREAD_BASE_DEG * np.exp(-SPREAD_LOG_RANGE), SPREAD_BASE_DEG * np.exp(SPREAD_LOG_RANGE)
     assert all(lo - 1e-3 <= e["spread_deg"] <= hi + 1e-3 for e in eyes)  # the shipped model has the spread output
-    assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze"]
+    assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze", "eye_locate"]
     code, output = run(tmp_path / "none", "--source", "synthetic:seed=10001,scenario=drive", "--fast",
                        "--max-frames", "4", "--eye-model", "none", timeout=120)
     assert code == 0, output

@@ -10,8 +10,10 @@
 2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
-4. eye gaze: IR eye crops from 2400 scenes of their own (seeds 0-2399, 4 frames each, train.eye_data)
-   and the eye model (train.eye, EYE_STEPS steps; its card and figures come from train.eye itself);
+4. eye gaze: wide IR crops from 2400 scenes of their own (seeds 0-2399, 4 frames each,
+   train.eye_locate_data) and the eye locator that finds the eyes for the eye crop (train.eye_locate,
+   LOCATE_STEPS steps); IR eye crops from the same scenes (train.eye_data) and the eye model
+   (train.eye, EYE_STEPS steps); their cards and figures come from the training commands themselves;
 5. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
 6. speed (exporters.bench) -> models/bench.md; 7. model cards models/*.md (train.cards).
 Every step is seeded; wall-clock budgets (``--*-minutes``) bound the training (the eye model: a
@@ -66,6 +68,9 @@ HEAD_EXTRA = ("train_b", "train_c", "train_reach")
 # the shipped eye model's recipe (models/eye_gaze_ir.md): two 1200-scene crop sets and a 60-scene test set
 EYE_SETS = (("eyes_train_a", 0), ("eyes_train_b", 1200))
 EYE_STEPS = 18027
+# the shipped eye locator's recipe (models/eye_locate_ir.md), the same drivers
+LOCATE_SETS = (("locate_train_a", 0), ("locate_train_b", 1200))
+LOCATE_STEPS = 8000
 BODY_EXTRA = ("train_b", "train_c", "train_d")
 
 
@@ -90,6 +95,20 @@ def train_eye_model(data: Path, out: Path, steps: int, seed: int, synth: list[st
           "--max-steps", str(steps), "--seed", str(seed), "--threads", "1", "--out", str(out)])
 
 
+def train_eye_locator(data: Path, out: Path, steps: int, seed: int, synth: list[str]) -> None:
+    sets = [data / f"{name}.npz" for name, _ in LOCATE_SETS]
+    for path, (_, first) in zip(sets, LOCATE_SETS):
+        if not path.is_file():
+            _run(["-m", "train.eye_locate_data", "--out", str(path), "--scenes", "1200", "--frames-per-scene", "4",
+                  "--seed-base", str(first), *synth])
+    test = data / "locate_test.npz"
+    if not test.is_file():
+        _run(["-m", "train.eye_locate_data", "--out", str(test), "--scenes", "60", "--frames-per-scene", "8",
+              "--seed-base", "10000", *synth])
+    _run(["-m", "train.eye_locate", "--train", *map(str, sets), "--test", str(test), "--max-steps", str(steps),
+          "--seed", str(seed), "--threads", "2", "--out", str(out)])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/data/models")
@@ -104,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--head-minutes", type=float, default=27.0)
     ap.add_argument("--body-minutes", type=float, default=45.0)
     ap.add_argument("--full-minutes", type=float, default=3.0)
-    ap.add_argument("--eye-steps", type=int, default=EYE_STEPS, help="eye-model training steps (0: skip it)")
+    ap.add_argument("--eye-steps", type=int, default=EYE_STEPS,
+                    help="eye-model training steps (0: skip the eye model and its locator)")
+    ap.add_argument("--locate-steps", type=int, default=LOCATE_STEPS, help="eye-locator training steps")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.extra_scenes and args.train_scenes > EXTRA_SETS[0].first_seed:
@@ -142,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         _run(["-m", "train.body", *common, "--config", "body_vgg19_t6", "--minutes", str(args.full_minutes),
               "--batch", "4", "--max-frames", "1000", "--oversample", "1", "--max-test", "120", "--out", "runs/full"])
     if args.eye_steps > 0:
+        train_eye_locator(data, out, args.locate_steps, args.seed, synth)
         train_eye_model(data, out, args.eye_steps, args.seed, synth)
     _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--out", str(out / "metrics.json")])
     from exporters import bench

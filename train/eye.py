@@ -24,6 +24,8 @@ from exporters.eye_net import ANGLE_SCALE, OUTPUT_ORDER, EyeGazeNet
 from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr
 
+DEFAULT_LOCATOR = "eye_locate_ir.onnx"  # train.eye_locate's model
+
 
 @dataclass(frozen=True)
 class EyeGazeMetrics:
@@ -168,8 +170,10 @@ def label_frame_of(data) -> str:
 
 
 def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict | None = None,
-                 order: tuple[str, ...] = OUTPUT_ORDER) -> dict:
-    """``order``: the net's outputs, ("a", "b") or ("a", "b", "spread") (EyeGazeNet.output_order)."""
+                 order: tuple[str, ...] = OUTPUT_ORDER, locator: str = "") -> dict:
+    """``order``: the net's outputs, ("a", "b") or ("a", "b", "spread") (EyeGazeNet.output_order).
+    ``locator``: the eye locator's file name (next to the model) whose finding the runtime centres
+    the crops on; "" for none (crops at the head centre's guess)."""
     from exporters.export import INPUT_NAME
     from monitor.estimator.contract import CONTRACT_VERSION
     return {"version": CONTRACT_VERSION, "task": "eye_gaze", "modality": "ir", "trained": trained,
@@ -177,7 +181,8 @@ def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict
             "input": {"name": INPUT_NAME, "layout": "NCHW", "channels": 1, "height": CROP_HEIGHT, "width": CROP_WIDTH},
             "normalisation": {"kind": "ir_standardised"},
             "crop": {"box_mm": list(BOX_MM), "eye_offset_mm": [float(v) for v in eye_offset_mm],
-                     "plane": "head frame x/y axes through the eyes' midpoint (monitor/estimator/eye_crop.py)"},
+                     "plane": "head frame x/y axes through the eyes' midpoint (monitor/estimator/eye_crop.py)",
+                     **({"locator": locator} if locator else {})},
             "outputs": [{"name": "angles", "layout": f"N{len(order)}", "order": list(order), "unit": "deg",
                          "convention": "eye-in-head gaze, monitor/estimator/eye_crop.eye_angles; spread: the "
                                        "model's expected per-axis error of a and b"}],
@@ -199,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="draw crops with weight count(5-deg gaze bin) ** -BALANCE (default 0: uniform; 0.7 "
                          "was tried and read the test set worse: docs/models.md)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--locator", default=DEFAULT_LOCATOR,
+                    help=f"eye locator file (next to the exported model) that centres the crops at run time "
+                         f"(default {DEFAULT_LOCATOR}, python -m train.eye_locate; '' for none: crops at the head "
+                         "centre's guess)")
     ap.add_argument("--out", default="models")
     args = ap.parse_args(argv)
     if args.threads:
@@ -226,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(metrics, indent=1))
     out = Path(args.out)
     desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
-    report = export_model(net, out / "eye_gaze_ir.onnx", eye_contract(True, desc, offset, metrics, net.output_order), fp16=False)
+    report = export_model(net, out / "eye_gaze_ir.onnx",
+                          eye_contract(True, desc, offset, metrics, net.output_order, args.locator), fp16=False)
     print(report.line())
     (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
                                                             "eye_offset_mm": offset.tolist()}, indent=1))

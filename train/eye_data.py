@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -64,28 +65,35 @@ def frame_crops(ir: np.ndarray, intrinsics: Intrinsics, labels: dict, rng: np.ra
     return crops, angles, first, offset
 
 
-def render_eye_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_per_frame: int,
-                   label_frame: str = "crop", log=print, synth_root: str | None = None) -> dict[str, np.ndarray]:
+def scene_frames(n_scenes: int, frames_per_scene: int, seed_base: int, synth_root: str | None = None,
+                 log=print, tag: str = "eye_data") -> Iterator[tuple[int, np.random.Generator, Any, Intrinsics]]:
+    """(scene seed, the scene's generator, rendered frame, IR intrinsics) of ``frames_per_scene``
+    random frames of each training scene (SCENARIOS, all cameras, dashboard and mirror mounts); the
+    generator is the one that drew the frames, for the caller's jitter (deterministic per seed)."""
     Scene = _import_synth(synth_root)
-    specs = scene_specs(n_scenes, seed_base, scenarios=SCENARIOS)
-    xs, ys, firsts, seeds, offsets = [], [], [], [], []
     t0, done = time.monotonic(), 0
-    for spec in specs:
+    for spec in scene_specs(n_scenes, seed_base, scenarios=SCENARIOS):
         scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
         rng = np.random.default_rng([7, spec.seed])
         for i in np.sort(rng.choice(len(scene), size=min(frames_per_scene, len(scene)), replace=False)):
             f = scene.render(int(i))
             k = f.labels["camera"]["intrinsics"]
-            intr = Intrinsics(int(k["width"]), int(k["height"]), k["fx"], k["fy"], k["cx"], k["cy"])
-            crops, angles, first, offset = frame_crops(f.ir, intr, f.labels, rng, crops_per_frame, label_frame)
-            xs += crops
-            ys += angles
-            firsts += first
-            seeds += [spec.seed] * len(crops)
-            offsets.append(offset)
+            yield spec.seed, rng, f, Intrinsics(int(k["width"]), int(k["height"]), k["fx"], k["fy"], k["cx"], k["cy"])
             done += 1
             if done % 200 == 0:
-                log(f"[eye_data] {done} frames, {1000 * (time.monotonic() - t0) / done:.0f} ms/frame", flush=True)
+                log(f"[{tag}] {done} frames, {1000 * (time.monotonic() - t0) / done:.0f} ms/frame", flush=True)
+
+
+def render_eye_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_per_frame: int,
+                   label_frame: str = "crop", log=print, synth_root: str | None = None) -> dict[str, np.ndarray]:
+    xs, ys, firsts, seeds, offsets = [], [], [], [], []
+    for seed, rng, f, intr in scene_frames(n_scenes, frames_per_scene, seed_base, synth_root, log):
+        crops, angles, first, offset = frame_crops(f.ir, intr, f.labels, rng, crops_per_frame, label_frame)
+        xs += crops
+        ys += angles
+        firsts += first
+        seeds += [seed] * len(crops)
+        offsets.append(offset)
     if not xs:
         raise RuntimeError("no eye crop fitted in the images")
     return {"x": np.asarray(xs, np.float16), "y": np.asarray(ys, np.float32), "first": np.asarray(firsts, bool),

@@ -19,6 +19,10 @@ import numpy as np
 
 CROP_HEIGHT, CROP_WIDTH = 32, 64
 BOX_MM = (48.0, 96.0)  # height, width on the face: both eyes (~62 mm apart) and their sockets
+# the eye locator's wider view (eye_gaze.locate_eyes): 2 mm per pixel, room for the runtime's
+# head-centre error (its vertical part is 10-25 mm on unseen drivers, more than the eye box allows)
+LOCATE_HEIGHT, LOCATE_WIDTH = 48, 64
+LOCATE_BOX_MM = (96.0, 128.0)
 
 
 def eye_grid(fx: float, fy: float, cx: float, cy: float, centre_mm: np.ndarray, rotation: np.ndarray,
@@ -36,11 +40,14 @@ def eye_grid(fx: float, fy: float, cx: float, cy: float, centre_mm: np.ndarray, 
     return ((fx * pts[..., 0] / z + cx).astype(np.float32), (fy * pts[..., 1] / z + cy).astype(np.float32))
 
 
-def eye_crop(ir: np.ndarray, intrinsics, centre_mm: np.ndarray, rotation: np.ndarray) -> np.ndarray | None:
-    """(CROP_HEIGHT, CROP_WIDTH) float32 crop, normalised to zero mean and unit spread (IR brightness
-    varies with distance, skin and illuminator), or None when the box leaves the image."""
+def eye_crop(ir: np.ndarray, intrinsics, centre_mm: np.ndarray, rotation: np.ndarray,
+             size: tuple[int, int] = (CROP_HEIGHT, CROP_WIDTH), box_mm: tuple[float, float] = BOX_MM
+             ) -> np.ndarray | None:
+    """(height, width) float32 crop (default the eye model's), normalised to zero mean and unit
+    spread (IR brightness varies with distance, skin and illuminator), or None when the box leaves
+    the image."""
     k = intrinsics
-    u, v = eye_grid(k.fx, k.fy, k.cx, k.cy, centre_mm, rotation)
+    u, v = eye_grid(k.fx, k.fy, k.cx, k.cy, centre_mm, rotation, size, box_mm)
     hgt, wid = ir.shape[:2]
     if u.min() < 0 or v.min() < 0 or u.max() > wid - 1 or v.max() > hgt - 1:
         return None

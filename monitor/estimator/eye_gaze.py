@@ -1,7 +1,10 @@
 """Eye gaze from the IR image, given the head pose: crop (eye_crop.py) -> eye model -> camera ray.
 
-The crop is cut in the estimated head frame at the eyes' midpoint, which the contract gives in
-that frame (``crop.eye_offset_mm``, measured on the training faces); the model's eye-in-head
+The crop is cut in the estimated head frame at the eyes' midpoint. The first guess of that point
+is the estimated head centre plus the contract's ``crop.eye_offset_mm`` (measured on the training
+faces); on unseen drivers it sits 10-25 mm above or below the eyes (the head centre follows where
+the body model puts each person's Head joint), so with an eye locator (`locate_eyes`, its own
+small model on a wider crop) the crop is cut where the locator finds the eyes. The model's eye-in-head
 angles, turned by the same estimated rotation, are the gaze in the camera frame. Test-time flip:
 the mirrored crop's `a` is negated and averaged in, as for the head model. A model with a
 ``spread`` output (its expected per-axis error) passes the mean of both crops' spreads on.
@@ -14,7 +17,8 @@ from typing import Any, Callable
 import numpy as np
 
 from monitor.estimates import EyeGaze, HeadPose
-from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH, eye_crop, eye_direction
+from monitor.estimator.eye_crop import (BOX_MM, CROP_HEIGHT, CROP_WIDTH, LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDTH,
+                                        eye_crop, eye_direction)
 
 
 @dataclass(frozen=True)
@@ -44,14 +48,69 @@ class EyeSpec:
         return cls(c.outputs[0]["name"], offset, order == ("a", "b", "spread"))
 
 
+@dataclass(frozen=True)
+class LocatorSpec:
+    """What the runtime reads from an eye_locate contract: the output's name and the offsets the
+    locator was trained on (per crop axis, mm); a reading beyond them is clamped to them."""
+
+    output: str
+    max_offset_mm: tuple[float, float]
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "LocatorSpec":
+        if c.task != "eye_locate":
+            raise ValueError(f"eye locator has task {c.task!r}; expected 'eye_locate'")
+        if c.modality != "ir":
+            raise ValueError(f"eye locator reads {c.modality!r}; this runtime cuts IR crops only")
+        crop = c.raw.get("crop", {})
+        if (c.height, c.width) != (LOCATE_HEIGHT, LOCATE_WIDTH) or tuple(crop.get("box_mm", ())) != LOCATE_BOX_MM:
+            raise ValueError(f"eye locator wants {c.width}x{c.height} crops of {crop.get('box_mm')} mm; this runtime cuts "
+                             f"{LOCATE_WIDTH}x{LOCATE_HEIGHT} of {list(LOCATE_BOX_MM)} mm (monitor/estimator/eye_crop.py)")
+        if tuple(c.outputs[0].get("order", ())) != ("dx", "dy"):
+            raise ValueError(f"eye locator outputs {c.outputs[0].get('order')}; this runtime reads ['dx', 'dy']")
+        limit = tuple(float(v) for v in crop.get("max_offset_mm", ()))
+        if len(limit) != 2 or not all(np.isfinite(limit)) or min(limit) <= 0:
+            raise ValueError("eye locator contract: crop.max_offset_mm must be two positive numbers")
+        return cls(c.outputs[0]["name"], limit)
+
+
+def locate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: LocatorSpec, ir: np.ndarray, intrinsics,
+                guess_mm: np.ndarray, rotation: np.ndarray, flip_test: bool = True) -> np.ndarray | None:
+    """The eyes' midpoint (camera mm) the locator finds around ``guess_mm`` on the plane of
+    ``rotation``'s x/y axes; None when its wide crop leaves the image. ``run``: (N, 1, 48, 64)
+    float32 -> (N, 2) offsets in mm. Test-time flip: the mirrored crop's dx is negated and averaged in."""
+    crop = eye_crop(ir, intrinsics, guess_mm, rotation, (LOCATE_HEIGHT, LOCATE_WIDTH), LOCATE_BOX_MM)
+    if crop is None:
+        return None
+    if flip_test:
+        both = run(np.stack([crop, crop[:, ::-1]])[:, None].astype(np.float32))
+        dx, dy = (float(both[0, 0]) - float(both[1, 0])) / 2.0, (float(both[0, 1]) + float(both[1, 1])) / 2.0
+    else:
+        out = run(crop[None, None].astype(np.float32))
+        dx, dy = float(out[0, 0]), float(out[0, 1])
+    if not (np.isfinite(dx) and np.isfinite(dy)):
+        return None
+    lx, ly = spec.max_offset_mm
+    dx, dy = min(max(dx, -lx), lx), min(max(dy, -ly), ly)
+    r = np.asarray(rotation, dtype=np.float64)
+    return np.asarray(guess_mm, dtype=np.float64) + dx * r[:, 0] + dy * r[:, 1]
+
+
 def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np.ndarray, intrinsics,
-                  head: HeadPose, flip_test: bool = True) -> EyeGaze | None:
-    """``run``: (N, 1, H, W) float32 -> (N, 2) angles, or (N, 3) with the spread. None without a
-    head position (no depth) or when the eye box leaves the image."""
+                  head: HeadPose, flip_test: bool = True,
+                  locate: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None) -> EyeGaze | None:
+    """``run``: (N, 1, H, W) float32 -> (N, 2) angles, or (N, 3) with the spread. ``locate``:
+    (guess camera mm, rotation) -> the located midpoint or None (then the guess stays), e.g.
+    `locate_eyes` bound to a locator model. None without a head position (no depth) or when the
+    eye box leaves the image."""
     if head.position_mm is None or not np.all(np.isfinite(head.position_mm)):
         return None
     rot = np.asarray(head.rotation, dtype=np.float64)
     origin = np.asarray(head.position_mm, dtype=np.float64) + rot @ np.asarray(spec.eye_offset_mm)
+    if locate is not None:
+        located = locate(origin, rot)
+        if located is not None:
+            origin = located
     crop = eye_crop(ir, intrinsics, origin, rot)
     if crop is None:
         return None

@@ -17,8 +17,8 @@ import numpy as np
 
 from monitor.estimates import Estimates, EyeGaze, HeadPose, Joints
 from monitor.estimator import body_io
-from monitor.estimator.eye_crop import CROP_HEIGHT, CROP_WIDTH
-from monitor.estimator.eye_gaze import EyeSpec, estimate_eyes
+from monitor.estimator.eye_crop import CROP_HEIGHT, CROP_WIDTH, LOCATE_HEIGHT, LOCATE_WIDTH
+from monitor.estimator.eye_gaze import EyeSpec, LocatorSpec, estimate_eyes, locate_eyes
 from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, HeadBox, flip_test_angles,
                                          flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
@@ -94,11 +94,15 @@ class PoseEstimator:
 
     def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
                  refine_head_centre: bool = True, body_flip_test: bool = False,
-                 head_flip_test: bool = True, eye: OnnxModel | None = None) -> None:
+                 head_flip_test: bool = True, eye: OnnxModel | None = None,
+                 eye_locator: OnnxModel | None = None) -> None:
         self.body, self.head = body, head
         # eye gaze from the IR image, cut with the head pose (eye_gaze.py); needs a head model
         self.eye = eye if head is not None else None
         self.eye_spec = EyeSpec.from_contract(eye.contract) if self.eye is not None else None
+        # where the eye crop is cut: the locator's finding, else the head centre's guess
+        self.locator = eye_locator if self.eye is not None else None
+        self.locator_spec = LocatorSpec.from_contract(self.locator.contract) if self.locator is not None else None
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
         # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average);
@@ -126,6 +130,9 @@ class PoseEstimator:
         if self.eye is not None:
             self._inference_ms["eye"] = 0.0
             self.eye.run(np.zeros((2, 1, CROP_HEIGHT, CROP_WIDTH), np.float32))  # warm the flip-test batch
+        if self.locator is not None:
+            self._inference_ms["eye_locate"] = 0.0
+            self.locator.run(np.zeros((2, 1, LOCATE_HEIGHT, LOCATE_WIDTH), np.float32))
 
     @classmethod
     def load(cls, body_path: str | Path | None, head_path: str | Path | None,
@@ -133,12 +140,23 @@ class PoseEstimator:
              body_flip_test: bool = False, head_flip_test: bool = True,
              eye_path: str | Path | None = None) -> "PoseEstimator":
         """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL); no
-        ``eye_path``, no eye model."""
+        ``eye_path``, no eye model. An eye model whose contract names a locator
+        (``crop.locator``, a file next to it) comes with that locator."""
         body = OnnxModel(body_path or DEFAULT_BODY_MODEL, providers, io_binding)
         head = OnnxModel(head_path or DEFAULT_HEAD_MODEL, providers, io_binding)
         eye = OnnxModel(eye_path, providers, io_binding) if eye_path else None
-        check_model_roles(body, head, eye)
-        return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye)
+        locator = None
+        if eye is not None and eye_path and eye.contract.raw.get("crop", {}).get("locator"):
+            locator_path = eye_locator_path(eye_path, eye.contract.raw["crop"]["locator"])
+            if not locator_path.is_file():
+                raise ModelLoadError(f"--eye-model {eye_path} cuts its crops where its eye locator finds the eyes, and "
+                                     f"that locator {locator_path} is missing: put it next to the eye model (the "
+                                     "shipped pair: models/eye_gaze_ir.onnx, models/eye_locate_ir.onnx), or run "
+                                     "with --eye-model none")
+            locator = OnnxModel(locator_path, providers, io_binding)
+        check_model_roles(body, head, eye, locator)
+        return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye,
+                   eye_locator=locator)
 
     def describe(self) -> list[dict[str, Any]]:
         """What runs, for summaries and overlays: path, task, modality, trained, providers and
@@ -146,17 +164,19 @@ class PoseEstimator:
         out = [{"path": m.info.path, "task": m.contract.task, "modality": m.contract.modality,
                 "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
                 "unavailable_providers": list(m.info.unavailable_providers),
-                "warmup_ms": round(m.info.warmup_ms, 2)} for m in (self.body, self.head, self.eye) if m is not None]
+                "warmup_ms": round(m.info.warmup_ms, 2)}
+               for m in (self.body, self.head, self.eye, self.locator) if m is not None]
         out[0]["flip_test"] = self.body_flip is not None
         if self.head is not None:
             out[1]["flip_test"] = self.head_flip
-        if self.eye is not None:
-            out[2]["flip_test"] = True
+        for d in out[2:]:
+            d["flip_test"] = True
         return out
 
     def estimate(self, frameset: FrameSet) -> Estimates:
         start = time.perf_counter()
-        self._inference_ms = {"body": 0.0, "head": 0.0, **({"eye": 0.0} if self.eye is not None else {})}
+        self._inference_ms = {"body": 0.0, "head": 0.0, **({"eye": 0.0} if self.eye is not None else {}),
+                              **({"eye_locate": 0.0} if self.locator is not None else {})}
         joints = self.estimate_joints(frameset)
         head = self.estimate_head(frameset, joints) if joints is not None and self.head is not None else None
         eyes = self.estimate_eyes(frameset, head) if head is not None and self.eye is not None else None
@@ -171,8 +191,14 @@ class PoseEstimator:
         intr = _intrinsics(frameset, "ir")
         if ir is None or intr is None:
             return None
-        spec = self.eye_spec
-        return estimate_eyes(lambda x: self._timed_run(self.eye, "eye", x)[spec.output], spec, ir, intr, head)
+        spec, loc = self.eye_spec, self.locator_spec
+        locate = None
+        if self.locator is not None and loc is not None:
+            def locate(guess: np.ndarray, rotation: np.ndarray) -> np.ndarray | None:
+                return locate_eyes(lambda x: self._timed_run(self.locator, "eye_locate", x)[loc.output], loc, ir, intr,
+                                   guess, rotation)
+        return estimate_eyes(lambda x: self._timed_run(self.eye, "eye", x)[spec.output], spec, ir, intr, head,
+                             locate=locate)
 
     def _timed_run(self, model: OnnxModel, key: str, x: np.ndarray) -> dict[str, np.ndarray]:
         start = time.perf_counter()
@@ -254,11 +280,19 @@ class PoseEstimator:
         return (ypr["yaw"], ypr["pitch"], ypr["roll"]), box
 
 
-def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None) -> None:
+def eye_locator_path(eye_path: str | Path, name: str) -> Path:
+    """The locator an eye model's contract names (``crop.locator``): a file next to the eye model."""
+    return Path(eye_path).parent / Path(name).name
+
+
+def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None,
+                      locator: OnnxModel | None = None) -> None:
     """Each model must do the job it was given and its graph must take the input its contract
     promises (a head model passed as body model, or a contract from another export, is refused)."""
     roles = [("--body-model", body, "body_joints"), ("--head-model", head, "head_pose")]
-    for option, model, task in roles + ([("--eye-model", eye, "eye_gaze")] if eye is not None else []):
+    roles += [("--eye-model", eye, "eye_gaze")] if eye is not None else []
+    roles += [("--eye-model's locator", locator, "eye_locate")] if locator is not None else []
+    for option, model, task in roles:
         c = model.contract
         if c.task != task:
             raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "

@@ -57,8 +57,10 @@ class GazeStateConfig:
     eye_weight: float = 1.0
     # and, for eye models with a spread output, the head-only gaze's expected per-axis error (deg):
     # the eye weight is scaled by head^2 / (head^2 + eye spread^2) (GazeZoneClassifier.head_spread_deg);
-    # None: the eye weight alone. 4 with weight 1 was the best on the validation drives (ninth session)
-    head_spread_deg: float | None = 4.0
+    # None: the eye weight alone. 4 with weight 1 was the best on the validation drives (ninth
+    # session); once the eye locator centred the crops, the eyes alone (None), tied with 12 and 16
+    # (tenth session, docs/gaze_state.md)
+    head_spread_deg: float | None = None
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
