@@ -53,14 +53,15 @@ class EyeGazeNet(nn.Module):
 
 
 LOCATE_SCALE_MM = 20.0
-LOCATE_ORDER = ("dx", "dy")
+LOCATE_ORDER = ("dx", "dy", "hidden")
 
 
 class EyeLocateNet(nn.Module):
-    """Where the eyes' midpoint is in a wide head-aligned IR crop (eye_crop.LOCATE_BOX_MM, 48x64):
-    conv 16-32-64-64 as EyeGazeNet (pooling after the first three), 3072 -> 64 -> 2; outputs the
-    midpoint's offset (dx, dy) from the crop centre along the crop's x and y axes in mm (raw values
-    times LOCATE_SCALE_MM). ~9 M multiply-adds."""
+    """Where the eyes' midpoint is in a wide head-aligned IR crop (eye_crop.LOCATE_BOX_MM, 48x64),
+    and whether opaque eyewear hides the eyes: conv 16-32-64-64 as EyeGazeNet (pooling after the
+    first three), 3072 -> 64 -> 3. Outputs the midpoint's offset (dx, dy) from the crop centre along
+    the crop's x and y axes in mm (raw values times LOCATE_SCALE_MM) and the probability that the
+    eyes are hidden (sigmoid of the third). ~9 M multiply-adds."""
 
     def __init__(self, height: int = 48, width: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
@@ -69,10 +70,16 @@ class EyeLocateNet(nn.Module):
         self.features = nn.Sequential(*_block(1, 16), nn.MaxPool2d(2), *_block(16, 32), nn.MaxPool2d(2),
                                       *_block(32, 64), nn.MaxPool2d(2), *_block(64, 64))
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * (height // 8) * (width // 8), 64),
-                                  nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, 2))
+                                  nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, 3))
 
     output_order = LOCATE_ORDER
 
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(offset mm (N, 2), hidden logit (N,)): what training's losses read."""
+        out = self.head(self.features(x))
+        return out[:, :2] * LOCATE_SCALE_MM, out[:, 2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) -> (N, 2) offset of the eyes' midpoint, mm."""
-        return self.head(self.features(x)) * LOCATE_SCALE_MM
+        """(N, 1, H, W) -> (N, 3): offset of the eyes' midpoint (mm) and P(eyes hidden)."""
+        offset, logit = self.raw(x)
+        return torch.cat([offset, torch.sigmoid(logit)[:, None]], 1)

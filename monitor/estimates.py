@@ -65,26 +65,31 @@ class HeadPose:
 class EyeGaze:
     """Where the eyes look, camera frame: ``origin_mm`` the eyes' midpoint, ``direction`` a unit
     vector; ``in_head_deg`` the eye-in-head angles (a, b) it came from (monitor/estimator/eye_crop.py);
-    ``spread_deg`` the eye model's own expected per-axis error of them, when it has that output."""
+    ``spread_deg`` the eye model's own expected per-axis error of them, when it has that output;
+    ``hidden_p`` the eye locator's probability that opaque eyewear hides the eyes, when it has that
+    output (the classifier then leans on the head pose)."""
 
     origin_mm: np.ndarray
     direction: np.ndarray
     in_head_deg: tuple[float, float]
     spread_deg: float | None = None
+    hidden_p: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"origin_mm": _nan_to_none(self.origin_mm), "direction": _nan_to_none(self.direction),
                "in_head_deg": [round(float(v), 3) for v in self.in_head_deg]}
         if self.spread_deg is not None:
             out["spread_deg"] = round(float(self.spread_deg), 3)
+        if self.hidden_p is not None:
+            out["hidden_p"] = round(float(self.hidden_p), 4)
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "EyeGaze":
         a, b = d["in_head_deg"]
-        spread = d.get("spread_deg")
+        spread, hidden = d.get("spread_deg"), d.get("hidden_p")
         return cls(_array(d["origin_mm"]), _array(d["direction"]), (float(a), float(b)),
-                   None if spread is None else float(spread))
+                   None if spread is None else float(spread), None if hidden is None else float(hidden))
 
 
 @dataclass

@@ -42,6 +42,15 @@ def frameset_from_message(msg: Message, needed: Iterable[str] = ()) -> FrameSet:
     return frameset
 
 
+def _probability(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return 0.0 <= float(value) <= 1.0  # NaN fails both
+    except OverflowError:
+        return False
+
+
 def _positive_number(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
@@ -98,6 +107,9 @@ def estimates_from_meta(meta: dict[str, Any]) -> Estimates:
         spread = eyes.get("spread_deg")
         if spread is not None and not _positive_number(spread):
             raise WireError("bad_estimates", "eyes.spread_deg must be a positive number")
+        hidden = eyes.get("hidden_p")
+        if hidden is not None and not _probability(hidden):
+            raise WireError("bad_estimates", "eyes.hidden_p must be a number in [0, 1]")
     try:
         return Estimates.from_json(raw)
     except (KeyError, TypeError, ValueError) as exc:

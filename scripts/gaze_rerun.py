@@ -67,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="head-only gaze's expected per-axis error (deg) for eye models with a spread output: the eye "
                          "weight is scaled by head^2 / (head^2 + eye spread^2); 0 turns that off (default: "
                          "GazeStateConfig's)")
+    ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
+                    help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     config = GazeStateConfig()
     if a.no_road_ahead:
         config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
+    if a.no_eyes_hidden_fallback:
+        config = replace(config, eyes_hidden_fallback=False)
     if a.eye_weight is not None:
         config = replace(config, eye_weight=a.eye_weight)
     if a.head_spread is not None:

@@ -3,10 +3,12 @@ train.eye_locate_data sets.
 
     python -m train.eye_locate --train DATA/locate_train_a.npz DATA/locate_train_b.npz --test DATA/locate_test.npz --max-steps 8000 --out models
 
-Loss: L2 on the offset / LOCATE_SCALE_MM. Augmentation: mirror (dx negated: the crop is cut in
+Loss: L2 on the offset / LOCATE_SCALE_MM, plus HIDDEN_LOSS_WEIGHT times the binary cross-entropy
+of the eyes-hidden output (opaque eyewear, train.eye_locate_data). Augmentation: mirror (dx negated: the crop is cut in
 the head frame), contrast 0.8-1.2, pixel noise 0.05. Test figures: the distance between the
 located and the true eyes' midpoint in the crop plane (mm), against the guess's (the crop
-centre's) distance, and per-axis MAE; the runtime cuts the eye crop at the located midpoint
+centre's) distance, and per-axis MAE; for the hidden output, its accuracy at 0.5 and the mean
+probability on crops with and without opaque eyewear; the runtime cuts the eye crop at the located midpoint
 (monitor/estimator/eye_gaze.py), whose jitter in eye-model training is N(0, 6 mm) per axis.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from train.eye_locate_data import CENTRE_CLIP_SD, CENTRE_SD_MM
 from train.finetune import cosine_lr
 
 MODEL_NAME = "eye_locate_ir"
+HIDDEN_LOSS_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,24 +40,39 @@ class LocateMetrics:
     located_within_6mm: float        # fraction within the eye model's training jitter
     mae_dx_mm: float
     mae_dy_mm: float
+    hidden_accuracy: float | None = None      # P(hidden) >= 0.5 against the eyewear label
+    hidden_p_mean_hidden: float | None = None  # mean P(hidden) on crops with opaque eyewear
+    hidden_p_mean_visible: float | None = None
 
 
-def locate_metrics(pred: np.ndarray, truth: np.ndarray) -> LocateMetrics:
-    err = np.linalg.norm(pred - truth, axis=1)
+def locate_metrics(pred: np.ndarray, truth: np.ndarray, hidden: np.ndarray | None = None) -> LocateMetrics:
+    """``pred``: (N, 2) offsets or (N, 3) with P(hidden); ``hidden``: the eyewear labels."""
+    err = np.linalg.norm(pred[:, :2] - truth, axis=1)
+    h: dict[str, float | None] = {}
+    if hidden is not None and pred.shape[1] > 2:
+        hid, p = np.asarray(hidden, bool), pred[:, 2]
+        h = {"hidden_accuracy": float(np.mean((p >= 0.5) == hid)),
+             "hidden_p_mean_hidden": float(p[hid].mean()) if hid.any() else None,
+             "hidden_p_mean_visible": float(p[~hid].mean()) if (~hid).any() else None}
     return LocateMetrics(len(truth), float(np.median(np.linalg.norm(truth, axis=1))), float(np.median(err)),
                          float(np.percentile(err, 90)), float(np.mean(err <= 6.0)),
-                         float(np.mean(np.abs(pred[:, 0] - truth[:, 0]))), float(np.mean(np.abs(pred[:, 1] - truth[:, 1]))))
+                         float(np.mean(np.abs(pred[:, 0] - truth[:, 0]))), float(np.mean(np.abs(pred[:, 1] - truth[:, 1]))),
+                         **h)
 
 
-def train_locator(x: np.ndarray, y: np.ndarray, lr: float = 2e-3, batch: int = 64, seed: int = 0,
-                  max_steps: int = 8000, log=print) -> tuple[EyeLocateNet, dict]:
+def train_locator(x: np.ndarray, y: np.ndarray, hidden: np.ndarray, lr: float = 2e-3, batch: int = 64,
+                  seed: int = 0, max_steps: int = 8000, hidden_weight: float = HIDDEN_LOSS_WEIGHT,
+                  log=print) -> tuple[EyeLocateNet, dict]:
     if len(x) == 0:
         raise ValueError("no locator crops to train on")
+    if len(hidden) != len(x):
+        raise ValueError(f"{len(hidden)} eyewear labels for {len(x)} crops")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = EyeLocateNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
+    ht = torch.from_numpy(np.asarray(hidden, np.float32))
     mirror = torch.tensor([-1.0, 1.0])
     t0, losses = time.monotonic(), []
     net.train()
@@ -62,13 +80,15 @@ def train_locator(x: np.ndarray, y: np.ndarray, lr: float = 2e-3, batch: int = 6
         for g in opt.param_groups:
             g["lr"] = cosine_lr(lr, step / max_steps)
         idx = torch.from_numpy(rng.integers(0, len(x), batch))
-        xb, yb = xt[idx][:, None], yt[idx]
+        xb, yb, hb = xt[idx][:, None], yt[idx], ht[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         yb = torch.where(flip[:, None], yb * mirror, yb)
         gain = torch.from_numpy(rng.uniform(0.8, 1.2, (batch, 1, 1, 1)).astype(np.float32))
         xb = xb * gain + 0.05 * torch.randn_like(xb)
-        loss = (((net(xb) - yb) / LOCATE_SCALE_MM) ** 2).sum(1).mean()
+        offset, logit = net.raw(xb)
+        loss = (((offset - yb) / LOCATE_SCALE_MM) ** 2).sum(1).mean()
+        loss = loss + hidden_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, hb)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -78,6 +98,7 @@ def train_locator(x: np.ndarray, y: np.ndarray, lr: float = 2e-3, batch: int = 6
                 f"{(time.monotonic() - t0) / (step + 1) * 1000:.0f} ms/step", flush=True)
     net.eval()
     return net, {"steps": max_steps, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
+                 "hidden_weight": hidden_weight,
                  "final_loss": float(np.mean(losses[-500:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1)}
 
@@ -91,8 +112,9 @@ def locate_contract(trained: bool, training_data: str, metrics: dict | None = No
             "normalisation": {"kind": "ir_standardised"},
             "crop": {"box_mm": list(LOCATE_BOX_MM), "max_offset_mm": [CENTRE_CLIP_SD * CENTRE_SD_MM[0], CENTRE_CLIP_SD * CENTRE_SD_MM[1]],
                      "plane": "head frame x/y axes through the guessed eyes' midpoint (monitor/estimator/eye_crop.py)"},
-            "outputs": [{"name": "offset", "layout": "N2", "order": list(LOCATE_ORDER), "unit": "mm",
-                         "convention": "the eyes' midpoint minus the crop centre along the crop's x and y axes"}],
+            "outputs": [{"name": "offset", "layout": "N3", "order": list(LOCATE_ORDER), "unit": "mm, probability",
+                         "convention": "dx, dy: the eyes' midpoint minus the crop centre along the crop's x and y axes; "
+                                       "hidden: probability that opaque eyewear hides the eyes"}],
             "training_data": training_data, "metrics": metrics or {}}
 
 
@@ -114,12 +136,16 @@ def main(argv: list[str] | None = None) -> None:
     sets = [np.load(p) for p in args.train]
     x = np.concatenate([s["x"] for s in sets])
     y = np.concatenate([s["y"] for s in sets])
+    missing = [p for p, st in zip(args.train + [args.test], sets + [np.load(args.test)]) if "hidden" not in st]
+    if missing:
+        raise SystemExit(f"{missing}: no eyewear labels ('hidden'); regenerate with python -m train.eye_locate_data")
+    hidden = np.concatenate([s["hidden"] for s in sets])
     test = np.load(args.test)
-    net, info = train_locator(x, y, args.lr, args.batch, args.seed, args.max_steps)
+    net, info = train_locator(x, y, hidden, args.lr, args.batch, args.seed, args.max_steps)
     with torch.no_grad():
         pred = np.concatenate([net(torch.from_numpy(test["x"][i:i + 1024, None].astype(np.float32))).numpy()
                                for i in range(0, len(test["x"]), 1024)])
-    metrics = asdict(locate_metrics(pred, test["y"]))
+    metrics = asdict(locate_metrics(pred, test["y"], test["hidden"]))
     print(json.dumps(metrics, indent=1))
     out = Path(args.out)
     desc = f"synthetic IR locator crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}"
@@ -143,12 +169,14 @@ def write_card(path: Path, info: dict, m: dict, args: argparse.Namespace, export
 
 **Job.** Finds the eyes' midpoint for the eye-gaze model's crop (monitor/estimator/eye_gaze.py). The runtime's
 first guess (the estimated head centre plus the eye model's offset) sits 10-25 mm above or below the eyes on
-unseen drivers; this model reads the offset from a wider crop and the eye crop is cut where it says.
+unseen drivers; this model reads the offset from a wider crop and the eye crop is cut where it says. It also
+says whether the eyes can be seen at all.
 
 **Architecture.** exporters/eye_net.py `EyeLocateNet`: conv 16-32-64-64 (3x3, batch norm, ReLU, 2x2 pooling
-after the first three), FC 3072 -> 64 -> 2, dropout 0.1. Input: a {LOCATE_HEIGHT}x{LOCATE_WIDTH} IR crop, {LOCATE_BOX_MM[0]:g} x {LOCATE_BOX_MM[1]:g} mm on
+after the first three), FC 3072 -> 64 -> 3, dropout 0.1. Input: a {LOCATE_HEIGHT}x{LOCATE_WIDTH} IR crop, {LOCATE_BOX_MM[0]:g} x {LOCATE_BOX_MM[1]:g} mm on
 the plane of the head frame's x/y axes through the guess (monitor/estimator/eye_crop.py), standardised.
-Output: the eyes' midpoint minus the crop centre along the crop's x and y axes, mm.
+Output: the eyes' midpoint minus the crop centre along the crop's x and y axes, mm, and the probability that
+opaque eyewear hides the eyes (the classifier then falls back to the head-only gaze).
 
 **Data.** Synthetic in-cabin scenes as the eye model's (`python -m train.eye_locate_data`, scenes {scenes},
 4 frames each; test: `--scenes 60 --frames-per-scene 8 --seed-base 10000`, unseen drivers). {info['train_crops']}
@@ -169,10 +197,18 @@ Mirror augmentation (dx negated), contrast 0.8-1.2, pixel noise 0.05. Command: `
 | guess (crop centre) | {m['guess_error_median_mm']:.1f} | | | | |
 | located | {m['located_error_median_mm']:.2f} | {m['located_error_p90_mm']:.2f} | {m['located_within_6mm']:.3f} | {m['mae_dx_mm']:.2f} | {m['mae_dy_mm']:.2f} |
 
+Eyes hidden (opaque eyewear, the synthetic sunglasses; loss weight {info['hidden_weight']:g}): accuracy at 0.5
+{_fmt(m.get('hidden_accuracy'))}; mean probability {_fmt(m.get('hidden_p_mean_hidden'))} on crops with sunglasses,
+{_fmt(m.get('hidden_p_mean_visible'))} without.
+
 Through the pipeline (zones on held-out drives): docs/gaze_state.md.
 """
     path.write_text(text)
     return path
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 if __name__ == "__main__":

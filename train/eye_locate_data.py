@@ -8,7 +8,9 @@ joint on each person) and a few mm sideways, so the eye crop misses the eyes by 
 height. The locator reads the offset from a wider crop. Each crop here is cut with the head frame
 turned by N(0, ROTATION_JITTER_DEG) per axis at the true midpoint moved by N(0, CENTRE_SD_MM) per
 head axis (clipped to CENTRE_CLIP_SD sd); the label is the true midpoint relative to the crop's
-centre along the crop's own x and y axes (mm). Scenes as train.eye_data (the same training drivers).
+centre along the crop's own x and y axes (mm), and whether opaque eyewear hides the eyes (the
+synthetic sunglasses: the eye model cannot read them, so the classifier falls back to the head
+there). Scenes as train.eye_data (the same training drivers).
 
     python -m train.eye_locate_data --out DATA/locate_train.npz --scenes 1200 --frames-per-scene 4
     python -m train.eye_locate_data --out DATA/locate_test.npz --scenes 60 --frames-per-scene 8 --seed-base 10000
@@ -29,6 +31,7 @@ ROTATION_JITTER_DEG = 5.0
 # head-frame x, y, z: the runtime's guess on held-out drives was off by 1-10 / 6-23 / 1-5 mm (medians per run)
 CENTRE_SD_MM = (8.0, 14.0, 6.0)
 CENTRE_CLIP_SD = 2.5
+OPAQUE_EYEWEAR = ("sunglasses",)
 
 
 def locate_crops(ir: np.ndarray, intrinsics: Intrinsics, labels: dict, rng: np.random.Generator, n: int
@@ -53,15 +56,22 @@ def locate_crops(ir: np.ndarray, intrinsics: Intrinsics, labels: dict, rng: np.r
 
 def render_locate_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_per_frame: int,
                       log=print, synth_root: str | None = None) -> dict[str, np.ndarray]:
-    xs, ys, seeds = [], [], []
+    xs, ys, seeds, hidden = [], [], [], []
     for seed, rng, f, intr in scene_frames(n_scenes, frames_per_scene, seed_base, synth_root, log, "eye_locate_data"):
         crops, offsets = locate_crops(f.ir, intr, f.labels, rng, crops_per_frame)
         xs += crops
         ys += offsets
         seeds += [seed] * len(crops)
+        hidden += [eyes_hidden(f.labels)] * len(crops)
     if not xs:
         raise RuntimeError("no locator crop fitted in the images")
-    return {"x": np.asarray(xs, np.float16), "y": np.asarray(ys, np.float32), "seed": np.asarray(seeds, np.int32)}
+    return {"x": np.asarray(xs, np.float16), "y": np.asarray(ys, np.float32), "seed": np.asarray(seeds, np.int32),
+            "hidden": np.asarray(hidden, bool)}
+
+
+def eyes_hidden(labels: dict) -> bool:
+    """Opaque eyewear over the eyes (the synthetic sunglasses: albedo-0.03 lenses in IR)."""
+    return labels["subject"]["glasses"] in OPAQUE_EYEWEAR
 
 
 def main(argv: list[str] | None = None) -> None:

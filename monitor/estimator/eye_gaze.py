@@ -50,11 +50,13 @@ class EyeSpec:
 
 @dataclass(frozen=True)
 class LocatorSpec:
-    """What the runtime reads from an eye_locate contract: the output's name and the offsets the
-    locator was trained on (per crop axis, mm); a reading beyond them is clamped to them."""
+    """What the runtime reads from an eye_locate contract: the output's name, the offsets the
+    locator was trained on (per crop axis, mm; a reading beyond them is clamped to them) and
+    whether it also says if the eyes are hidden (a third output, P(opaque eyewear))."""
 
     output: str
     max_offset_mm: tuple[float, float]
+    has_hidden: bool = False
 
     @classmethod
     def from_contract(cls, c: Any) -> "LocatorSpec":
@@ -66,51 +68,68 @@ class LocatorSpec:
         if (c.height, c.width) != (LOCATE_HEIGHT, LOCATE_WIDTH) or tuple(crop.get("box_mm", ())) != LOCATE_BOX_MM:
             raise ValueError(f"eye locator wants {c.width}x{c.height} crops of {crop.get('box_mm')} mm; this runtime cuts "
                              f"{LOCATE_WIDTH}x{LOCATE_HEIGHT} of {list(LOCATE_BOX_MM)} mm (monitor/estimator/eye_crop.py)")
-        if tuple(c.outputs[0].get("order", ())) != ("dx", "dy"):
-            raise ValueError(f"eye locator outputs {c.outputs[0].get('order')}; this runtime reads ['dx', 'dy']")
+        order = tuple(c.outputs[0].get("order", ()))
+        if order not in (("dx", "dy"), ("dx", "dy", "hidden")):
+            raise ValueError(f"eye locator outputs {c.outputs[0].get('order')}; this runtime reads ['dx', 'dy'] "
+                             "or ['dx', 'dy', 'hidden']")
         limit = tuple(float(v) for v in crop.get("max_offset_mm", ()))
         if len(limit) != 2 or not all(np.isfinite(limit)) or min(limit) <= 0:
             raise ValueError("eye locator contract: crop.max_offset_mm must be two positive numbers")
-        return cls(c.outputs[0]["name"], limit)
+        return cls(c.outputs[0]["name"], limit, len(order) == 3)
+
+
+@dataclass(frozen=True)
+class EyeLocation:
+    """What the locator found: the eyes' midpoint (camera mm) and, with that output, the
+    probability that opaque eyewear hides them."""
+
+    centre_mm: np.ndarray
+    hidden_p: float | None = None
 
 
 def locate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: LocatorSpec, ir: np.ndarray, intrinsics,
-                guess_mm: np.ndarray, rotation: np.ndarray, flip_test: bool = True) -> np.ndarray | None:
-    """The eyes' midpoint (camera mm) the locator finds around ``guess_mm`` on the plane of
-    ``rotation``'s x/y axes; None when its wide crop leaves the image. ``run``: (N, 1, 48, 64)
-    float32 -> (N, 2) offsets in mm. Test-time flip: the mirrored crop's dx is negated and averaged in."""
+                guess_mm: np.ndarray, rotation: np.ndarray, flip_test: bool = True) -> EyeLocation | None:
+    """The eyes' midpoint the locator finds around ``guess_mm`` (camera mm) on the plane of
+    ``rotation``'s x/y axes; None when its wide crop leaves the image or it reads nothing finite.
+    ``run``: (N, 1, 48, 64) float32 -> (N, 2) offsets in mm, or (N, 3) with P(hidden). Test-time
+    flip: the mirrored crop's dx is negated and averaged in, P(hidden) averaged."""
     crop = eye_crop(ir, intrinsics, guess_mm, rotation, (LOCATE_HEIGHT, LOCATE_WIDTH), LOCATE_BOX_MM)
     if crop is None:
         return None
     if flip_test:
         both = run(np.stack([crop, crop[:, ::-1]])[:, None].astype(np.float32))
         dx, dy = (float(both[0, 0]) - float(both[1, 0])) / 2.0, (float(both[0, 1]) + float(both[1, 1])) / 2.0
+        hidden = float(both[:, 2].mean()) if spec.has_hidden else None
     else:
         out = run(crop[None, None].astype(np.float32))
         dx, dy = float(out[0, 0]), float(out[0, 1])
+        hidden = float(out[0, 2]) if spec.has_hidden else None
     if not (np.isfinite(dx) and np.isfinite(dy)):
         return None
+    if hidden is not None and not 0.0 <= hidden <= 1.0:
+        hidden = None  # never put a value on the wire that the gaze worker would refuse with the whole message
     lx, ly = spec.max_offset_mm
     dx, dy = min(max(dx, -lx), lx), min(max(dy, -ly), ly)
     r = np.asarray(rotation, dtype=np.float64)
-    return np.asarray(guess_mm, dtype=np.float64) + dx * r[:, 0] + dy * r[:, 1]
+    return EyeLocation(np.asarray(guess_mm, dtype=np.float64) + dx * r[:, 0] + dy * r[:, 1], hidden)
 
 
 def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np.ndarray, intrinsics,
                   head: HeadPose, flip_test: bool = True,
-                  locate: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None) -> EyeGaze | None:
+                  locate: Callable[[np.ndarray, np.ndarray], EyeLocation | None] | None = None) -> EyeGaze | None:
     """``run``: (N, 1, H, W) float32 -> (N, 2) angles, or (N, 3) with the spread. ``locate``:
-    (guess camera mm, rotation) -> the located midpoint or None (then the guess stays), e.g.
+    (guess camera mm, rotation) -> an `EyeLocation` or None (then the guess stays), e.g.
     `locate_eyes` bound to a locator model. None without a head position (no depth) or when the
     eye box leaves the image."""
     if head.position_mm is None or not np.all(np.isfinite(head.position_mm)):
         return None
     rot = np.asarray(head.rotation, dtype=np.float64)
     origin = np.asarray(head.position_mm, dtype=np.float64) + rot @ np.asarray(spec.eye_offset_mm)
+    hidden = None
     if locate is not None:
         located = locate(origin, rot)
         if located is not None:
-            origin = located
+            origin, hidden = located.centre_mm, located.hidden_p
     crop = eye_crop(ir, intrinsics, origin, rot)
     if crop is None:
         return None
@@ -124,4 +143,4 @@ def estimate_eyes(run: Callable[[np.ndarray], np.ndarray], spec: EyeSpec, ir: np
         spread = float(out[0, 2]) if spec.has_spread else None
     if spread is not None and not (np.isfinite(spread) and spread > 0):
         spread = None  # never put a value on the wire that the gaze worker would refuse with the whole message
-    return EyeGaze(origin, rot @ eye_direction(a, b), (a, b), spread)
+    return EyeGaze(origin, rot @ eye_direction(a, b), (a, b), spread, hidden)

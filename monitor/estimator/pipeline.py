@@ -18,7 +18,7 @@ import numpy as np
 from monitor.estimates import Estimates, EyeGaze, HeadPose, Joints
 from monitor.estimator import body_io
 from monitor.estimator.eye_crop import CROP_HEIGHT, CROP_WIDTH, LOCATE_HEIGHT, LOCATE_WIDTH
-from monitor.estimator.eye_gaze import EyeSpec, LocatorSpec, estimate_eyes, locate_eyes
+from monitor.estimator.eye_gaze import EyeLocation, EyeSpec, LocatorSpec, estimate_eyes, locate_eyes
 from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, HeadBox, flip_test_angles,
                                          flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
@@ -194,7 +194,7 @@ class PoseEstimator:
         spec, loc = self.eye_spec, self.locator_spec
         locate = None
         if self.locator is not None and loc is not None:
-            def locate(guess: np.ndarray, rotation: np.ndarray) -> np.ndarray | None:
+            def locate(guess: np.ndarray, rotation: np.ndarray) -> EyeLocation | None:
                 return locate_eyes(lambda x: self._timed_run(self.locator, "eye_locate", x)[loc.output], loc, ir, intr,
                                    guess, rotation)
         return estimate_eyes(lambda x: self._timed_run(self.eye, "eye", x)[spec.output], spec, ir, intr, head,

@@ -63,6 +63,8 @@ class GazeZoneClassifier:
         # expected per-axis error, and the eye weight is scaled by the inverse-variance share
         # head_spread^2 / (head_spread^2 + eye_spread^2), so unreadable eyes fall back to the head
         self.head_spread_deg: float | None = None
+        # with the eye locator's P(eyes hidden): scale the eye weight by 1 - P (sunglasses -> the head)
+        self.eyes_hidden_fallback = True
         self._empty = {label: 0.0 for label in self.scorer.labels}
 
     @property
@@ -136,6 +138,8 @@ class GazeZoneClassifier:
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_az, eye_el = eye_az + off[0], eye_el + off[1]
             w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
+            if self.eyes_hidden_fallback and eyes.hidden_p is not None:
+                w *= 1.0 - eyes.hidden_p
             gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
         direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)

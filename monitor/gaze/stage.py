@@ -61,6 +61,9 @@ class GazeStateConfig:
     # session); once the eye locator centred the crops, the eyes alone (None), tied with 12 and 16
     # (tenth session, docs/gaze_state.md)
     head_spread_deg: float | None = None
+    # with an eye locator that says whether opaque eyewear hides the eyes: the eye weight is also
+    # scaled by 1 - P(hidden), so the head-only gaze model takes over behind sunglasses
+    eyes_hidden_fallback: bool = True
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -86,6 +89,7 @@ class GazeStateStage:
                                                   **h.min_duration_for})
         self.classifier.eye_weight = self.config.eye_weight
         self.classifier.head_spread_deg = self.config.head_spread_deg
+        self.classifier.eyes_hidden_fallback = self.config.eyes_hidden_fallback
         self._road = frozenset(layout.road_zones)
         self.reset()
 
