@@ -95,9 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", default="", metavar="ONNX", help="body-joint model (default: shipped model)")
     p.add_argument("--head-model", default="", metavar="ONNX", help="head-pose model (default: shipped model)")
     p.add_argument("--eye-model", default="", metavar="ONNX|none",
-                   help="eye-gaze model on IR eye crops: gaze zones from the eyes' ray, weighed against the "
-                        "head-only gaze by the model's own spread (default: the shipped models/eye_gaze_ir.onnx; "
-                        "'none': zones from the head pose alone; docs/gaze_state.md)")
+                   help="eye-gaze model on IR eye crops: gaze zones from the eyes' ray, or from the head pose "
+                        "where sunglasses hide the eyes (default: the shipped models/eye_gaze_ir.onnx, with the "
+                        "eye locator its contract names next to it, eye_locate_ir.onnx; 'none': zones from the "
+                        "head pose alone; docs/gaze_state.md)")
     p.add_argument("--body-flip-test", action="store_true",
                    help="run the body model on the frame and its mirror image and average (test-time flip: "
                         "better joints, twice the body inference; docs/models.md)")

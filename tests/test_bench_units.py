@@ -184,3 +184,21 @@ def test_bench_eye_model_option_follows_run_monitor(tmp_path):
     assert eye() == str(DEFAULT_EYE_MODEL) == eye("--eye-model", "")
     assert eye("--eye-model", "none") == "" == eye("--eye-model", "None")
     assert eye("--eye-model", "my_eyes.onnx") == "my_eyes.onnx"
+
+
+def test_bench_reports_a_missing_eye_locator_as_unavailable(tmp_path):
+    """An eye model whose contract names a locator that is not next to it: the case is reported
+    unavailable with the reason, before any worker starts."""
+    import shutil
+    from monitor.bench.pipeline import Bench, build_parser
+    from monitor.estimator.pipeline import DEFAULT_EYE_MODEL
+    lone = tmp_path / "eye_gaze_ir.onnx"
+    shutil.copy(DEFAULT_EYE_MODEL, lone)
+
+    def reason(eye):
+        bench = Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", "--eye-model", eye]),
+                      tmp_path)
+        return bench.unavailable(bench.cases()[0])
+
+    assert reason(str(DEFAULT_EYE_MODEL)) is None
+    assert "eye locator model" in reason(str(lone)) and "eye_locate_ir.onnx not found" in reason(str(lone))

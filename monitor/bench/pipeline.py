@@ -28,7 +28,7 @@ from monitor.bench.cache import cached_frames, paced_recording
 from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
-                                       resolve_eye_model)
+                                       eye_locator_of, resolve_eye_model)
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -242,6 +242,8 @@ class Bench:
                 return f"{full} is not part of this onnxruntime build ({ort.__version__})"
             return f"{full} is built in but cannot run here (no CUDA device, or CUDA/cuDNN/TensorRT libraries missing)"
         eye = [("eye", Path(self.eye_model))] if self.eye_model else []
+        locator = eye_locator_of(self.eye_model) if self.eye_model and Path(self.eye_model).is_file() else None
+        eye += [("eye locator", locator)] if locator is not None else []
         for label, path in (("body", self.body_path(case)), ("head", self.head_path(case)), *eye):
             if not path.is_file():
                 return f"{label} model {path} not found"

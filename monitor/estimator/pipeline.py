@@ -285,6 +285,20 @@ def eye_locator_path(eye_path: str | Path, name: str) -> Path:
     return Path(eye_path).parent / Path(name).name
 
 
+def eye_locator_of(eye_path: str | Path) -> Path | None:
+    """The locator file an eye model's contract names, without loading the model for inference;
+    None when it names none or the file cannot be read as a model with a contract (loading it
+    then says what is wrong)."""
+    import onnxruntime as ort
+    from monitor.estimator.contract import CONTRACT_KEY, ModelContract
+    try:
+        meta = ort.InferenceSession(str(eye_path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        name = ModelContract.from_metadata(meta.custom_metadata_map, str(eye_path)).raw.get("crop", {}).get("locator")
+    except Exception:  # noqa: BLE001 - any unreadable file: the load reports it
+        return None
+    return eye_locator_path(eye_path, name) if name else None
+
+
 def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None,
                       locator: OnnxModel | None = None) -> None:
     """Each model must do the job it was given and its graph must take the input its contract
