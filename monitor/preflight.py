@@ -86,6 +86,13 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
         if path and not Path(path).is_file():
             raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
                              if option == "--eye-model" else f"{option} {path}: model file not found")
+    if args.eye_model:
+        from monitor.estimator.pipeline import eye_locator_of
+        locator = eye_locator_of(args.eye_model)
+        if locator is not None and not locator.is_file():
+            raise ValueError(f"--eye-model {args.eye_model} cuts its crops where its eye locator finds the eyes, and "
+                             f"that locator {locator} is missing: put it next to the eye model, or run with "
+                             "--eye-model none")
     if args.layout:
         from calib.layout import load_layout
 

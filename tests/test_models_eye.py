@@ -336,6 +336,10 @@ def test_eye_data_and_train_eye_commands_write_a_set_a_model_and_its_card(tmp_pa
               "--out", str(tmp_path / "models")])
     model = OnnxModel(tmp_path / "models" / "eye_gaze_ir.onnx", ["cpu"])
     assert model.contract.task == "eye_gaze" and model.contract.metrics["unjittered"]["crops"] > 0
+    assert model.contract.raw["crop"]["locator"] == "eye_locate_ir.onnx"  # the default --locator
+    eye_main(["--train", str(tmp_path / "train.npz"), "--test", str(tmp_path / "test.npz"), "--max-steps", "2",
+              "--locator", "", "--out", str(tmp_path / "lone")])
+    assert "locator" not in OnnxModel(tmp_path / "lone" / "eye_gaze_ir.onnx", ["cpu"]).contract.raw["crop"]
     card = (tmp_path / "models" / "eye_gaze_ir.md").read_text()
     assert "seeds 0-2" in card and "20 steps" in card and "| true head frame |" in card
 

@@ -67,6 +67,7 @@ def test_locate_eyes_moves_the_guess_along_the_crop_axes_with_flip_test_and_clam
 
     def run(batch):  # the mirrored crop reads the mirrored offset, a little off, as a model would
         calls.append(batch.shape)
+        assert np.array_equal(batch[1, 0], batch[0, 0][:, ::-1])  # the second crop is the first mirrored left-right
         return np.array([[6.0, -12.0], [-4.0, -14.0]], np.float32)
 
     out = locate_eyes(run, spec, ir, INTR, guess, rot)
@@ -74,6 +75,8 @@ def test_locate_eyes_moves_the_guess_along_the_crop_axes_with_flip_test_and_clam
     assert np.allclose(out.centre_mm, guess + 5.0 * rot[:, 0] - 13.0 * rot[:, 1]) and out.hidden_p is None
     far = locate_eyes(lambda b: np.array([[90.0, 80.0], [-90.0, 80.0]], np.float32), spec, ir, INTR, guess, rot)
     assert np.allclose(far.centre_mm, guess + 20.0 * rot[:, 0] + 35.0 * rot[:, 1])  # clamped to its training range
+    low = locate_eyes(lambda b: np.array([[-90.0, -80.0], [90.0, -80.0]], np.float32), spec, ir, INTR, guess, rot)
+    assert np.allclose(low.centre_mm, guess - 20.0 * rot[:, 0] - 35.0 * rot[:, 1])
     with_hidden = LocatorSpec("offset", (20.0, 35.0), has_hidden=True)
     seen = locate_eyes(lambda b: np.array([[6.0, -12.0, 0.9], [-4.0, -14.0, 0.7]], np.float32), with_hidden, ir,
                        INTR, guess, rot)
@@ -170,6 +173,8 @@ def test_classifier_leans_on_the_head_when_the_eyes_are_hidden():
 
     assert np.allclose(gaze(None), (20.0, 10.0), atol=1e-9) and np.allclose(gaze(0.0), (20.0, 10.0), atol=1e-9)
     assert np.allclose(gaze(1.0), model, atol=1e-9)  # sunglasses: the head-only gaze
+    moved = EyeGaze(cam.to_camera(head_mm) + np.array([0.0, 40.0, 0.0]), eye_dir, (0.0, 0.0), None, 1.0)
+    assert np.allclose(clf.classify(head, eyes=moved).head_position_car_mm, clf.classify(head).head_position_car_mm)
     assert np.allclose(gaze(0.25), (model[0] + 0.75 * (20.0 - model[0]), model[1] + 0.75 * (10.0 - model[1])), atol=1e-9)
     clf.eyes_hidden_fallback = False
     assert np.allclose(gaze(1.0), (20.0, 10.0), atol=1e-9)
@@ -209,6 +214,7 @@ def test_shipped_eye_model_comes_with_its_locator_and_finds_the_eyes():
         fs = scene.frameset(i)
         out = est.estimate(fs)
         assert est.last_timings_ms["eye_locate"] > 0
+        assert out.eyes.hidden_p > 0.5  # this driver wears the synthetic sunglasses
         truth = np.mean(np.asarray(fs.truth["head"]["eyes_mm"]), axis=0)
         rot = np.asarray(out.head.rotation)
         guess = out.head.position_mm + rot @ np.asarray(est.eye_spec.eye_offset_mm)
@@ -216,6 +222,8 @@ def test_shipped_eye_model_comes_with_its_locator_and_finds_the_eyes():
         located_err.append(np.linalg.norm(out.eyes.origin_mm - truth))
     # this driver's guess sits ~18 mm above the eyes on this mount; located, a few mm off
     assert np.median(located_err) < 0.4 * np.median(guess_err)
+    visible = est.estimate(Scene(seed=20000, scenario="drive").frameset(40)).eyes  # clear glasses
+    assert visible.hidden_p < 0.5
 
 
 def test_an_eye_model_without_its_named_locator_is_refused(tmp_path):
@@ -227,7 +235,26 @@ def test_an_eye_model_without_its_named_locator_is_refused(tmp_path):
     shutil.copy(DEFAULT_EYE_MODEL, lone)
     with pytest.raises(ModelLoadError, match="eye_locate_ir.onnx is missing"):
         PoseEstimator.load(None, None, ["cpu"], eye_path=lone)
+    from monitor.estimator.pipeline import DEFAULT_HEAD_MODEL, eye_locator_of
+    assert eye_locator_of(lone) == tmp_path / "eye_locate_ir.onnx"
+    assert eye_locator_of(DEFAULT_HEAD_MODEL) is None and eye_locator_of(tmp_path / "no_such.onnx") is None
+    shutil.copy(DEFAULT_HEAD_MODEL, tmp_path / "eye_locate_ir.onnx")  # the wrong model under the named file
+    with pytest.raises(ModelLoadError, match="not a eye_locate model.*crop.locator"):
+        PoseEstimator.load(None, None, ["cpu"], eye_path=lone)
+    (tmp_path / "eye_locate_ir.onnx").unlink()
     code, output = run(tmp_path / "run", "--source", "synthetic:seed=10001", "--fast", "--max-frames", "3",
                        "--eye-model", str(lone), timeout=120)
     assert code == 2 and "locator" in output and "--eye-model none" in output and "Traceback" not in output
     assert not (tmp_path / "run" / "results.jsonl").exists() or (tmp_path / "run" / "results.jsonl").read_text() == ""
+
+
+def test_overlay_leaves_out_the_eye_ray_behind_sunglasses():
+    from monitor.display.overlay import draw_eye_ray
+    from monitor.estimates import EyeGaze
+    intr = (INTR.fx, INTR.fy, INTR.cx, INTR.cy)
+    drawn = []
+    for p in (None, 0.2, 0.9):
+        img = np.zeros((480, 848, 3), np.uint8)
+        draw_eye_ray(img, EyeGaze(np.array([0.0, 0.0, 650.0]), np.array([0.3, 0.0, -0.95]), (0.0, 0.0), None, p), intr)
+        drawn.append(int(img.any(axis=2).sum()))
+    assert drawn[0] > 50 and drawn[1] == drawn[0] and drawn[2] == 0

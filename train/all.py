@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--locate-steps", type=int, default=LOCATE_STEPS, help="eye-locator training steps")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.eye_steps > 0 and args.locate_steps < 1:
+        ap.error("--locate-steps must be >= 1: the eye model needs its locator (--eye-steps 0 skips both)")
     if args.extra_scenes and args.train_scenes > EXTRA_SETS[0].first_seed:
         ap.error(f"--train-scenes above {EXTRA_SETS[0].first_seed} would reuse the extra scenes' seeds (the same drivers "
                  "twice); pass --no-extra-scenes or fewer scenes")

@@ -109,7 +109,10 @@ def draw_head(img: np.ndarray, head: HeadPose, intrinsics: Sequence[float]) -> N
 
 
 def draw_eye_ray(img: np.ndarray, eyes: EyeGaze, intrinsics: Sequence[float]) -> None:
-    """The eye-gaze ray, EYE_RAY_MM long from the eyes' midpoint, projected."""
+    """The eye-gaze ray, EYE_RAY_MM long from the eyes' midpoint, projected; not drawn when the
+    eye locator says opaque eyewear hides the eyes (P >= 0.5: the classifier then follows the head)."""
+    if eyes.hidden_p is not None and eyes.hidden_p >= 0.5:
+        return
     fx, fy, cx, cy = intrinsics[:4]
     o = np.asarray(eyes.origin_mm, dtype=np.float64)
     e = o + EYE_RAY_MM * np.asarray(eyes.direction, dtype=np.float64)

@@ -20,7 +20,7 @@ import numpy as np
 CROP_HEIGHT, CROP_WIDTH = 32, 64
 BOX_MM = (48.0, 96.0)  # height, width on the face: both eyes (~62 mm apart) and their sockets
 # the eye locator's wider view (eye_gaze.locate_eyes): 2 mm per pixel, room for the runtime's
-# head-centre error (its vertical part is 10-25 mm on unseen drivers, more than the eye box allows)
+# head-centre error (its vertical part is up to 23 mm on unseen drivers, more than the eye box allows)
 LOCATE_HEIGHT, LOCATE_WIDTH = 48, 64
 LOCATE_BOX_MM = (96.0, 128.0)
 

@@ -2,7 +2,7 @@
 
 The crop is cut in the estimated head frame at the eyes' midpoint. The first guess of that point
 is the estimated head centre plus the contract's ``crop.eye_offset_mm`` (measured on the training
-faces); on unseen drivers it sits 10-25 mm above or below the eyes (the head centre follows where
+faces); on unseen drivers it sits up to 23 mm above or below the eyes (the head centre follows where
 the body model puts each person's Head joint), so with an eye locator (`locate_eyes`, its own
 small model on a wider crop) the crop is cut where the locator finds the eyes. The model's eye-in-head
 angles, turned by the same estimated rotation, are the gaze in the camera frame. Test-time flip:

@@ -88,9 +88,10 @@ FIRST_CROP_MAX_OUTSIDE = 0.5
 
 
 class PoseEstimator:
-    """Body joints then head pose for one frameset. ``head`` may be None (body only).
-    ``last_timings_ms`` holds the time of each step of the latest ``estimate``: ``body`` and
-    ``head`` inference, ``pre`` and ``post`` processing (everything else)."""
+    """Body joints then head pose for one frameset, then (with an eye model) eye gaze. ``head`` may
+    be None (body only). ``last_timings_ms`` holds the time of each step of the latest
+    ``estimate``: each model's inference (``body``, ``head``, ``eye``, ``eye_locate``) and
+    ``pre_post`` (everything else)."""
 
     def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
                  refine_head_centre: bool = True, body_flip_test: bool = False,
@@ -155,6 +156,13 @@ class PoseEstimator:
                                      "with --eye-model none")
             locator = OnnxModel(locator_path, providers, io_binding)
         check_model_roles(body, head, eye, locator)
+        for option, model, spec in (("--eye-model", eye, EyeSpec), ("--eye-model's locator", locator, LocatorSpec)):
+            if model is not None:
+                try:
+                    spec.from_contract(model.contract)
+                except ValueError as exc:
+                    raise ModelLoadError(f"{option} {model.path}: {exc}; use a model exported for this runtime, or "
+                                         "run with --eye-model none") from None
         return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye,
                    eye_locator=locator)
 
@@ -290,7 +298,7 @@ def eye_locator_of(eye_path: str | Path) -> Path | None:
     None when it names none or the file cannot be read as a model with a contract (loading it
     then says what is wrong)."""
     import onnxruntime as ort
-    from monitor.estimator.contract import CONTRACT_KEY, ModelContract
+    from monitor.estimator.contract import ModelContract
     try:
         meta = ort.InferenceSession(str(eye_path), providers=["CPUExecutionProvider"]).get_modelmeta()
         name = ModelContract.from_metadata(meta.custom_metadata_map, str(eye_path)).raw.get("crop", {}).get("locator")
@@ -303,14 +311,16 @@ def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = 
                       locator: OnnxModel | None = None) -> None:
     """Each model must do the job it was given and its graph must take the input its contract
     promises (a head model passed as body model, or a contract from another export, is refused)."""
-    roles = [("--body-model", body, "body_joints"), ("--head-model", head, "head_pose")]
-    roles += [("--eye-model", eye, "eye_gaze")] if eye is not None else []
-    roles += [("--eye-model's locator", locator, "eye_locate")] if locator is not None else []
-    for option, model, task in roles:
+    roles = [("--body-model", body, "body_joints", "body and head models swapped?"),
+             ("--head-model", head, "head_pose", "body and head models swapped?")]
+    roles += [("--eye-model", eye, "eye_gaze", "--eye-model none runs without eye gaze")] if eye is not None else []
+    roles += ([("--eye-model's locator", locator, "eye_locate", "the eye model's contract names it in crop.locator; "
+                "put the eye_locate model there, or run with --eye-model none")] if locator is not None else [])
+    for option, model, task, hint in roles:
         c = model.contract
         if c.task != task:
             raise ModelLoadError(f"{option} {model.path} is a {c.task} model, not a {task} model; "
-                                 "pass the right file (body and head models swapped?)")
+                                 f"pass the right file ({hint})")
         graph_input = next(i for i in model.session.get_inputs() if i.name == c.input_name)
         promised = (None, c.channels, c.height, c.width)
         shape = list(graph_input.shape)

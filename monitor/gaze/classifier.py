@@ -134,12 +134,14 @@ class GazeZoneClassifier:
         if eye_ray is not None and self.eye_weight > 0:
             # the eyes' ray is cut with the same head pose, so it carries the same bias: the
             # road-ahead offset applies to it too; then blended with the head-only model's gaze
-            origin, eye_dir = eye_ray
+            eye_origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_az, eye_el = eye_az + off[0], eye_el + off[1]
             w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
             if self.eyes_hidden_fallback and eyes.hidden_p is not None:
                 w *= 1.0 - eyes.hidden_p
+            if w > 0:  # eyes with no weight (hidden): exactly the head-only ray, its origin included
+                origin = eye_origin
             gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
         direction = angles_to_direction(*gaze_angles)
         p = self.scorer.probabilities(origin, direction)
