@@ -87,12 +87,10 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
             raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
                              if option == "--eye-model" else f"{option} {path}: model file not found")
     if args.eye_model:
-        from monitor.estimator.pipeline import eye_locator_of
+        from monitor.estimator.pipeline import eye_locator_of, missing_locator_message
         locator = eye_locator_of(args.eye_model)
         if locator is not None and not locator.is_file():
-            raise ValueError(f"--eye-model {args.eye_model} cuts its crops where its eye locator finds the eyes, and "
-                             f"that locator {locator} is missing: put it next to the eye model, or run with "
-                             "--eye-model none")
+            raise ValueError(missing_locator_message(args.eye_model, locator))
     if args.layout:
         from calib.layout import load_layout
 

@@ -150,10 +150,7 @@ class PoseEstimator:
         if eye is not None and eye_path and eye.contract.raw.get("crop", {}).get("locator"):
             locator_path = eye_locator_path(eye_path, eye.contract.raw["crop"]["locator"])
             if not locator_path.is_file():
-                raise ModelLoadError(f"--eye-model {eye_path} cuts its crops where its eye locator finds the eyes, and "
-                                     f"that locator {locator_path} is missing: put it next to the eye model (the "
-                                     "shipped pair: models/eye_gaze_ir.onnx, models/eye_locate_ir.onnx), or run "
-                                     "with --eye-model none")
+                raise ModelLoadError(missing_locator_message(eye_path, locator_path))
             locator = OnnxModel(locator_path, providers, io_binding)
         check_model_roles(body, head, eye, locator)
         for option, model, spec in (("--eye-model", eye, EyeSpec), ("--eye-model's locator", locator, LocatorSpec)):
@@ -291,6 +288,12 @@ class PoseEstimator:
 def eye_locator_path(eye_path: str | Path, name: str) -> Path:
     """The locator an eye model's contract names (``crop.locator``): a file next to the eye model."""
     return Path(eye_path).parent / Path(name).name
+
+
+def missing_locator_message(eye_path: str | Path, locator_path: Path) -> str:
+    return (f"--eye-model {eye_path} cuts its crops where its eye locator finds the eyes, and that locator "
+            f"{locator_path} is missing: put it next to the eye model (the shipped pair: models/eye_gaze_ir.onnx, "
+            "models/eye_locate_ir.onnx), or run with --eye-model none")
 
 
 def eye_locator_of(eye_path: str | Path) -> Path | None:
