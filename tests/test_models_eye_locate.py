@@ -144,7 +144,7 @@ def test_trained_locator_finds_the_bar_and_carries_its_contract(locator_onnx):
 def test_locator_contract_mismatches_are_refused(locator_onnx):
     path = locator_onnx[0]
     raw = json.loads(OnnxModel(path, ["cpu"]).contract.to_metadata()[CONTRACT_KEY])
-    for change, match in (({"modality": "depth"}, "IR crops only"),
+    for change, match in (({"modality": "depth"}, "IR eye crops only"),
                           ({"crop": {**raw["crop"], "box_mm": [48.0, 96.0]}}, "this runtime cuts"),
                           ({"task": "eye_gaze"}, "expected 'eye_locate'"),
                           ({"outputs": [{**raw["outputs"][0], "order": ["dy", "dx"]}]}, "this runtime reads"),

@@ -79,32 +79,32 @@ def _run(args: list[str]) -> None:
     subprocess.run([sys.executable, *args], check=True)
 
 
+def _crop_sets(module: str, data: Path, train_sets: tuple[tuple[str, int], ...], test_name: str,
+               test_args: list[str], synth: list[str]) -> tuple[list[Path], Path]:
+    """The npz crop sets of an eye-stage model (training: 1200 scenes x 4 frames from each first
+    seed; test: 60 x 8 from seed 10000), made by ``module`` where they are missing."""
+    paths = [data / f"{name}.npz" for name, _ in train_sets]
+    for path, (_, first) in zip(paths, train_sets):
+        if not path.is_file():
+            _run(["-m", module, "--out", str(path), "--scenes", "1200", "--frames-per-scene", "4",
+                  "--seed-base", str(first), *synth])
+    test = data / f"{test_name}.npz"
+    if not test.is_file():
+        _run(["-m", module, "--out", str(test), "--scenes", "60", "--frames-per-scene", "8", "--seed-base", "10000",
+              *test_args, *synth])
+    return paths, test
+
+
 def train_eye_model(data: Path, out: Path, steps: int, seed: int, synth: list[str]) -> None:
     """Step count, not wall clock, bounds this one (the shipped model's 18027 steps; ``--minutes`` is
     only a cap)."""
-    eye_sets = [data / f"{name}.npz" for name, _ in EYE_SETS]
-    for path, (_, first) in zip(eye_sets, EYE_SETS):
-        if not path.is_file():
-            _run(["-m", "train.eye_data", "--out", str(path), "--scenes", "1200", "--frames-per-scene", "4",
-                  "--seed-base", str(first), *synth])
-    eye_test = data / "eyes_test.npz"
-    if not eye_test.is_file():
-        _run(["-m", "train.eye_data", "--out", str(eye_test), "--scenes", "60", "--frames-per-scene", "8",
-              "--seed-base", "10000", "--crops", "2", *synth])
+    eye_sets, eye_test = _crop_sets("train.eye_data", data, EYE_SETS, "eyes_test", ["--crops", "2"], synth)
     _run(["-m", "train.eye", "--train", *map(str, eye_sets), "--test", str(eye_test), "--minutes", "600",
           "--max-steps", str(steps), "--seed", str(seed), "--threads", "1", "--out", str(out)])
 
 
 def train_eye_locator(data: Path, out: Path, steps: int, seed: int, synth: list[str]) -> None:
-    sets = [data / f"{name}.npz" for name, _ in LOCATE_SETS]
-    for path, (_, first) in zip(sets, LOCATE_SETS):
-        if not path.is_file():
-            _run(["-m", "train.eye_locate_data", "--out", str(path), "--scenes", "1200", "--frames-per-scene", "4",
-                  "--seed-base", str(first), *synth])
-    test = data / "locate_test.npz"
-    if not test.is_file():
-        _run(["-m", "train.eye_locate_data", "--out", str(test), "--scenes", "60", "--frames-per-scene", "8",
-              "--seed-base", "10000", *synth])
+    sets, test = _crop_sets("train.eye_locate_data", data, LOCATE_SETS, "locate_test", [], synth)
     _run(["-m", "train.eye_locate", "--train", *map(str, sets), "--test", str(test), "--max-steps", str(steps),
           "--seed", str(seed), "--threads", "2", "--out", str(out)])
 

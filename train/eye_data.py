@@ -102,17 +102,22 @@ def render_eye_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_p
             "label_frame": np.array(label_frame)}
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_set_args(ap: argparse.ArgumentParser, crops_default: int, crops_help: str) -> None:
+    """The options of a crop-set command (this one, train.eye_locate_data): output, scenes, crops."""
     ap.add_argument("--out", required=True, help="npz file to write")
     ap.add_argument("--scenes", type=int, required=True)
     ap.add_argument("--frames-per-scene", type=int, default=4)
     ap.add_argument("--seed-base", type=int, default=0, help="test sets use >= 10000")
-    ap.add_argument("--crops", type=int, default=4, help="crops per frame (the first unjittered)")
-    ap.add_argument("--labels", choices=LABEL_FRAMES, default="crop",
-                    help="gaze relative to the frame each crop was cut in (default) or to the true head")
+    ap.add_argument("--crops", type=int, default=crops_default, help=crops_help)
     ap.add_argument("--synth-root", default=None, help="where package 'synth' lives (default: this checkout, "
                                                       "or $DMS_SYNTH_ROOT)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_set_args(ap, 4, "crops per frame (the first unjittered)")
+    ap.add_argument("--labels", choices=LABEL_FRAMES, default="crop",
+                    help="gaze relative to the frame each crop was cut in (default) or to the true head")
     args = ap.parse_args(argv)
     data = render_eye_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, args.labels,
                           synth_root=args.synth_root)

@@ -25,7 +25,7 @@ import numpy as np
 from calib.transforms import rotation_from_vector
 from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDTH, eye_crop
 from monitor.frames import Intrinsics
-from train.eye_data import scene_frames
+from train.eye_data import add_set_args, scene_frames
 
 ROTATION_JITTER_DEG = 5.0
 # head-frame x, y, z: the runtime's guess was off by up to 10 / 23 / 5 mm (|median| per run, 22 validation and
@@ -78,13 +78,7 @@ def eyes_hidden(labels: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="npz file to write")
-    ap.add_argument("--scenes", type=int, required=True)
-    ap.add_argument("--frames-per-scene", type=int, default=4)
-    ap.add_argument("--seed-base", type=int, default=0, help="test sets use >= 10000")
-    ap.add_argument("--crops", type=int, default=3, help="jittered crops per frame")
-    ap.add_argument("--synth-root", default=None, help="where package 'synth' lives (default: this checkout, "
-                                                      "or $DMS_SYNTH_ROOT)")
+    add_set_args(ap, 3, "jittered crops per frame")
     args = ap.parse_args(argv)
     data = render_locate_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, synth_root=args.synth_root)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ ONNX Runtime sessions, replaying pre-rendered frames at the chosen rate (docs/be
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -242,8 +243,7 @@ class Bench:
                 return f"{full} is not part of this onnxruntime build ({ort.__version__})"
             return f"{full} is built in but cannot run here (no CUDA device, or CUDA/cuDNN/TensorRT libraries missing)"
         eye = [("eye", Path(self.eye_model))] if self.eye_model else []
-        locator = eye_locator_of(self.eye_model) if self.eye_model and Path(self.eye_model).is_file() else None
-        eye += [("eye locator", locator)] if locator is not None else []
+        eye += [("eye locator", self.eye_locator)] if self.eye_locator is not None else []
         for label, path in (("body", self.body_path(case)), ("head", self.head_path(case)), *eye):
             if not path.is_file():
                 return f"{label} model {path} not found"
@@ -253,6 +253,11 @@ class Bench:
     def eye_model(self) -> str:
         """The eye model's path, "" for none, read as run_monitor.py reads --eye-model."""
         return resolve_eye_model(self.args.eye_model)
+
+    @functools.cached_property
+    def eye_locator(self) -> Path | None:
+        """The locator the eye model's contract names (read once, not per case), or None."""
+        return eye_locator_of(self.eye_model) if self.eye_model and Path(self.eye_model).is_file() else None
 
     def body_path(self, case: Case) -> Path:
         return variant_path(self.body_models[case.body], case.precision)

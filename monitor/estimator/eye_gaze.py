@@ -21,6 +21,20 @@ from monitor.estimator.eye_crop import (BOX_MM, CROP_HEIGHT, CROP_WIDTH, LOCATE_
                                         eye_crop, eye_direction)
 
 
+def _ir_crop_contract(c: Any, task: str, role: str, size: tuple[int, int], box_mm: tuple[float, float]) -> dict:
+    """The contract's ``crop`` section once its task, modality, input size and box are the ones
+    this runtime cuts (eye_crop.py); ValueError otherwise."""
+    if c.task != task:
+        raise ValueError(f"{role} has task {c.task!r}; expected {task!r}")
+    if c.modality != "ir":
+        raise ValueError(f"{role} reads {c.modality!r}; this runtime cuts IR eye crops only")
+    crop = c.raw.get("crop", {})
+    if (c.height, c.width) != size or tuple(crop.get("box_mm", ())) != box_mm:
+        raise ValueError(f"{role} wants {c.width}x{c.height} crops of {crop.get('box_mm')} mm; this runtime cuts "
+                         f"{size[1]}x{size[0]} of {list(box_mm)} mm (monitor/estimator/eye_crop.py)")
+    return crop
+
+
 @dataclass(frozen=True)
 class EyeSpec:
     """What the runtime reads from an eye_gaze contract."""
@@ -31,14 +45,7 @@ class EyeSpec:
 
     @classmethod
     def from_contract(cls, c: Any) -> "EyeSpec":
-        if c.task != "eye_gaze":
-            raise ValueError(f"eye model has task {c.task!r}; expected 'eye_gaze'")
-        if c.modality != "ir":
-            raise ValueError(f"eye model reads {c.modality!r}; this runtime cuts IR eye crops only")
-        crop = c.raw.get("crop", {})
-        if (c.height, c.width) != (CROP_HEIGHT, CROP_WIDTH) or tuple(crop.get("box_mm", ())) != BOX_MM:
-            raise ValueError(f"eye model wants {c.width}x{c.height} crops of {crop.get('box_mm')} mm; this runtime "
-                             f"cuts {CROP_WIDTH}x{CROP_HEIGHT} of {list(BOX_MM)} mm (monitor/estimator/eye_crop.py)")
+        crop = _ir_crop_contract(c, "eye_gaze", "eye model", (CROP_HEIGHT, CROP_WIDTH), BOX_MM)
         offset = tuple(float(v) for v in crop.get("eye_offset_mm", (0.0, 0.0, 0.0)))
         if len(offset) != 3:
             raise ValueError("eye model contract: crop.eye_offset_mm must have 3 numbers")
@@ -60,14 +67,7 @@ class LocatorSpec:
 
     @classmethod
     def from_contract(cls, c: Any) -> "LocatorSpec":
-        if c.task != "eye_locate":
-            raise ValueError(f"eye locator has task {c.task!r}; expected 'eye_locate'")
-        if c.modality != "ir":
-            raise ValueError(f"eye locator reads {c.modality!r}; this runtime cuts IR crops only")
-        crop = c.raw.get("crop", {})
-        if (c.height, c.width) != (LOCATE_HEIGHT, LOCATE_WIDTH) or tuple(crop.get("box_mm", ())) != LOCATE_BOX_MM:
-            raise ValueError(f"eye locator wants {c.width}x{c.height} crops of {crop.get('box_mm')} mm; this runtime cuts "
-                             f"{LOCATE_WIDTH}x{LOCATE_HEIGHT} of {list(LOCATE_BOX_MM)} mm (monitor/estimator/eye_crop.py)")
+        crop = _ir_crop_contract(c, "eye_locate", "eye locator", (LOCATE_HEIGHT, LOCATE_WIDTH), LOCATE_BOX_MM)
         order = tuple(c.outputs[0].get("order", ()))
         if order not in (("dx", "dy"), ("dx", "dy", "hidden")):
             raise ValueError(f"eye locator outputs {c.outputs[0].get('order')}; this runtime reads ['dx', 'dy'] "

@@ -100,10 +100,10 @@ class PoseEstimator:
         self.body, self.head = body, head
         # eye gaze from the IR image, cut with the head pose (eye_gaze.py); needs a head model
         self.eye = eye if head is not None else None
-        self.eye_spec = EyeSpec.from_contract(eye.contract) if self.eye is not None else None
+        self.eye_spec = _eye_stage_spec(EyeSpec, self.eye, "--eye-model")
         # where the eye crop is cut: the locator's finding, else the head centre's guess
         self.locator = eye_locator if self.eye is not None else None
-        self.locator_spec = LocatorSpec.from_contract(self.locator.contract) if self.locator is not None else None
+        self.locator_spec = _eye_stage_spec(LocatorSpec, self.locator, "--eye-model's locator")
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
         # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average);
@@ -153,13 +153,6 @@ class PoseEstimator:
                 raise ModelLoadError(missing_locator_message(eye_path, locator_path))
             locator = OnnxModel(locator_path, providers, io_binding)
         check_model_roles(body, head, eye, locator)
-        for option, model, spec in (("--eye-model", eye, EyeSpec), ("--eye-model's locator", locator, LocatorSpec)):
-            if model is not None:
-                try:
-                    spec.from_contract(model.contract)
-                except ValueError as exc:
-                    raise ModelLoadError(f"{option} {model.path}: {exc}; use a model exported for this runtime, or "
-                                         "run with --eye-model none") from None
         return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye,
                    eye_locator=locator)
 
@@ -283,6 +276,18 @@ class PoseEstimator:
             angles = self._timed_run(self.head, "head", crop[None, None])[spec.output][0]
         ypr = dict(zip(spec.order, (float(a) for a in angles)))
         return (ypr["yaw"], ypr["pitch"], ypr["roll"]), box
+
+
+def _eye_stage_spec(spec_type: Any, model: OnnxModel | None, option: str) -> Any:
+    """``spec_type.from_contract`` of an eye-stage model (None without one); a contract this
+    runtime cannot serve stops the load with a message naming the file."""
+    if model is None:
+        return None
+    try:
+        return spec_type.from_contract(model.contract)
+    except ValueError as exc:
+        raise ModelLoadError(f"{option} {model.path}: {exc}; use a model exported for this runtime, or run with "
+                             "--eye-model none") from None
 
 
 def eye_locator_path(eye_path: str | Path, name: str) -> Path:
