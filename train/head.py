@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jitter", type=int, default=3, help="jittered crops per training frame")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--init", default=None, help="start from these weights instead of scratch: a .pt state dict, or a shipped .onnx (its batch norms are folded in, so they stay frozen while fine-tuning)")
+    ap.add_argument("--init", default=None,
+                    help="start from these weights instead of scratch: a .pt state dict, or a shipped .onnx "
+                         "(its batch norms are folded in, so they stay frozen while fine-tuning)")
     ap.add_argument("--dropout", type=float, default=0.5, help="on the two hidden FC layers (paper: 0.5)")
     ap.add_argument("--centre-sd", type=float, default=0.08, help="crop-centre jitter, fraction of the box")
     ap.add_argument("--scale-range", type=float, default=0.1, help="head-distance jitter, +- fraction")
