@@ -13,9 +13,12 @@ scenes (10000-10059), so each names drivers no model has seen:
                     spent look, so use it once per candidate, after validation
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
---headless --out OUT/S_M_SC [options after --]`. Runs whose folder already holds a summary.json
-are kept, not redone (delete the folder to redo one), so an interrupted set resumes. Then
-`python -m monitor.gaze.evaluate_run` reports each run and the pooled figures.
+--headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
+after -- are read from there). A run whose summary.json says it finished (exit code 0) is kept,
+so an interrupted set resumes; a run that failed or was cut off is removed and made again. The
+options after -- are written to OUT/eval_set.json, and a second call into the same OUT with other
+options is refused (the set would mix models). Then `python -m monitor.gaze.evaluate_run` reports
+each run and the pooled figures (with the --layout given after --, if any).
 
     python scripts/eval_sets.py validation --out /work/data/eval/shipped_val
     python scripts/eval_sets.py validation --out runs/cand_val -- --head-model cand/head_poseidon_depth.onnx
@@ -24,6 +27,9 @@ are kept, not redone (delete the folder to redo one), so an interrupted set resu
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -66,6 +72,42 @@ def run_command(spec: SequenceSpec, out: Path, extra: list[str]) -> list[str]:
             "--out", str(out), *extra]
 
 
+def finished(run_dir: Path) -> bool:
+    """True when the run's summary says it ran to the end (run_monitor writes a summary on
+    failures and Ctrl-C too, with their exit code)."""
+    try:
+        return json.loads((run_dir / "summary.json").read_text()).get("exit_code") == 0
+    except (OSError, ValueError):
+        return False
+
+
+def _layout_option(extra: list[str]) -> list[str]:
+    for i, arg in enumerate(extra):
+        if arg == "--layout" and i + 1 < len(extra):
+            return ["--layout", extra[i + 1]]
+        if arg.startswith("--layout="):
+            return ["--layout", arg.split("=", 1)[1]]
+    return []
+
+
+def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
+    """An error message if OUT was made for another set or with other run_monitor options."""
+    record = out / "eval_set.json"
+    wanted = {"set": set_name, "run_monitor_options": extra}
+    if record.is_file():
+        try:
+            had = json.loads(record.read_text())
+        except ValueError:
+            had = None
+        if had != wanted:
+            return (f"{out} holds runs made with {had}, not {wanted}: choose another --out "
+                    "(or delete it to start again)")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(wanted, indent=1) + "\n")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -77,32 +119,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("set", choices=sorted(EVAL_SETS), help="which set of sequences")
     ap.add_argument("--out", type=Path, required=True, help="folder for the set's run folders (one per sequence)")
     ap.add_argument("--dry-run", action="store_true", help="print the run commands and stop")
-    args = ap.parse_args(argv)
+    args, unknown = ap.parse_known_args(argv)
+    if unknown:
+        ap.error(f"unrecognized arguments: {' '.join(unknown)} (run_monitor.py options go after --)")
+    out = args.out.resolve()
     specs = EVAL_SETS[args.set]
-    dirs = [args.out / s.name for s in specs]
+    dirs = [out / s.name for s in specs]
     if args.dry_run:
         for spec, d in zip(specs, dirs):
-            print(" ".join(run_command(spec, d, extra)))
+            print(shlex.join(run_command(spec, d, extra)))
         return 0
-    args.out.mkdir(parents=True, exist_ok=True)
+    problem = _check_options(out, args.set, extra)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     failed = []
     for i, (spec, d) in enumerate(zip(specs, dirs), 1):
-        if (d / "summary.json").is_file():
-            print(f"[{i}/{len(specs)}] {spec.name}: kept (has summary.json)", flush=True)
+        tag = f"[{i}/{len(specs)}] {spec.name}"
+        if finished(d):
+            print(f"{tag}: kept (finished before)", flush=True)
             continue
+        if d.exists():  # failed or cut off: its partial output must not count
+            print(f"{tag}: removing an unfinished earlier run", flush=True)
+            shutil.rmtree(d)
         t0 = time.monotonic()
-        log = args.out / f"{spec.name}.log"
-        with log.open("w") as fh:
-            rc = subprocess.call(run_command(spec, d, extra), stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
-        print(f"[{i}/{len(specs)}] {spec.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {log})'} "
-              f"in {time.monotonic() - t0:.0f} s", flush=True)
-        if rc != 0:
+        log = out / f"{spec.name}.log"
+        try:
+            with log.open("w") as fh:
+                rc = subprocess.call(run_command(spec, d, extra), stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        except KeyboardInterrupt:
+            print(f"\n{tag}: interrupted; call again with the same options to resume", file=sys.stderr)
+            return 130
+        ok = rc == 0 and finished(d)
+        print(f"{tag}: {'done' if ok else f'FAILED (exit {rc}, see {log})'} in {time.monotonic() - t0:.0f} s",
+              flush=True)
+        if not ok:
             failed.append(spec.name)
+            if rc == 2:  # bad input (a model, an option): every other run would fail the same way
+                break
     if failed:
         print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}; not evaluating an incomplete set",
               file=sys.stderr)
         return 1
-    return subprocess.call([sys.executable, "-m", "monitor.gaze.evaluate_run", *map(str, dirs)], cwd=ROOT)
+    return subprocess.call([sys.executable, "-m", "monitor.gaze.evaluate_run", *_layout_option(extra),
+                            *map(str, dirs)], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""scripts/eval_sets.py: the named evaluation sets, and a real (short) pipeline run of one of them."""
+"""scripts/eval_sets.py: the named evaluation sets, and real (short) pipeline runs of one of them."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,39 +16,59 @@ from synth.camera import MOUNTS  # noqa: E402
 SCRIPT = [sys.executable, str(ROOT / "scripts/eval_sets.py")]
 
 
+def _names(set_name: str) -> list[str]:
+    return [s.name for s in EVAL_SETS[set_name]]
+
+
 def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
-    assert {k: len(v) for k, v in EVAL_SETS.items()} == {"validation": 8, "validation_pillar": 4, "held_out": 14}
+    assert _names("validation") == [f"{s}_{m}_drive" for s in range(30000, 30004) for m in ("dashboard", "mirror")]
+    assert _names("validation_pillar") == [f"{s}_pillar_drive" for s in range(30000, 30004)]
+    assert sorted(_names("held_out")) == sorted(
+        [f"{s}_{m}_drive" for s in (20000, 20001, 20002) for m in ("dashboard", "pillar")]
+        + [f"{s}_{m}_{sc}" for s in (20000, 20001) for m in ("dashboard", "pillar") for sc in ("vats", "activities")])
     for specs in EVAL_SETS.values():
-        assert len({s.name for s in specs}) == len(specs)
         for s in specs:
-            assert s.seed >= 20000  # training < 10000, the models' test scenes 10000-10059
-            assert s.mount in MOUNTS and s.scenario in SCENARIOS
-    validation_seeds = {s.seed for k in ("validation", "validation_pillar") for s in EVAL_SETS[k]}
-    assert validation_seeds.isdisjoint({s.seed for s in EVAL_SETS["held_out"]})
-    assert {s.mount for s in EVAL_SETS["validation"]} == {"dashboard", "mirror"}  # the training mounts
-    assert {s.mount for s in EVAL_SETS["validation_pillar"]} == {"pillar"}
+            assert s.seed >= 20000, s  # training < 10000, the models' test scenes 10000-10059
+            assert s.mount in MOUNTS and s.scenario in SCENARIOS, s
 
 
-def test_runs_a_set_resumes_it_and_refuses_to_evaluate_a_failed_one(tmp_path):
+def _call(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*SCRIPT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_runs_a_set_resumes_it_and_redoes_an_unfinished_run(tmp_path):
     out = tmp_path / "pillar"
-    first = subprocess.run([*SCRIPT, "validation_pillar", "--out", str(out), "--", "--max-frames", "12"],
-                           capture_output=True, text=True, timeout=300)
+    first = _call("validation_pillar", "--out", str(out), "--", "--max-frames", "12")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "pooled over 4 runs: dwell accuracy" in first.stdout
-    assert sorted(p.name for p in out.iterdir() if (p / "summary.json").is_file()) == [
-        f"{seed}_pillar_drive" for seed in range(30000, 30004)]
-    again = subprocess.run([*SCRIPT, "validation_pillar", "--out", str(out)], capture_output=True, text=True,
-                           timeout=120)
-    assert again.returncode == 0 and again.stdout.count("kept (has summary.json)") == 4
-    bad = subprocess.run([*SCRIPT, "validation_pillar", "--out", str(tmp_path / "bad"), "--",
-                          "--head-model", str(tmp_path / "missing.onnx")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "4 run(s) failed" in bad.stderr and "pooled" not in bad.stdout
+    runs = sorted(p for p in out.iterdir() if p.is_dir())
+    assert [p.name for p in runs] == [f"{seed}_pillar_drive" for seed in range(30000, 30004)]
+    for run in runs:  # the options after -- reached every run
+        assert json.loads((run / "summary.json").read_text())["frames"]["processed"] == 12, run
+    # a run cut off by Ctrl-C leaves a summary with its exit code: it must be made again, not kept
+    summary = runs[1] / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "exit_code": 130}))
+    again = _call("validation_pillar", "--out", str(out), "--", "--max-frames", "12")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("kept (finished before)") == 3, again.stdout
+    assert "30001_pillar_drive: removing an unfinished earlier run" in again.stdout
+    assert json.loads(summary.read_text())["exit_code"] == 0
+    other = _call("validation_pillar", "--out", str(out), "--", "--max-frames", "20")
+    assert other.returncode == 2 and "choose another --out" in other.stderr, other.stderr
 
 
-def test_dry_run_prints_one_command_per_sequence_with_the_extra_options():
-    r = subprocess.run([*SCRIPT, "held_out", "--out", "/tmp/unused", "--dry-run", "--", "--eye-model", "none"],
-                       capture_output=True, text=True, timeout=60)
+def test_a_failing_set_is_not_evaluated(tmp_path):
+    bad = _call("validation_pillar", "--out", str(tmp_path / "bad"), "--", "--head-model", str(tmp_path / "no.onnx"))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "1 run(s) failed: 30000_pillar_drive" in bad.stderr  # exit 2 (bad input) stops the set
+    assert "pooled" not in bad.stdout
+
+
+def test_dry_run_prints_one_command_per_sequence_with_the_extra_options(tmp_path):
+    r = _call("held_out", "--out", str(tmp_path), "--dry-run", "--", "--eye-model", "none", timeout=60)
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) == 14
-    assert all("--fast --headless" in line and line.endswith("--eye-model none") for line in lines)
+    assert r.returncode == 0 and len(lines) == 14, r.stdout + r.stderr
+    assert all("--fast --headless" in line and line.endswith("--eye-model none") for line in lines), lines
     assert "synthetic:seed=20001,scenario=vats,mount=pillar" in r.stdout
+    wrong = _call("held_out", "--out", str(tmp_path), "--head-model", "x.onnx", timeout=60)
+    assert wrong.returncode == 2 and "options go after --" in wrong.stderr
