@@ -14,7 +14,8 @@ scenes (10000-10059), so each names drivers no model has seen:
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
-after -- are read from there). A run whose summary.json says it finished (exit code 0) is kept,
+after -- are read from there; run_monitor's own parser checks them first, and --source / --out
+are the set's to give). A run whose summary.json says it finished (exit code 0) is kept,
 so an interrupted set resumes; a run that failed or was cut off is removed and made again. The
 options after -- are written to OUT/eval_set.json, and a second call into the same OUT with other
 options is refused (the set would mix models). Then `python -m monitor.gaze.evaluate_run` reports
@@ -37,6 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monitor.cli import build_parser as run_monitor_parser  # noqa: E402
+from monitor.summary import SUMMARY_FILE  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -76,18 +81,9 @@ def finished(run_dir: Path) -> bool:
     """True when the run's summary says it ran to the end (run_monitor writes a summary on
     failures and Ctrl-C too, with their exit code)."""
     try:
-        return json.loads((run_dir / "summary.json").read_text()).get("exit_code") == 0
+        return json.loads((run_dir / SUMMARY_FILE).read_text()).get("exit_code") == 0
     except (OSError, ValueError):
         return False
-
-
-def _layout_option(extra: list[str]) -> list[str]:
-    for i, arg in enumerate(extra):
-        if arg == "--layout" and i + 1 < len(extra):
-            return ["--layout", extra[i + 1]]
-        if arg.startswith("--layout="):
-            return ["--layout", arg.split("=", 1)[1]]
-    return []
 
 
 def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
@@ -122,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = ap.parse_known_args(argv)
     if unknown:
         ap.error(f"unrecognized arguments: {' '.join(unknown)} (run_monitor.py options go after --)")
+    # run_monitor's own parser reads the options once: a bad one stops here with its message
+    monitor_parser = run_monitor_parser()
+    monitor_parser.set_defaults(source=None)
+    monitor_opts = monitor_parser.parse_args(extra)
+    if monitor_opts.source is not None or monitor_opts.out is not None:
+        ap.error("--source and --out are set per run by the set: leave them out of the options after --")
     out = args.out.resolve()
     specs = EVAL_SETS[args.set]
     dirs = [out / s.name for s in specs]
@@ -161,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}; not evaluating an incomplete set",
               file=sys.stderr)
         return 1
-    return subprocess.call([sys.executable, "-m", "monitor.gaze.evaluate_run", *_layout_option(extra),
-                            *map(str, dirs)], cwd=ROOT)
+    layout = ["--layout", monitor_opts.layout] if monitor_opts.layout else []
+    return subprocess.call([sys.executable, "-m", "monitor.gaze.evaluate_run", *layout, *map(str, dirs)], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,7 @@ def test_dry_run_prints_one_command_per_sequence_with_the_extra_options(tmp_path
     assert "synthetic:seed=20001,scenario=vats,mount=pillar" in r.stdout
     wrong = _call("held_out", "--out", str(tmp_path), "--head-model", "x.onnx", timeout=60)
     assert wrong.returncode == 2 and "options go after --" in wrong.stderr
+    clash = _call("held_out", "--out", str(tmp_path), "--dry-run", "--", "--out", "elsewhere", timeout=60)
+    assert clash.returncode == 2 and "set per run by the set" in clash.stderr  # every run would share one folder
+    typo = _call("held_out", "--out", str(tmp_path), "--dry-run", "--", "--head-modle", "x.onnx", timeout=60)
+    assert typo.returncode == 2 and "--head-modle" in typo.stderr and not typo.stdout  # run_monitor's parser
