@@ -2,7 +2,13 @@
 """Driver-monitoring system: run `python run_monitor.py --help`."""
 import sys
 
-from monitor.cli import main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # Once a run is going the supervisor handles Ctrl-C (outputs complete, exit 130); before that,
+    # in the imports of numpy, OpenCV and ZeroMQ, a Ctrl-C ends the start quietly.
+    try:
+        from monitor.cli import main
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -55,6 +55,27 @@ class RunFailed(RuntimeError):
         self.exit_code = exit_code
 
 
+# the folder that holds the `monitor` package, so workers import it from any working directory
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def popen_worker(args: list[str], stdin: int) -> subprocess.Popen:
+    """Start a worker process: ``python -m monitor.workers ARGS``.
+    - SIGINT is blocked in the new process from its first instruction (a signal mask survives
+      exec) until its entry point has set it to be ignored (monitor/workers/__main__.py): a
+      terminal's Ctrl-C reaches the whole process group, and it is the supervisor's to handle;
+      a worker hit by it while the interpreter starts would die with a traceback and be counted
+      as a crash. Workers stay in this process group, so a Ctrl-Z still pauses them all.
+    - PYTHONPATH starts with the package's folder, so this works when run_monitor.py is started
+      from another folder."""
+    path = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT + (os.pathsep + path if path else "")}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return subprocess.Popen([sys.executable, "-m", "monitor.workers", *args], stdin=stdin, env=env)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is handled now
+
 @dataclass
 class WorkerHandle:
     role: str
@@ -161,9 +182,7 @@ class Supervisor:
             spare = None
         if spare is None:
             config = RunConfig(**{**self.config.__dict__, **overrides})
-            handle.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.workers", handle.role, config.to_json()],
-                stdin=subprocess.DEVNULL)
+            handle.process = popen_worker([handle.role, config.to_json()], subprocess.DEVNULL)
         assert handle.process is not None
         handle.pids.add(handle.process.pid)
         handle.state = "starting"
@@ -176,6 +195,8 @@ class Supervisor:
                 log.info("stopping on %s", signal.Signals(self.stop_signal).name)
                 return 128 + self.stop_signal
             self._read_heartbeats(timeout_ms=50)
+            if self.stop_signal is not None:
+                continue  # the workers also saw a terminal's Ctrl-C: an exit now is no crash
             if self.guard is not None:
                 self.guard.poll()
             now = time.monotonic()
@@ -196,9 +217,7 @@ class Supervisor:
             spare = self.spares.get(role)
             if handle.finished or handle.state in ("draining", "done") or (spare is not None and spare.poll() is None):
                 continue
-            self.spares[role] = subprocess.Popen(
-                [sys.executable, "-m", "monitor.workers", role, self.config.to_json(), "--standby"],
-                stdin=subprocess.PIPE)
+            self.spares[role] = popen_worker([role, self.config.to_json(), "--standby"], subprocess.PIPE)
             log.info("started a spare %s (pid %d) at %d", role, self.spares[role].pid, time.monotonic_ns())
             self._next_spare = now + SPARE_INTERVAL_S
             return

@@ -14,14 +14,17 @@ from monitor.bench.faults import wait_for, worker_pids  # noqa: F401 - the tests
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_run(out: Path, *args: str) -> subprocess.Popen:
+def start_run(out: Path, *args: str, cwd: Path = ROOT, own_group: bool = False) -> subprocess.Popen:
+    """``own_group``: in a process group of its own, so a test can signal the whole group as a
+    terminal's Ctrl-C does (os.killpg) without hitting pytest."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, str(ROOT / "run_monitor.py"), "--out", str(out), "--headless", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            process_group=0 if own_group else None)
 
 
-def run(out: Path, *args: str, timeout: float = 120) -> tuple[int, str]:
-    proc = start_run(out, *args)
+def run(out: Path, *args: str, timeout: float = 120, cwd: Path = ROOT) -> tuple[int, str]:
+    proc = start_run(out, *args, cwd=cwd)
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -98,6 +98,57 @@ def test_sigint_stops_everything_quickly_and_leaves_complete_outputs(tmp_path, m
     assert len(recorded) >= len(records)
 
 
+
+@pytest.mark.parametrize("after", ["start-up", "running"])
+def test_terminal_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path, models, after):
+    """A terminal's Ctrl-C goes to every process of the foreground group, workers and spares
+    included, at any moment: the run still stops as on a Ctrl-C to the supervisor alone (exit 130,
+    complete outputs), with no traceback and no worker counted as crashed or restarted."""
+    long_recording = write_recording(tmp_path / "long.dmsrec", 600, width=320, height=240)
+    out = tmp_path / "run"
+    proc = start_run(out, "--source", str(long_recording), "--realtime", "--record", *models, own_group=True)
+    try:
+        if after == "start-up":  # the workers have been started and are still in their imports
+            assert wait_for(lambda: len(_group_pids(proc.pid)) >= 3, 30)
+        else:
+            assert wait_for(lambda: out.joinpath("results.jsonl").exists()
+                            and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 60, 60)
+        group = _group_pids(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "died" not in output and "restarting" not in output, output
+    assert not any(Path(f"/proc/{p}").exists() for p in group - {proc.pid}), "a process outlived the supervisor"
+    s = summary(out)
+    assert s["exit_code"] == 130
+    assert all(stage.get("restarts", 0) == 0 and not stage.get("faults") for stage in s["stages"].values()), s["stages"]
+    assert s["frames"]["processed"] == len(results(out))  # every line parses
+
+
+def _group_pids(pgid: int) -> set[int]:
+    """The live processes of process group ``pgid`` (from /proc)."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def test_runs_from_any_working_directory(tmp_path, models, recording):
+    """The workers find the package although run_monitor.py is started from another folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, output = run(tmp_path / "run", "--source", str(recording), "--fast", *models, cwd=elsewhere)
+    assert code == 0, output
+    assert [r["frame"] for r in results(tmp_path / "run")] == list(range(90))
+
 def test_realsense_db3_replays_frame_exactly_through_the_pipeline(tmp_path, models):
     pytest.importorskip("pyrealsense2")
     from monitor.sources.realsense_writer import write_realsense_recording

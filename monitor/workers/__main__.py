@@ -7,13 +7,21 @@ time a cold start takes. While waiting, its process name (/proc/PID/comm) is ``d
 """
 from __future__ import annotations
 
-import ctypes
-import importlib
-import json
-import logging
-import sys
+import signal
 
-from monitor.workers.base import RunConfig
+# A terminal's Ctrl-C reaches the whole process group, and it is the supervisor's to handle (it
+# stops every worker in order). The supervisor starts workers with SIGINT blocked
+# (supervisor.popen_worker); ignored from here on, a Ctrl-C that came meanwhile is discarded.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+import ctypes  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from monitor.workers.base import RunConfig  # noqa: E402
 
 ROLES = {
     "capture": "monitor.workers.capture:CaptureWorker",
