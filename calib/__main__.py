@@ -120,6 +120,20 @@ def cmd_head_frame(a: argparse.Namespace) -> None:
     print(np.array2string(hf.rotation, precision=6, suppress_small=True))
 
 
+def _session_lines(path: str) -> list[str]:
+    """The lines of a calibration session file (JSON lines), or a one-line error naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: session file not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not a session file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a session file (not UTF-8 JSON lines)") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the session file ({exc.strerror})") from None
+
+
 def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     from calib.driver_calibration import CalibrationSession
     from calib.layout import load_layout
@@ -137,17 +151,16 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     n = 0
     for k, path in enumerate(a.session):
         session.set_camera_pose(layouts[min(k, len(layouts) - 1)].camera_pose)  # each session's own mount
-        with open(path) as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    target, est = rec["target"], Estimates.from_json(rec["estimates"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise ValueError(f"{path}:{i}: need {{'target': ..., 'estimates': ...}} ({exc})") from None
-                if target in session.targets:
-                    n += session.add_labelled(target, est)
+        for i, line in enumerate(_session_lines(path), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                target, est = rec["target"], Estimates.from_json(rec["estimates"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{i}: need {{'target': ..., 'estimates': ...}} ({exc})") from None
+            if target in session.targets:
+                n += session.add_labelled(target, est)
     _say(f"{n} usable samples: " + ", ".join(f"{k}={v}" for k, v in session.counts().items()))
     cal = session.fit(a.driver, min_samples=a.min_samples)
     out = Path(a.out_dir) / f"{a.driver}.json"

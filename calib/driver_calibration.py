@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from calib.files import read_json
 from calib.layout import CabinLayout, CameraPose, HeadGazeModel, TargetCorrection
 from monitor.estimates import Estimates
 from monitor.gaze.classifier import GazeZoneClassifier
@@ -100,12 +101,7 @@ class DriverCalibration:
     @classmethod
     def load(cls, path: str | Path) -> "DriverCalibration":
         p = Path(path)
-        try:
-            return cls.from_json(json.loads(p.read_text()), str(p))
-        except FileNotFoundError:
-            raise ValueError(f"{p}: driver calibration not found") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        return cls.from_json(read_json(p, "driver calibration"), str(p))
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,28 @@ from pathlib import Path
 from typing import Any
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON in ``path``; a one-line ValueError naming the file when it is missing, a folder,
+    unreadable, not UTF-8 text or not valid JSON."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{p}: {what} file not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{p} is a folder, not a {what} file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a {what} file (not UTF-8 JSON text)") from None
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read the {what} file ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
 def read_json_list(path: str | Path, key: str, what: str) -> list[Any]:
     """The non-empty list under ``key`` of the JSON object in ``path``; ValueError otherwise."""
     p = Path(path)
-    try:
-        data: Any = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{p}: {what} file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = read_json(p, what)
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise ValueError(f"{p}: needs a non-empty '{key}' list")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from calib.files import read_json
 from monitor.frames import Intrinsics
 
 FORMAT = "dms-cabin-layout"
@@ -231,13 +232,7 @@ def look_at_rotation(position_mm: np.ndarray, target_mm: np.ndarray, roll_deg: f
 def load_layout(path: str | Path) -> CabinLayout:
     """Read and validate a layout file; errors are one-line ValueErrors naming file and field."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{p}: layout file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    return layout_from_dict(data, source=str(p))
+    return layout_from_dict(read_json(p, "layout"), source=str(p))
 
 
 def layout_from_dict(data: Any, source: str = "<memory>") -> CabinLayout:

@@ -7,16 +7,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from monitor.bus import Endpoints, Policy
-from monitor.estimator.session import ENV_THREADS
+from monitor.estimator.session import ENV_THREADS, resolve_providers
 from monitor.display.export import write_exports
 from monitor.display.stats import display_report, format_display
 from monitor.display.x11 import can_open_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.summary import build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
-from monitor.preflight import check_inputs, remove_unstarted_run
+from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
 from monitor.workers.base import COMMAND, CONTROL, FATAL_EXIT_CODE, RunConfig, link_name
 
@@ -51,6 +52,10 @@ exit codes:
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments: one line that says what is wrong and where to look, exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # no abbreviations: a prefix that matches today may become ambiguous when options are added
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
@@ -176,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--max-frames must be >= 0")
         if args.ort_threads is not None and args.ort_threads < 0:
             raise ValueError("--ort-threads must be >= 0")
+        providers = [p for p in args.providers.split(",") if p.strip()]
+        if not providers:
+            raise ValueError("--providers needs at least one provider, e.g. cpu")
+        try:
+            resolve_providers(providers)
+        except ValueError as exc:
+            raise ValueError(f"--providers: {exc}") from None
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
         from monitor.estimator.pipeline import resolve_eye_model
@@ -193,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)
         return 2
     created = [p for p in (out, *out.parents) if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        make_out_dir(out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for name in ("results.jsonl", "events.jsonl"):
         (out / name).touch()
     policy = args.policy or (Policy.LIVE.value if kind == "realsense" else Policy.REPLAY.value)

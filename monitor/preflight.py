@@ -110,6 +110,17 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
         raise ValueError(f"--tcp-port {args.tcp_port}: use a port between 1 and {65535 - 1000 - 64}")
 
 
+def make_out_dir(path: Path, option: str = "--out") -> None:
+    """Create the output folder (and its parents), or raise ValueError with one line that says why
+    it cannot be one: a file of that name, a parent that is a file, no permission."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file, not a folder; choose another {option}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot create the folder ({exc.strerror}); choose another {option}") from None
+
+
 def remove_unstarted_run(out: Path, created: list[Path]) -> bool:
     """After a bad-input failure: if no frame was written, delete this run's files and the folders
     it created. Returns whether the run left nothing behind."""

@@ -163,15 +163,17 @@ def keys_main(argv: list[str]) -> int:
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="run_monitor.py keys", description="Make the CURVE key pair that "
+    p = argparse.ArgumentParser(prog="run_monitor.py keys", allow_abbrev=False, description="Make the CURVE key pair that "
                                 "--transport tcp needs. Copy the folder to the capture box and the compute box "
                                 "and pass it with --keys on both; peers without these keys are refused.")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the keys (created, mode 0700)")
     p.add_argument("--name", default=KEY_NAME, help="key file name (default: %(default)s)")
     args = p.parse_args(argv)
+    from monitor.preflight import make_out_dir
     try:
+        make_out_dir(Path(args.out))
         public, secret = generate_keys(args.out, args.name)
-    except (KeysError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # KeysError, or a folder that cannot be made
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {public} (public) and {secret} (secret, mode 0600); run with --transport tcp --keys {args.out}")

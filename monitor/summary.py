@@ -79,6 +79,8 @@ def build_summary(out_dir: Path, reports: dict[str, dict[str, Any]], exit_code: 
     models = model_info(reports)
     warnings = [f"model {m['path']} is UNTRAINED: its estimates are not results" for m in models
                 if not m.get("trained", False)]
+    warnings += sorted({w for beat in reports.get("capture", {}).get("incarnations", [])
+                        if (w := beat.get("info", {}).get("source_warning"))})
     stages = stage_counts(reports)
     captured = stages.get("capture", {}).get("frames_read", 0)
     summary: dict[str, Any] = {

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitor.cli import build_parser as run_monitor_parser  # noqa: E402
+from monitor.preflight import make_out_dir  # noqa: E402
 from monitor.summary import SUMMARY_FILE  # noqa: E402
 
 
@@ -90,6 +91,10 @@ def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
     """An error message if OUT was made for another set or with other run_monitor options."""
     record = out / "eval_set.json"
     wanted = {"set": set_name, "run_monitor_options": extra}
+    try:
+        make_out_dir(out)
+    except ValueError as exc:
+        return str(exc)
     if record.is_file():
         try:
             had = json.loads(record.read_text())
@@ -99,7 +104,6 @@ def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
             return (f"{out} holds runs made with {had}, not {wanted}: choose another --out "
                     "(or delete it to start again)")
     else:
-        out.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(wanted, indent=1) + "\n")
     return None
 

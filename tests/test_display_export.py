@@ -97,6 +97,9 @@ def test_exports_from_a_run_folder_on_the_command_line(tmp_path, capsys):
     assert (tmp_path / "report.html").exists()
     assert main([str(tmp_path / "nothing")]) == 2
     assert [p.name for p in write_exports(tmp_path)] == ["results.csv", "report.html"]
+    with pytest.raises(SystemExit) as help_exit:  # --help is help, not a run folder
+        main(["--help"])
+    assert help_exit.value.code == 0 and "RUN_DIR" in capsys.readouterr().out
 
 
 def test_display_section_sums_incarnations_and_reads_the_capture_link():

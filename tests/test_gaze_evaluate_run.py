@@ -123,6 +123,26 @@ def test_summary_and_cli_carry_the_gaze_figures(layout, tmp_path):
     assert list(json.loads(p.stdout)["runs"]) == [str(tmp_path)]
 
 
+
+@pytest.mark.parametrize("case, expect", [
+    ("no such folder", "no results.jsonl there"),
+    ("missing layout", "--layout nowhere.json: layout file not found"),
+    ("corrupt layout", "not valid JSON"),
+])
+def test_evaluate_run_refuses_what_it_cannot_score(tmp_path, case, expect):
+    """A run folder without results or a --layout that cannot be read is an error (exit 2), never
+    a silent default: the road zones decide which glances count as distraction."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.jsonl").write_text("")
+    args = {"no such folder": [str(tmp_path / "nope")],
+            "missing layout": [str(run_dir), "--layout", "nowhere.json"],
+            "corrupt layout": [str(run_dir), "--layout", str(tmp_path / "cut.json")]}[case]
+    (tmp_path / "cut.json").write_text('{"format": ')
+    p = subprocess.run([sys.executable, "-m", "monitor.gaze.evaluate_run", *args, "--no-write"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.startswith("error:") and expect in p.stderr, p.stderr
+
 def test_looped_truth_is_refused(layout):
     records, events = run_records(layout, LONG, LONG_EPISODE)
     records[5]["truth"]["time_s"] = 0.0

@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from monitor.recording import MAGIC
-from pipeline_helpers import results, run
+from pipeline_helpers import results, run, summary
 from tests.fixtures import write_recording
 from tests.onnx_factory import body_model, head_model
 
@@ -87,6 +87,8 @@ def test_a_recording_cut_by_a_crash_plays_up_to_its_last_complete_frame(tmp_path
     assert code == 0, output
     assert "incomplete, probably cut by a crash" in output
     assert [r["frame"] for r in results(tmp_path / "run")] == list(range(11))
+    warnings = summary(tmp_path / "run")["warnings"]  # the summary says so too, not only the log
+    assert any(str(cut) in w and "the last record is incomplete" in w for w in warnings), warnings
 
 
 def test_a_garbage_realsense_file_is_refused(tmp_path, inputs):
@@ -169,6 +171,13 @@ def config_case(tmp_path, name):
     if name == "calibration_not_json":
         path.write_text("not json")
         return ["--driver-calibration", str(path)]
+    if name in ("layout_is_a_folder", "calibration_is_a_folder"):
+        folder = tmp_path / "a_folder.json"
+        folder.mkdir()
+        return ["--layout" if name.startswith("layout") else "--driver-calibration", str(folder)]
+    if name in ("layout_binary", "calibration_binary"):
+        path.write_bytes(bytes(range(128, 256)))  # not UTF-8
+        return ["--layout" if name.startswith("layout") else "--driver-calibration", str(path)]
     if name == "calibration_wrong_kind":
         path.write_text(json.dumps(layout))  # a layout given as a calibration
         return ["--driver-calibration", str(path)]
@@ -182,6 +191,10 @@ def config_case(tmp_path, name):
     ("layout_missing", "layout file not found"),
     ("calibration_not_json", "not valid JSON"),
     ("calibration_wrong_kind", "not a driver calibration"),
+    ("layout_is_a_folder", "is a folder, not a layout file"),
+    ("calibration_is_a_folder", "is a folder, not a driver calibration file"),
+    ("layout_binary", "not a layout file (not UTF-8"),
+    ("calibration_binary", "not a driver calibration file (not UTF-8"),
 ])
 def test_bad_layouts_and_calibrations_are_refused(tmp_path, inputs, name, expect):
     out = tmp_path / "run"
@@ -203,6 +216,8 @@ def test_bad_layouts_and_calibrations_are_refused(tmp_path, inputs, name, expect
     (["--transport", "tcp"], "--transport tcp needs --keys DIR"),
     (["--transport", "tcp", "--keys", "/nonexistent/keys"], "run_monitor.py keys --out"),
     (["--tcp-port", "70000"], "--tcp-port 70000"),
+    (["--max-frame", "3"], "unrecognized arguments: --max-frame"),  # no abbreviations
+    (["--providers", "gpu"], "--providers: unknown execution provider 'gpu'; use tensorrt"),
 ])
 def test_bad_options_get_one_line_and_exit_code_2(tmp_path, args, expect):
     out = tmp_path / "run"
@@ -211,6 +226,22 @@ def test_bad_options_get_one_line_and_exit_code_2(tmp_path, args, expect):
     assert output.startswith("error:") and output.count("\n") == 1 and expect in output, output
     assert not out.exists()
 
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+@pytest.mark.parametrize("command", [[], ["bench", "--frames", "20"], ["soak", "--minutes", "1"], ["keys"]])
+def test_an_out_folder_that_cannot_be_made_gets_one_line_and_exit_code_2(tmp_path, command, where):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    out = blocker if where == "a file" else blocker / "run"
+    proc = subprocess.run([sys.executable, "run_monitor.py", *command, "--out", str(out)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: --out") and proc.stderr.count("\n") == 1, proc.stderr
+    assert blocker.read_text() == "a file, not a folder"
 
 def test_a_secret_key_readable_by_others_is_refused(tmp_path):
     from monitor.security import generate_keys

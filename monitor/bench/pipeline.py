@@ -31,6 +31,7 @@ from monitor.bus import Endpoints, Policy
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
                                        eye_locator_of, resolve_eye_model)
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
+from monitor.preflight import make_out_dir
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
 from monitor.workers.base import RunConfig
@@ -121,7 +122,7 @@ def variant_path(path: Path, precision: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_monitor.py bench", description=__doc__, epilog=EPILOG,
+    p = argparse.ArgumentParser(prog="run_monitor.py bench", allow_abbrev=False, description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", metavar="DIR", help="output folder (default: a new runs/bench-<time>)")
     p.add_argument("--providers", default="cpu,cuda,tensorrt", metavar="LIST",
@@ -538,10 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         bench = Bench(args, out, argv)
+        make_out_dir(out)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
     result = bench.run()
     from monitor.bench.report import write_outputs
 

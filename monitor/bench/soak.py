@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.latency import percentiles
+from monitor.preflight import make_out_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = "synthetic:width=320,height=240,loop=1,fps=30"
@@ -116,7 +117,7 @@ def latency_report(out: Path, windows: int, warmup_s: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="run_monitor.py soak", description=__doc__,
+    p = argparse.ArgumentParser(prog="run_monitor.py soak", allow_abbrev=False, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, required=True, help="how long to run")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="frame source, paced at its rate (default: %(default)s)")
@@ -137,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --minutes {args.minutes} leaves no time after the {warmup:.0f} s warm-up", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/soak-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        make_out_dir(out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     cmd = [sys.executable, str(ROOT / "run_monitor.py"), "--out", str(out), "--headless", "--source", args.source,
            "--realtime", "--policy", args.policy]
     cmd += ["--body-model", args.body_model] if args.body_model else []

@@ -92,10 +92,13 @@ def write_exports(out_dir: Path, summary: dict[str, Any] | None = None) -> list[
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m monitor.display.export RUN_DIR", file=sys.stderr)
-        return 2
-    run_dir = Path(argv[0])
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m monitor.display.export", allow_abbrev=False,
+                                 description=f"Write {CSV_FILE} and {REPORT_FILE} of a run folder again from its "
+                                             "results.jsonl and summary.json (run_monitor.py writes them at the end of "
+                                             "every run).")
+    ap.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder of run_monitor.py")
+    run_dir = ap.parse_args(argv).run_dir
     if not (run_dir / "results.jsonl").exists():
         print(f"error: {run_dir} holds no results.jsonl", file=sys.stderr)
         return 2

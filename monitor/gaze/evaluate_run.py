@@ -166,12 +166,10 @@ def _round(x: float) -> float | None:
 
 
 def road_zones_of(layout_path: str | Path | None) -> tuple[str, ...]:
-    """The road zones of a layout file (default: the shipped synthetic cabin's)."""
+    """The road zones of a layout file (default: the shipped synthetic cabin's); a missing or
+    invalid file raises its one-line ValueError (a silent default could score the wrong zones)."""
     from calib.layout import load_layout
-    try:
-        return load_layout(layout_path or DEFAULT_LAYOUT).road_zones
-    except ValueError:
-        return ("road",)
+    return load_layout(layout_path or DEFAULT_LAYOUT).road_zones
 
 
 def evaluate_run_dir(run_dir: Path, write: bool = True, layout: str | Path | None = None) -> dict[str, Any]:
@@ -239,12 +237,22 @@ def format_confusion(c: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (with results.jsonl)")
     ap.add_argument("--no-write", action="store_true", help="do not update summary.json")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--layout", help="the run's cabin layout, for its road zones (default: the synthetic cabin)")
     a = ap.parse_args(argv)
+    try:
+        road_zones_of(a.layout)
+    except ValueError as exc:
+        print(f"error: --layout {exc}", file=sys.stderr)
+        return 2
+    missing = [run for run in a.runs if not (run / "results.jsonl").is_file()]
+    if missing:
+        print(f"error: {', '.join(map(str, missing))}: no results.jsonl there; pass run folders of run_monitor.py",
+              file=sys.stderr)
+        return 2
     results, evaluated = [], []
     for run in a.runs:
         try:

@@ -42,6 +42,11 @@ class FrameSource(abc.ABC):
     @abc.abstractmethod
     def __iter__(self) -> Iterator[FrameSet]: ...
 
+    def warning(self) -> str | None:
+        """Something the user should know about the input that did not stop it (e.g. a recording
+        cut by a crash, played up to its last complete frame); it goes into summary.json."""
+        return None
+
     def frames_from(self, start: int) -> Iterator[FrameSet]:
         """The frames from the ``start``-th on (a restarted capture resumes there). Sources that
         can seek override this; the default reads and discards the first ``start`` frames."""

@@ -20,5 +20,11 @@ class RecordingSource(FrameSource):
             if msg.topic == "frames":
                 yield FrameSet.from_message(msg)
 
+    def warning(self) -> str | None:
+        if not self._reader.truncated:
+            return None
+        return (f"{self._reader.path}: the last record is incomplete (cut by a crash?); "
+                f"the {self._reader._index} complete records before it were played")
+
     def close(self) -> None:
         self._reader.close()

@@ -83,6 +83,9 @@ class CaptureWorker(Worker):
             if self.unplug is not None:
                 self.unplug.check_frame(self.counters["frames_read"])
         except StopIteration:
+            warning = self.source.warning()
+            if warning:
+                self.info["source_warning"] = warning  # for summary.json's warnings
             self.send_eos()
             return False
         except SourceError as exc:
