@@ -25,6 +25,7 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 DEFAULT_PROVIDERS = ("tensorrt", "cuda", "cpu")
+_FALLBACKS_LOGGED: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
 # Deployment knobs read from the environment (workers inherit the supervisor's environment, so
 # they reach every estimator process without new options on each command line):
 #   DMS_ORT_THREADS=N        intra-op threads per session (run_monitor.py sets 1 unless told
@@ -158,8 +159,10 @@ class OnnxModel:
         active = tuple(self.session.get_providers())
         self.info = SessionInfo(str(self.path), tuple(requested), active,
                                 tuple(p for p in requested if p not in active), warmup_ms, io_binding)
-        if self.info.unavailable_providers:
-            log.info("%s: providers %s not available, running on %s", self.path.name,
+        fallback = (self.info.unavailable_providers, active)
+        if self.info.unavailable_providers and fallback not in _FALLBACKS_LOGGED:
+            _FALLBACKS_LOGGED.add(fallback)  # once per process, not once per model
+            log.info("providers %s not available, running on %s (summary.json lists each model's providers)",
                      ", ".join(self.info.unavailable_providers), ", ".join(active))
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
