@@ -81,6 +81,10 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
         scan_recording(args.source)
     elif kind == "rsfile" and not Path(args.source).is_file():
         raise ValueError(f"{args.source}: no such recording file")
+    elif kind == "synthetic":  # the scene's options, checked by building it (~0.3 s, nothing rendered)
+        from monitor.sources import parse_spec
+        from monitor.sources.synthetic import open_synthetic
+        open_synthetic(**parse_spec(args.source)[1])
     for option, path in (("--body-model", args.body_model), ("--head-model", args.head_model),
                          ("--eye-model", args.eye_model)):
         if path and not Path(path).is_file():

@@ -149,6 +149,7 @@ def test_bad_models_are_refused_and_nothing_is_left_behind(tmp_path, inputs, nam
     assert expect in output and "Traceback" not in output
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expect in errors[0]
+    assert output.count(expect) == 1, output  # said once, not also in the worker's log
     assert not out.exists()
 
 
@@ -211,6 +212,8 @@ def test_bad_layouts_and_calibrations_are_refused(tmp_path, inputs, name, expect
     (["--policy", "fastest"], "invalid choice"),
     (["--source", "webcam:0"], "unknown source"),
     (["--source", "synthetic:seed"], "use key=value"),
+    (["--source", "synthetic:sed=3"], "unknown synthetic option(s) ['sed']"),  # before any worker starts
+    (["--source", "synthetic:scenario=nope"], "unknown scenario 'nope'"),
     (["--inject-fault", "explode=1"], "source-unplug=FRAME:SECONDS"),
     (["--inject-delay", "estimator=slow"], "not a number"),
     (["--transport", "tcp"], "--transport tcp needs --keys DIR"),

@@ -205,7 +205,8 @@ class Worker:
                 self.beat()
             self.state = "done" if not self.stopping else "stopped"
         except USER_ERRORS as exc:
-            log.error("%s", exc)
+            # the supervisor prints it from the final heartbeat as the run's one `error:` line
+            log.debug("%s", exc)
             self.state = "fatal"
             self.info["error"] = str(exc)
             code = FATAL_EXIT_CODE
