@@ -196,10 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--square-mm", type=float, help="checkerboard square size in mm")
     s.add_argument("--realsense", action="store_true", help="read the factory intrinsics of a connected camera")
     s.add_argument("--bag", help="read the factory intrinsics from a RealSense recording (.bag/.db3)")
-    s.add_argument("--stream", default="infrared", choices=("infrared", "depth", "color"))
-    s.add_argument("--width", type=int, default=848)
-    s.add_argument("--height", type=int, default=480)
-    s.add_argument("--fps", type=int, default=30)
+    s.add_argument("--stream", default="infrared", choices=("infrared", "depth", "color"),
+                   help="with --realsense/--bag: whose intrinsics (default: %(default)s)")
+    s.add_argument("--width", type=int, default=848, help="with --realsense: stream width (default: %(default)s)")
+    s.add_argument("--height", type=int, default=480, help="with --realsense: stream height (default: %(default)s)")
+    s.add_argument("--fps", type=int, default=30, help="with --realsense: stream rate (default: %(default)s)")
     s.add_argument("--out", help="write the intrinsics JSON here")
     s.set_defaults(func=cmd_intrinsics)
 
@@ -227,8 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "population calibration from many drivers)")
     s.add_argument("--driver", required=True, help="driver id (file name of the result)")
     s.add_argument("--targets", nargs="+", help="targets to use (default: every zone)")
-    s.add_argument("--min-samples", type=int, default=10)
-    s.add_argument("--out-dir", default="calib/drivers")
+    s.add_argument("--min-samples", type=int, default=10,
+                   help="usable frames needed per target (default: %(default)s)")
+    s.add_argument("--out-dir", default="calib/drivers",
+                   help="folder for DRIVER.json, the calibration to pass as --driver-calibration (default: %(default)s)")
     s.add_argument("--layout-default", metavar="JSON",
                    help="also write the (first) layout with this fit as its default driver model: pooled "
                         "sessions of a panel of drivers, measured through the head model that will run, "
