@@ -156,7 +156,10 @@ def _receive_imagezmq(address: str) -> Receive:
     return recv
 
 
-def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int = 10) -> dict[str, Any]:
+TRANSPORT_SKIP = 10  # first framesets of a transport case, not timed (sockets and caches warming up)
+
+
+def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int = TRANSPORT_SKIP) -> dict[str, Any]:
     """Send ``count`` framesets of ``recording`` from a sender process to this one over ``kind``
     (``fps`` 0: as fast as the link goes). One-way latency = arrival (after decoding into a
     FrameSet) minus the sender's stamp just before sending; the same monotonic clock."""

@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-flip-test", default="on", metavar="on|off|on,off",
                    help="head model with test-time flip (on, the runtime's default) or without (off, "
                         "run_monitor.py --no-head-flip-test); on,off measures both (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=300, help="measured frames per configuration (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=300, help="measured frames per configuration, at least 12 (default: %(default)s)")
     p.add_argument("--warmup", default="6s", metavar="N|Ns",
                    help="run before measuring, after the models' own warm-up: N frames, or N seconds of "
                         "frames at each configuration's rate. The default covers the start of the supervisor's "
@@ -210,8 +210,11 @@ class Bench:
         if not self.fps or min(self.fps) <= 0:
             raise ValueError("--fps: give positive rates, e.g. 30,60,90")
         self.warmup = parse_warmup(args.warmup)
-        if args.frames <= 1:
-            raise ValueError("--frames must be > 1")
+        least = baselines.TRANSPORT_SKIP + 2  # the paced transport cases time all but their first frames
+        if args.frames < least:
+            raise ValueError(f"--frames must be >= {least}")
+        if args.baselines and args.baseline_frames < least:
+            raise ValueError(f"--baseline-frames must be >= {least}")
         self.paced_dir = self.out / "inputs"
         self.log_lines: list[str] = []
 
