@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-flip-test", default="on", metavar="on|off|on,off",
                    help="head model with test-time flip (on, the runtime's default) or without (off, "
                         "run_monitor.py --no-head-flip-test); on,off measures both (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=300, help="measured frames per configuration, at least 12 (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=300,
+                   help="measured frames per configuration, at least 12 (default: %(default)s)")
     p.add_argument("--warmup", default="6s", metavar="N|Ns",
                    help="run before measuring, after the models' own warm-up: N frames, or N seconds of "
                         "frames at each configuration's rate. The default covers the start of the supervisor's "
