@@ -201,3 +201,25 @@ def test_road_ahead_auto_calibration_absorbs_an_estimator_bias(layout):
     assert biased_on[int(2.5 * FPS)].head_offset_deg == [0.0, 0.0]  # not before 3 s of history
     assert accuracy(biased_off) < 0.5
     assert accuracy(biased_on) >= 0.95 and accuracy(unbiased_on) >= 0.95
+
+
+def test_a_frame_rejected_for_going_back_in_time_changes_nothing(layout):
+    """The worker drops a late frame and carries on: the stage must go on exactly as if it had
+    never seen it (zone smoother, glance-onset history, road-ahead calibration, timers)."""
+    rng = np.random.default_rng(3)
+    road = [looking_at(layout, "road", None, None, 1.0, rng) for _ in range(150)]
+    mirror = [looking_at(layout, "left_mirror", None, None, 1.0, rng) for _ in range(150)]
+    frames = [(est, 10.0 + i / FPS) for i, est in enumerate(road + mirror + road)]
+
+    def outputs(stage, items):
+        return [[x.to_json() for x in (g, s, *e)] for g, s, e in (stage.process(est, t) for est, t in items)]
+
+    clean = outputs(GazeStateStage(layout), frames)
+    stage = GazeStateStage(layout)
+    late = outputs(stage, frames[:150])
+    with pytest.raises(ValueError, match="backwards"):
+        stage.process(mirror[0], 5.0)
+    late += outputs(stage, frames[150:])
+    assert late == clean
+    assert clean[151][0]["zone"] == "road" and clean[152][0]["zone"] == "left_mirror"
+    assert clean[152][0]["zone_since_s"] == pytest.approx(15.0)

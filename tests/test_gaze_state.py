@@ -128,3 +128,142 @@ def test_time_must_not_go_backwards():
         mon.update(0.5, "on")
     with pytest.raises(ValueError, match="road_state"):
         mon.update(2.0, "road")
+
+
+def feed(timed, config=None):
+    """[(t, label)] -> (events, states)."""
+    mon = DistractionMonitor(config)
+    events, states = [], []
+    for t, label in timed:
+        st, ev = mon.update(t, label)
+        states.append(st)
+        events += ev
+    return events, states
+
+
+def vats(events):
+    return [e for e in events if e.kind == "vats"]
+
+
+def test_kept_behaviour():
+    # exactly 10 s off-road in 30 s is not "more than 10 s"
+    assert run([("on", 5.0)] + [("off", 2.5), ("on", 2.0)] * 4 + [("on", 40.0)])[0] == []
+    # 89 frames (2.967 s) is not a 3 s glance
+    assert run([("on", 5.0), ("off", 89 / FPS), ("on", 5.0)])[0] == []
+    # one 12 s glance: long distraction at +3 s, VATS at +10 s
+    events, _ = run([("on", 5.0), ("off", 12.0), ("on", 40.0)])
+    assert [(e.kind, e.phase) for e in events] == [("long_distraction", "start"), ("vats", "start"),
+                                                   ("long_distraction", "end"), ("vats", "end")]
+    assert events[0].criterion_met_s == pytest.approx(108.0, abs=1e-9)
+    assert events[1].start_s == pytest.approx(105.0, abs=1e-9)
+    assert events[1].criterion_met_s == pytest.approx(115.0, abs=1e-5)
+    assert events[3].end_s == pytest.approx(137.0, abs=1e-5)
+    # VATS re-arms once it has ended
+    events, _ = run([("on", 5.0), ("off", 11.0), ("on", 15.0)] + [("off", 2.5), ("on", 2.0)] * 6 + [("on", 40.0)])
+    assert [(e.phase, round(e.start_s, 4), round(e.criterion_met_s, 4)) for e in vats(events)] == [
+        ("start", 105.0, 115.0), ("end", 105.0, 115.0), ("start", 131.0, 149.0), ("end", 131.0, 149.0)]
+
+
+@pytest.mark.parametrize("hysteresis, b_frame", [(HysteresisConfig(3, 0.05), 839), (HysteresisConfig(3, 0.5), 831)])
+def test_vats_that_ends_while_the_return_is_pending(hysteresis, b_frame):
+    """Off [0, 8), then a second glance from b until 31.0: the window total sits at 38 - b > 10
+    while the first glance leaves the window, and falls back to 10 at 59 - b, after the return
+    (still pending confirmation at that moment)."""
+    b = b_frame / FPS
+    timed = [(i / FPS, "off" if i < 240 or b_frame <= i < 930 else "on") for i in range(1300)]
+    events, _ = feed(timed, DistractionConfig(hysteresis=hysteresis))
+    start, end = vats(events)
+    assert (start.phase, end.phase) == ("start", "end")
+    assert start.start_s == pytest.approx(0.0, abs=1e-9)
+    assert start.criterion_met_s == pytest.approx(b + 2.0, abs=1e-5)
+    assert end.end_s == pytest.approx(59.0 - b, abs=1e-5)
+    assert end.end_s > end.criterion_met_s
+
+
+@pytest.mark.parametrize("glitch_frames", [1, 2])
+def test_a_glitch_back_to_the_road_neither_ends_nor_reraises_vats(glitch_frames):
+    """As above, but the "return" lasts 1-2 frames (never confirmed) and the glance goes on to
+    frame 1000: one VATS, ending when the window total falls back to 10 after the real return."""
+    glitch = range(930, 930 + glitch_frames)
+    timed = [(i / FPS, "off" if (i < 240 or 839 <= i < 1000) and i not in glitch else "on") for i in range(1400)]
+    events, states = feed(timed)
+    assert [e.phase for e in vats(events)] == ["start", "end"]
+    assert not any(s.on_road for s in states[845:1000])
+    assert vats(events)[1].end_s == pytest.approx(38.0 + (1000 - 839) / FPS - 10.0, abs=1e-5)
+
+
+def test_a_glance_pending_confirmation_keeps_vats_going():
+    """Off [0, 8) and [20, 23): 11 s in the window, falling to 10 at 31.0 as the first glance
+    leaves it; a third glance starting at 30.967 holds the total at 10.033, so the episode goes
+    on (it must not end while the glance awaits confirmation and start again when it is confirmed)."""
+    t0 = 100.0
+    timed = [(t0 + i / FPS, "off" if i < 240 or 600 <= i < 690 or 929 <= i < 1200 else "on") for i in range(2000)]
+    events, _ = feed(timed)
+    start, end = vats(events)
+    assert (start.phase, end.phase) == ("start", "end")
+    assert start.criterion_met_s == pytest.approx(t0 + 22.0, abs=1e-5)
+    # window total 3 + (40 - 929/30) = 12.033 when the last glance ends; the [20, 23) glance leaves from 50 on
+    assert end.end_s == pytest.approx(t0 + 50.0 + (3.0 + 40.0 - 929 / FPS) - 10.0, abs=1e-5)
+
+
+def _span(a, b, label, t0):
+    return [(t0 + i / FPS, label) for i in range(a, b)]
+
+
+@pytest.mark.parametrize("case", ["falling", "rising"])
+def test_a_gap_in_frames_counts_as_the_state_persisting(case):
+    """No frames for a while: the state held through the gap, so the VATS crossing times must be
+    those of a stream with frames all through it."""
+    if case == "falling":  # off [5, 17), on: VATS from 15 to 37 s; frames stop at 18 s, resume at 118 s
+        head = _span(0, 150, "on", 0.0) + _span(150, 510, "off", 0.0) + _span(510, 540, "on", 0.0)
+        gap = head + [(head[-1][0] + 100.0 + i / FPS, "on") for i in range(3)]
+        full = head + [(18.0 + i / FPS, "on") for i in range(3100)]
+        expected = dict(start_s=5.0, criterion_met_s=15.0, end_s=37.0)
+    else:  # off [0, 8), on [8, 10), off from 10; frames stop at 10.5 s, resume at 50 s (still off)
+        head = _span(0, 240, "off", 0.0) + _span(0, 60, "on", 8.0) + _span(0, 16, "off", 10.0)
+        gap = head + [(50.0, "off"), (50.0 + 1 / FPS, "off")]
+        full = head + _span(16, 1202, "off", 10.0)
+        expected = dict(start_s=0.0, criterion_met_s=12.0)
+    for timed in (full, gap):
+        ev = vats(feed(timed)[0])
+        ev = ev[-1] if case == "falling" else ev[0]
+        assert {k: getattr(ev, k) for k in expected} == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("t0, fps", [(0.2, 30.0), (0.2, 25.0), (0.2, 10.0), (100.0, 30.0)])
+def test_glance_of_exactly_long_s_is_long(t0, fps):
+    """3 s of off-road frames (first on frame exactly 3 s after the first off frame), whatever
+    float rounding does to the frame times."""
+    k, n = int(5 * fps), int(3 * fps)
+    timed = [(t0 + i / fps, "off" if k <= i < k + n else "on") for i in range(k + n + int(3 * fps))]
+    events, _ = feed(timed)
+    assert [(e.kind, e.phase) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
+    assert events[0].start_s == pytest.approx(t0 + k / fps, abs=1e-9)
+    assert events[0].criterion_met_s == pytest.approx(t0 + k / fps + 3.0, abs=1e-9)
+
+
+def test_glance_of_exactly_long_s_on_device_millisecond_times():
+    base = 1_017_072  # ms: 1022.072 s -> 1025.072 s differ by 2.9999999999998863 as floats
+    timed = [((base + round(i * 1000 / 30)) / 1000.0, "off" if 150 <= i < 240 else "on") for i in range(300)]
+    events, _ = feed(timed)
+    assert [e.kind for e in events] == ["long_distraction", "long_distraction"]
+
+
+@pytest.mark.parametrize("t0, fps, n", [(0.2, 30.0, 3), (0.4, 25.0, 3), (0.1, 30.0, 15)])
+def test_debouncer_min_duration_is_exact(t0, fps, n):
+    """A run of exactly min_duration_s is confirmed on its frame, not one frame later."""
+    deb = Debouncer(HysteresisConfig(min_frames=1, min_duration_s=0.0, min_duration_for={"mirror": round(n / fps, 6)}))
+    for i in range(5):
+        deb.update(t0 + i / fps, "road")
+    out = [deb.update(t0 + i / fps, "mirror") for i in range(5, 5 + n + 1)]
+    assert out[n - 1][0] == "road" and out[n] == ("mirror", pytest.approx(t0 + 5 / fps))
+
+
+def test_unknown_hold_is_exact():
+    """A dropout of exactly unknown_hold_s (0.5 s: 15 frames after the first missing one) ends the hold."""
+    t0 = 3.2
+    mon = DistractionMonitor()
+    for i in range(10):
+        mon.update(t0 + i / FPS, "on")
+    on_road = [mon.update(t0 + i / FPS, "unknown")[0].on_road for i in range(10, 30)]
+    assert on_road.index(False) == 15

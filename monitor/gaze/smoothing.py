@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+TIME_EPS_S = 1e-6  # seconds: frame times in float do not add up exactly (0.2 + 90 / 30 - 0.2 < 3)
+
 
 @dataclass(frozen=True)
 class HysteresisConfig:
@@ -51,6 +53,6 @@ class Debouncer:
             self._cand, self._cand_frames = label, 1
             self._cand_start = t_s if start_hint_s is None else start_hint_s
         need = self.config.min_duration_for.get(label, self.config.min_duration_s)
-        if force or (self._cand_frames >= self.config.min_frames and t_s - self._cand_start >= need):
+        if force or (self._cand_frames >= self.config.min_frames and t_s - self._cand_start >= need - TIME_EPS_S):
             self.current, self.since, self._cand = label, self._cand_start, None
         return self.current, self.since

@@ -4,9 +4,10 @@
     gaze, state, events = stage.process(estimates, t_s)
 
 ``t_s`` is the frame's time in seconds (device or replay time; never read from a clock here) and
-must not decrease. A missing head pose (``estimates.head is None``) gives zone "unknown"; the zone
-smoother and the timers treat it as described in monitor/gaze/state.py (held for
-``unknown_hold_s``, then ``unknown_policy``).
+must not decrease (a frame that goes back raises ValueError and leaves the stage as it was). A
+missing head pose (``estimates.head is None``) gives zone "unknown"; the zone smoother and the
+timers treat it as described in monitor/gaze/state.py (held for ``unknown_hold_s``, then
+``unknown_policy``).
 """
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ class GazeStateStage:
         self.monitor = DistractionMonitor(self.config.distraction)
         self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, face direction, on road) of found heads
         self._last_road: str | None = None
+        self._last_t: float | None = None
         road_head = self.classifier.road_head_angles()
         road_fit = self.calibration.targets.get(self.layout.road_zones[0]) if (
             self.calibration is not None and self.layout.road_zones) else None
@@ -114,6 +116,10 @@ class GazeStateStage:
 
     def process(self, estimates: Estimates, t_s: float
                 ) -> tuple[GazeResult, DriverState, list[DistractionEvent]]:
+        # a late frame is rejected before it touches anything: the caller drops it and carries on
+        if self._last_t is not None and t_s < self._last_t:
+            raise ValueError(f"time went backwards: {t_s} after {self._last_t}")
+        self._last_t = t_s
         est = (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
                else self.classifier.classify(None))
         zone, since = self._zones.update(t_s, est.zone)

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from monitor.gaze.smoothing import Debouncer, HysteresisConfig
+from monitor.gaze.smoothing import TIME_EPS_S, Debouncer, HysteresisConfig
 from monitor.gaze.types import DistractionEvent, DriverState
 
 ON, OFF, UNKNOWN = "on", "off", "unknown"
 UNKNOWN_POLICIES = ("off_road", "on_road", "hold")
-_EPS = 1e-6  # seconds: keeps float noise on a window total that sits exactly at the threshold from flapping
+# seconds: float noise on frame times neither makes an exact 3 s glance short nor lets a window total
+# that sits exactly at the threshold flap
+_EPS = TIME_EPS_S
 
 
 @dataclass(frozen=True)
@@ -82,16 +84,17 @@ class DistractionMonitor:
                 self._long_start = None
             self._off_start = None
 
+        # a change of the road state still awaiting confirmation: a return to the road, or a glance
+        pending = None if state is None else self._road.pending_since(OFF if state == ON else ON)
         # an unconfirmed return to the road probably ended the run where it began: count the open
         # run only up to there (if it was a glitch, the run simply keeps counting next frame)
-        back = self._road.pending_since(ON) if state == OFF else None
-        self._open_until = t_s if back is None else back
+        self._open_until = pending if state == OFF and pending is not None else t_s
         if (self._off_start is not None and self._long_start is None
-                and self._open_until - self._off_start >= self.config.long_s):
+                and self._open_until - self._off_start >= self.config.long_s - _EPS):
             self._long_start = self._off_start
             events.append(DistractionEvent("long_distraction", "start", self._off_start,
                                            self._off_start + self.config.long_s, t_s))
-        events.extend(self._update_vats(t_prev, t_s))
+        events.extend(self._update_vats(t_prev, t_s, pending))
 
         window = self._off_in_window(t_s)
         missing = 0.0 if self._missing_since is None else t_s - self._missing_since
@@ -109,7 +112,8 @@ class DistractionMonitor:
         if self._missing_since is None:
             self._missing_since = t_s
         policy = self.config.unknown_policy
-        if policy == "hold" or t_s - self._missing_since < self.config.unknown_hold_s or self._road.current is None:
+        if (policy == "hold" or t_s - self._missing_since < self.config.unknown_hold_s - _EPS
+                or self._road.current is None):
             return self._road.current, self._road.since
         target = OFF if policy == "off_road" else ON
         return self._road.update(t_s, target, start_hint_s=self._missing_since, force=True)
@@ -122,24 +126,35 @@ class DistractionMonitor:
             total += max(0.0, min(t, self._open_until) - max(self._off_start, lo))
         return total
 
-    def _update_vats(self, t_prev: float, t: float) -> list[DistractionEvent]:
+    def _update_vats(self, t_prev: float, t: float, pending: float | None) -> list[DistractionEvent]:
         cfg = self.config
-        while self._closed and self._closed[0][1] < t - cfg.vats_window_s:
-            self._closed.popleft()  # no longer inside any window we will evaluate
-        over = self._off_in_window(t) > cfg.vats_threshold_s + _EPS
+        thr = cfg.vats_threshold_s + _EPS
         # the window total only rises during an open off-road run and only falls on the road, so
-        # searching back to the run's onset (or the last return to the road) finds the one crossing
-        if over and self._vats is None:
-            met = self._crossing(min(t_prev, self._off_start if self._off_start is not None else t_prev), t, rising=True)
+        # searching back to the run's onset (or the last return to the road) finds the one crossing;
+        # across a gap in frames the state persisted, so the search may reach back past the gap
+        last_change = self._off_start if self._off_start is not None else (
+            self._closed[-1][1] if self._closed else t_prev)
+        lo = min(t_prev, last_change)
+        while self._closed and self._closed[0][1] < lo - cfg.vats_window_s:
+            self._closed.popleft()  # no longer inside any window a search will evaluate
+        total = self._off_in_window(t)
+        if self._vats is None:
+            if total <= thr:
+                return []
+            met = self._crossing(lo, t, rising=True)
             self._vats = DistractionEvent("vats", "start", self._first_onset(met), met, t)
             return [self._vats]
-        if not over and self._vats is not None:
-            ev = self._vats
-            self._vats = None
-            return [DistractionEvent("vats", "end", ev.start_s, ev.criterion_met_s, t,
-                                     self._crossing(min(t_prev, self._closed[-1][1] if self._closed else t_prev),
-                                                    t, rising=False))]
-        return []
+        # a pending change may still add its frames as off-road time (a return that was a glitch, a
+        # glance that is confirmed): end only once the total is at the threshold either way, so a
+        # glitch neither ends nor re-raises the episode (nor does the total fall during an open run)
+        if pending is not None:
+            total += max(0.0, t - max(pending, t - cfg.vats_window_s))
+        if total > thr:
+            return []
+        ev = self._vats
+        self._vats = None
+        return [DistractionEvent("vats", "end", ev.start_s, ev.criterion_met_s, t,
+                                 self._crossing(lo, t, rising=False))]
 
     def _crossing(self, lo: float, hi: float, rising: bool) -> float:
         """Time in [lo, hi] where the window total crosses the threshold (bisection)."""
