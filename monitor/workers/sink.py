@@ -51,6 +51,27 @@ def last_results(path: Path, tail_bytes: int = 1 << 20) -> list[dict[str, Any]]:
     return records[-RECENT_FRAMES:]
 
 
+def open_episodes(events: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
+    """The start events of ``events`` (events.jsonl lines, in order) that no end event followed,
+    keyed by (kind, start_s)."""
+    opened: dict[tuple[str, float], dict[str, Any]] = {}
+    for e in events:
+        key = (e.get("kind"), e.get("start_s"))
+        if e.get("phase") == "start":
+            opened[key] = e
+        elif e.get("phase") == "end":
+            opened.pop(key, None)
+    return opened
+
+
+def closing_event(start: dict[str, Any], last_t_s: float) -> dict[str, Any]:
+    """The end event of an episode still open when the stream ended or the run was stopped: it
+    ends at the last frame written, marked ``open_at_end`` (how long it really lasted is unknown)."""
+    end_s = max(float(last_t_s), float(start["start_s"]))
+    return {**start, "phase": "end", "detected_s": end_s, "end_s": end_s,
+            "duration_s": end_s - float(start["start_s"]), "open_at_end": True}
+
+
 class SinkWorker(Worker):
     role = "sink"
 
@@ -65,6 +86,14 @@ class SinkWorker(Worker):
             self.recent.extend((r.get("stream"), r.get("frame"), r.get("device_ts_ms"))
                                for r in last_results(out / RESULTS_FILE))
         self.counters["duplicates"] = 0
+        # every start in events.jsonl gets its end, also when the stream ends mid-episode (closed in
+        # teardown); a restarted sink picks up what its predecessors left open
+        self.open: dict[tuple[str, float], dict[str, Any]] = {}
+        self.last_t_s: float | None = None
+        if self.config.incarnation:
+            self.open = open_episodes(_read_lines(out / EVENTS_FILE))
+            self.last_t_s = next((r["device_ts_ms"] / 1000.0 for r in reversed(last_results(out / RESULTS_FILE))
+                                  if isinstance(r.get("device_ts_ms"), (int, float))), None)
         self.rx = self.add_receiver("gaze", topics=frozenset({"states"}))
 
     def step(self) -> bool:
@@ -86,13 +115,36 @@ class SinkWorker(Worker):
         record = result_record(msg.stream, msg.frame, msg.device_ts_ms, msg.stamps, msg.meta, truth)
         self.results.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.results.flush()  # a line is either complete on disk or absent, even after SIGKILL
+        self.last_t_s = msg.device_ts_ms / 1000.0
         for event in msg.meta.get("events") or []:
-            self.events.write(json.dumps(event, separators=(",", ":")) + "\n")
-            self.events.flush()
+            self._write_event(event)
         self.counters["processed"] += 1
         return True
 
+    def _write_event(self, event: dict[str, Any]) -> None:
+        self.events.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.events.flush()
+        self.open = open_episodes([*self.open.values(), event])
+
     def teardown(self) -> None:
+        if hasattr(self, "events") and self.last_t_s is not None:
+            for start in list(self.open.values()):
+                self._write_event(closing_event(start, self.last_t_s))
         for f in ("results", "events"):
             if hasattr(self, f):
                 getattr(self, f).close()
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of a small file (events.jsonl); [] if it cannot be read."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last may be cut by a crash
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
