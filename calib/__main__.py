@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.files import read_json
+
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -26,10 +28,7 @@ def _intrinsics_arg(path: str):
     """An intrinsics JSON (as written by `calib intrinsics --out`) or a layout file."""
     from calib.layout import FORMAT, load_layout
     from monitor.frames import Intrinsics
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read intrinsics ({exc})") from None
+    data = read_json(path, "intrinsics")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         return load_layout(path).intrinsics
     try:
@@ -108,10 +107,7 @@ def cmd_handeye(a: argparse.Namespace) -> None:
 def cmd_head_frame(a: argparse.Namespace) -> None:
     from calib.head_frame import head_frame
     from monitor.geometry import matrix_to_euler
-    try:
-        data = json.loads(Path(a.landmarks).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{a.landmarks}: cannot read landmarks ({exc})") from None
+    data = read_json(a.landmarks, "landmarks")
     hf = head_frame(data.get("landmarks", data) if isinstance(data, dict) else np.array(data))
     yaw, pitch, roll = matrix_to_euler(hf.rotation)
     o = hf.origin_mm
@@ -182,8 +178,9 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m calib", description="Calibration tools of the driver monitor "
-                                "(docs/calibration.md). Car frame: x right, y down, z forward, mm.")
+    p = argparse.ArgumentParser(prog="python -m calib", allow_abbrev=False,
+                                description="Calibration tools of the driver monitor (docs/calibration.md). "
+                                            "Car frame: x right, y down, z forward, mm.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("layout-check", help="validate a cabin layout and print its zones")
@@ -237,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sessions of a panel of drivers, measured through the head model that will run, "
                         "give the population model used for every driver without a calibration")
     s.set_defaults(func=cmd_driver_calibrate)
+    for command in sub.choices.values():
+        command.allow_abbrev = False  # as run_monitor.py: an abbreviation may turn ambiguous later
     return p
 
 

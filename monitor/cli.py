@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from monitor.bus import Endpoints, Policy
 from monitor.estimator.session import ENV_THREADS, resolve_providers
@@ -181,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--max-frames must be >= 0")
         if args.ort_threads is not None and args.ort_threads < 0:
             raise ValueError("--ort-threads must be >= 0")
-        providers = [p for p in args.providers.split(",") if p.strip()]
+        providers = [p.strip() for p in args.providers.split(",") if p.strip()]
         if not providers:
             raise ValueError("--providers needs at least one provider, e.g. cpu")
         try:
             resolve_providers(providers)
         except ValueError as exc:
             raise ValueError(f"--providers: {exc}") from None
+        args.providers = ",".join(providers)  # checked and without blanks from here on
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
         from monitor.estimator.pipeline import resolve_eye_model
@@ -204,6 +207,28 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "results.jsonl").exists():
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)
         return 2
+    # From here until the run's files are complete a Ctrl-C is held back (deferred_sigint): before
+    # the supervisor runs it cancels the start; while it runs the supervisor handles it (the workers
+    # stop, exit 130); after it, the summary and the exports are still written whole.
+    with deferred_sigint() as interrupted:
+        return run_pipeline(args, kind, out, delays, faults, interrupted)
+
+
+@contextlib.contextmanager
+def deferred_sigint() -> Iterator[list[int]]:
+    """SIGINT is recorded in the yielded list instead of raising KeyboardInterrupt."""
+    got: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[str, float],
+                 faults: dict[str, list[float]], interrupted: list[int]) -> int:
+    """Create the output folder, run the supervisor and write the summary and exports (``delays``
+    and ``faults``: the parsed --inject-delay and --inject-fault)."""
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         make_out_dir(out)
@@ -219,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     config = RunConfig(
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
-        head_model=args.head_model, eye_model=args.eye_model, providers=[p for p in args.providers.split(",") if p],
+        head_model=args.head_model, eye_model=args.eye_model, providers=args.providers.split(","),
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
         delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults)
@@ -233,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink",
              *(["display"] if config.display else [])]
     supervisor = Supervisor(config, roles, endpoints)
+    if interrupted:  # a Ctrl-C before any worker started: the run does not start
+        remove_unstarted_run(out, created)
+        print("interrupted before the run started; nothing was written", file=sys.stderr)
+        return 128 + interrupted[0]
     print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)
     try:
         code = supervisor.run()

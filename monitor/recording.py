@@ -117,6 +117,12 @@ class RecordingReader:
             raise RecordingError(f"{self.path}: recording format version {self.info.get('version')!r}, "
                                  f"this build reads version {FORMAT_VERSION}")
         self.truncated = False
+        self._index = 0
+
+    @property
+    def records_read(self) -> int:
+        """Complete records read so far (all of them, once ``truncated`` is set)."""
+        return self._index
 
     def __iter__(self) -> Iterator[Message]:
         return self.messages()

@@ -16,6 +16,7 @@ from typing import Any
 import zmq
 
 from monitor.bus import Endpoints
+from monitor.childenv import child_env
 from monitor.shm import remove_segments
 from monitor.workers.base import (COMMAND, CONTROL, FATAL_EXIT_CODE, STAGE_FAILED_EXIT_CODE, RunConfig,
                                   network_guard)
@@ -55,10 +56,6 @@ class RunFailed(RuntimeError):
         self.exit_code = exit_code
 
 
-# the folder that holds the `monitor` package, so workers import it from any working directory
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
-
-
 def popen_worker(args: list[str], stdin: int) -> subprocess.Popen:
     """Start a worker process: ``python -m monitor.workers ARGS``.
     - SIGINT is blocked in the new process from its first instruction (a signal mask survives
@@ -66,15 +63,14 @@ def popen_worker(args: list[str], stdin: int) -> subprocess.Popen:
       terminal's Ctrl-C reaches the whole process group, and it is the supervisor's to handle;
       a worker hit by it while the interpreter starts would die with a traceback and be counted
       as a crash. Workers stay in this process group, so a Ctrl-Z still pauses them all.
-    - PYTHONPATH starts with the package's folder, so this works when run_monitor.py is started
-      from another folder."""
-    path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT + (os.pathsep + path if path else "")}
+    - PYTHONPATH starts with the package's folder (`child_env`), so this works when
+      run_monitor.py is started from another folder."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return subprocess.Popen([sys.executable, "-m", "monitor.workers", *args], stdin=stdin, env=env)
+        return subprocess.Popen([sys.executable, "-m", "monitor.workers", *args], stdin=stdin, env=child_env())
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C meanwhile is handled now
+
 
 @dataclass
 class WorkerHandle:
@@ -322,6 +318,10 @@ class Supervisor:
         if code == 0 and handle.state == "done":
             handle.finished = True
         elif code == FATAL_EXIT_CODE:
+            # the worker's message (its one copy) travels in its final heartbeat, which may still be queued
+            deadline = time.monotonic() + FINAL_BEATS_S
+            while "error" not in handle.beat.get("info", {}) and time.monotonic() < deadline:
+                self._read_heartbeats(timeout_ms=20)
             raise RunFailed(handle.beat.get("info", {}).get("error", f"{handle.role} could not start"),
                             FATAL_EXIT_CODE)
         elif code == STAGE_FAILED_EXIT_CODE:  # e.g. the model fails on frame after frame

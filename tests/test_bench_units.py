@@ -173,7 +173,6 @@ def test_head_flip_is_a_sweep_axis(tmp_path):
         Bench(build_parser().parse_args(["--out", str(tmp_path), "--head-flip-test", "maybe"]), tmp_path)
 
 
-
 @pytest.mark.parametrize("extra, expect", [
     (["--frames", "11"], "--frames must be >= 12"),
     (["--baseline-frames", "5"], "--baseline-frames must be >= 12"),
@@ -187,7 +186,8 @@ def test_too_few_frames_for_any_figure_are_refused(tmp_path, extra, expect):
     with pytest.raises(ValueError, match=expect):
         Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", *extra]), tmp_path)
     Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", "--no-baselines",
-                                     "--baseline-frames", "5"]), tmp_path)  # no baselines: not needed
+                                     "--frames", "5", "--baseline-frames", "5"]), tmp_path)  # no baselines: not needed
+
 
 def test_bench_eye_model_option_follows_run_monitor(tmp_path):
     """--eye-model: the shipped model by default (and for an empty option), "none" without one."""

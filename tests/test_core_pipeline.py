@@ -98,7 +98,6 @@ def test_sigint_stops_everything_quickly_and_leaves_complete_outputs(tmp_path, m
     assert len(recorded) >= len(records)
 
 
-
 @pytest.mark.parametrize("after", ["start-up", "running"])
 def test_terminal_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path, models, after):
     """A terminal's Ctrl-C goes to every process of the foreground group, workers and spares
@@ -141,6 +140,18 @@ def _group_pids(pgid: int) -> set[int]:
     return pids
 
 
+def test_a_ctrl_c_before_the_supervisor_runs_cancels_the_start(tmp_path, capsys):
+    """A Ctrl-C held back between the output folder's creation and the supervisor's start (the
+    window run_monitor.py defers it in) cancels the run: exit 130, no folder left behind."""
+    from monitor.cli import build_parser, run_pipeline
+    out = tmp_path / "nested" / "run"
+    args = build_parser().parse_args(["--out", str(out), "--headless", "--eye-model", "none"])
+    args.eye_model = ""
+    assert run_pipeline(args, "synthetic", out, {}, {}, [signal.SIGINT]) == 130
+    assert not (tmp_path / "nested").exists()
+    assert "nothing was written" in capsys.readouterr().err
+
+
 def test_runs_from_any_working_directory(tmp_path, models, recording):
     """The workers find the package although run_monitor.py is started from another folder."""
     elsewhere = tmp_path / "elsewhere"
@@ -148,6 +159,7 @@ def test_runs_from_any_working_directory(tmp_path, models, recording):
     code, output = run(tmp_path / "run", "--source", str(recording), "--fast", *models, cwd=elsewhere)
     assert code == 0, output
     assert [r["frame"] for r in results(tmp_path / "run")] == list(range(90))
+
 
 def test_realsense_db3_replays_frame_exactly_through_the_pipeline(tmp_path, models):
     pytest.importorskip("pyrealsense2")

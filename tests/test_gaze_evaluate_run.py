@@ -123,7 +123,6 @@ def test_summary_and_cli_carry_the_gaze_figures(layout, tmp_path):
     assert list(json.loads(p.stdout)["runs"]) == [str(tmp_path)]
 
 
-
 @pytest.mark.parametrize("case, expect", [
     ("no such folder", "no results.jsonl there"),
     ("missing layout", "--layout nowhere.json: layout file not found"),
@@ -142,6 +141,7 @@ def test_evaluate_run_refuses_what_it_cannot_score(tmp_path, case, expect):
     p = subprocess.run([sys.executable, "-m", "monitor.gaze.evaluate_run", *args, "--no-write"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.startswith("error:") and expect in p.stderr, p.stderr
+
 
 def test_looped_truth_is_refused(layout):
     records, events = run_records(layout, LONG, LONG_EPISODE)
@@ -182,32 +182,3 @@ def test_offline_rerun_reproduces_the_pipeline_stage(tmp_path):
                           "--no-road-ahead"], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert "pooled over 1 runs: dwell accuracy" in cli.stdout
-
-
-def test_sink_closes_episodes_open_at_the_end():
-    """events.jsonl pairs every start with an end: what is still open when the stream ends gets an
-    end at the last frame, marked open_at_end; episodes that ended are left alone."""
-    from monitor.workers.sink import closing_event, open_episodes
-    start = {"kind": "long_distraction", "phase": "start", "start_s": 18.4, "criterion_met_s": 21.4,
-             "detected_s": 21.4, "end_s": None, "duration_s": None}
-    vats = {**start, "kind": "vats", "start_s": 5.0}
-    vats_end = {**vats, "phase": "end", "end_s": 30.0, "duration_s": 25.0}
-    assert open_episodes([start, vats, vats_end]) == {("long_distraction", 18.4): start}
-    assert open_episodes([start, {**start, "phase": "end", "end_s": 22.0}]) == {}
-    end = closing_event(start, 21.6)
-    assert end == {**start, "phase": "end", "detected_s": 21.6, "end_s": 21.6, "duration_s": pytest.approx(3.2),
-                   "open_at_end": True}
-
-
-@pytest.mark.slow
-def test_a_stream_that_ends_mid_distraction_leaves_a_closed_episode(tmp_path):
-    """The default drive cut at frame 650 (21.63 s), inside its long distraction (18.4-21.73 s):
-    the shipped models raise it, and the sink ends it at the last frame."""
-    from pipeline_helpers import run
-    from monitor.gaze.evaluate_run import read_jsonl
-    code, output = run(tmp_path / "run", "--source", "synthetic:frames=650", "--fast", timeout=240)
-    assert code == 0, output
-    events = read_jsonl(tmp_path / "run" / "events.jsonl")
-    assert [(e["kind"], e["phase"]) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
-    assert events[1]["open_at_end"] is True and events[1]["end_s"] == pytest.approx(649 / 30.0)
-    assert "open_at_end" not in events[0]

@@ -145,7 +145,7 @@ def vats(events):
     return [e for e in events if e.kind == "vats"]
 
 
-def test_kept_behaviour():
+def test_the_documented_boundaries_hold():
     # exactly 10 s off-road in 30 s is not "more than 10 s"
     assert run([("on", 5.0)] + [("off", 2.5), ("on", 2.0)] * 4 + [("on", 40.0)])[0] == []
     # 89 frames (2.967 s) is not a 3 s glance

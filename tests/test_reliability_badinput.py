@@ -230,7 +230,6 @@ def test_bad_options_get_one_line_and_exit_code_2(tmp_path, args, expect):
     assert not out.exists()
 
 
-
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 @pytest.mark.parametrize("command", [[], ["bench", "--frames", "20"], ["soak", "--minutes", "1"], ["keys"]])
 def test_an_out_folder_that_cannot_be_made_gets_one_line_and_exit_code_2(tmp_path, command, where):
@@ -245,6 +244,7 @@ def test_an_out_folder_that_cannot_be_made_gets_one_line_and_exit_code_2(tmp_pat
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: --out") and proc.stderr.count("\n") == 1, proc.stderr
     assert blocker.read_text() == "a file, not a folder"
+
 
 def test_a_secret_key_readable_by_others_is_refused(tmp_path):
     from monitor.security import generate_keys

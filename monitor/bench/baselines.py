@@ -29,6 +29,7 @@ import zmq
 
 from monitor import shm
 from monitor.bus import Endpoints, Policy, Receiver, Sender
+from monitor.childenv import child_env
 from monitor.frames import FrameSet
 from monitor.latency import percentiles
 from monitor.recording import RecordingReader
@@ -172,7 +173,8 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
         # the binding side first: the bus sender binds, the imagezmq hub (receiver) binds
         recv = _receive_imagezmq(address) if kind == "imagezmq" else None
         sender = subprocess.Popen([sys.executable, "-m", "monitor.bench.baselines", "send", kind, address,
-                                   str(recording), str(count), str(fps), prefix], stdin=subprocess.DEVNULL)
+                                   str(recording), str(count), str(fps), prefix], stdin=subprocess.DEVNULL,
+                                  env=child_env())
         if recv is None:
             recv = _receive_bus(address, prefix)
         latencies, arrivals, nbytes = [], [], 0

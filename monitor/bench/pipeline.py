@@ -28,6 +28,7 @@ from monitor.bench import baselines, stats
 from monitor.bench.cache import cached_frames, paced_recording
 from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
+from monitor.childenv import child_env
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
                                        eye_locator_of, resolve_eye_model)
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="head model with test-time flip (on, the runtime's default) or without (off, "
                         "run_monitor.py --no-head-flip-test); on,off measures both (default: %(default)s)")
     p.add_argument("--frames", type=int, default=300,
-                   help="measured frames per configuration, at least 12 (default: %(default)s)")
+                   help="measured frames per configuration, at least 12 with the baselines (default: %(default)s)")
     p.add_argument("--warmup", default="6s", metavar="N|Ns",
                    help="run before measuring, after the models' own warm-up: N frames, or N seconds of "
                         "frames at each configuration's rate. The default covers the start of the supervisor's "
@@ -211,9 +212,11 @@ class Bench:
         if not self.fps or min(self.fps) <= 0:
             raise ValueError("--fps: give positive rates, e.g. 30,60,90")
         self.warmup = parse_warmup(args.warmup)
-        least = baselines.TRANSPORT_SKIP + 2  # the paced transport cases time all but their first frames
-        if args.frames < least:
-            raise ValueError(f"--frames must be >= {least}")
+        if args.frames <= 1:
+            raise ValueError("--frames must be > 1")
+        least = baselines.TRANSPORT_SKIP + 2  # the transport cases time all but their first framesets
+        if args.baselines and args.frames < least:  # the paced ones run --frames framesets
+            raise ValueError(f"--frames must be >= {least} (or run with --no-baselines)")
         if args.baselines and args.baseline_frames < least:
             raise ValueError(f"--baseline-frames must be >= {least}")
         self.paced_dir = self.out / "inputs"
@@ -362,7 +365,7 @@ class Bench:
         self.log(f"[{label}] in-process single loop{f' at {case.fps:g} fps' if realtime else ', as fast as possible'}")
         with _env(ENV_THREADS, str(case.threads) if case.threads else None):
             proc = subprocess.Popen([sys.executable, "-m", "monitor.bench.baselines", "inprocess", json.dumps(config)],
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=child_env())
         with ProcSampler(lambda: {"single_loop": proc.pid} if proc.poll() is None else {}) as sampler:
             try:
                 code = proc.wait(timeout=self.args.timeout)

@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
     if not (out / "summary.json").exists():
         print(output)
+        if not any(out.iterdir()):
+            out.rmdir()  # bad input: the run wrote nothing, so no folder is left behind either
+            return proc.returncode or 1
         print("error: the run left no summary", file=sys.stderr)
         return 1
     summary = json.loads((out / "summary.json").read_text())

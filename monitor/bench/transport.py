@@ -30,6 +30,7 @@ import numpy as np
 import zmq
 
 from monitor.bus import Endpoints, Policy, Receiver, Sender
+from monitor.childenv import child_env
 from monitor.shm import FrameRing
 from monitor.latency import percentiles
 from monitor.wire import Message
@@ -117,7 +118,7 @@ def run_case(transport: str, width: int, height: int, fps: float, count: int, sh
     prefix = f"{Path(endpoints.directory).name}-bench" if shm and transport == "ipc" else ""
     args = [sys.executable, "-m", "monitor.bench.transport", "--produce", address, "--shm-prefix", prefix,
             "--width", str(width), "--height", str(height), "--fps", str(fps), "--count", str(count)]
-    producer = subprocess.Popen(args + (["--in-place"] if in_place and prefix else []))
+    producer = subprocess.Popen(args + (["--in-place"] if in_place and prefix else []), env=child_env())
     try:
         latencies, copies, nbytes, span, overruns = consume(address, prefix, zero_copy)
     finally:

@@ -249,6 +249,13 @@ def zone_accuracy(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"frames": len(pairs), "accuracy": round(hits / len(pairs), 4)}
 
 
+def _phase(event: dict[str, Any]) -> str:
+    """An event's phase for the table; an end the sink wrote at the end of the run says so (the
+    episode's real end, and so its duration, is unknown)."""
+    phase = str(event.get("phase"))
+    return f"{phase} (still open when the run ended)" if event.get("open_at_end") else phase
+
+
 def render_report(records: list[dict[str, Any]], events: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     run = summary.get("run", {})
     frames = summary.get("frames", {})
@@ -290,7 +297,7 @@ def render_report(records: list[dict[str, Any]], events: list[dict[str, Any]], s
     parts.append("<h2>Distraction events</h2>")
     if events:
         parts.append(_table(["kind", "phase", "start (s)", "criterion met (s)", "end (s)", "duration (s)"],
-                            [[e.get("kind"), e.get("phase"), e.get("start_s"), e.get("criterion_met_s"),
+                            [[e.get("kind"), _phase(e), e.get("start_s"), e.get("criterion_met_s"),
                               e.get("end_s"), e.get("duration_s")] for e in events]))
     else:
         parts.append("<p>None.</p>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TIME_EPS_S = 1e-6  # seconds: frame times in float do not add up exactly (0.2 + 90 / 30 - 0.2 < 3)
+TIME_EPS_S = 1e-6  # seconds: frame times in float do not add up exactly ((0.2 + 240/30) - (0.2 + 150/30) < 3)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,6 @@ from monitor.gaze.types import DistractionEvent, DriverState
 
 ON, OFF, UNKNOWN = "on", "off", "unknown"
 UNKNOWN_POLICIES = ("off_road", "on_road", "hold")
-# seconds: float noise on frame times neither makes an exact 3 s glance short nor lets a window total
-# that sits exactly at the threshold flap
-_EPS = TIME_EPS_S
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class DistractionMonitor:
         # run only up to there (if it was a glitch, the run simply keeps counting next frame)
         self._open_until = pending if state == OFF and pending is not None else t_s
         if (self._off_start is not None and self._long_start is None
-                and self._open_until - self._off_start >= self.config.long_s - _EPS):
+                and self._open_until - self._off_start >= self.config.long_s - TIME_EPS_S):
             self._long_start = self._off_start
             events.append(DistractionEvent("long_distraction", "start", self._off_start,
                                            self._off_start + self.config.long_s, t_s))
@@ -112,7 +109,7 @@ class DistractionMonitor:
         if self._missing_since is None:
             self._missing_since = t_s
         policy = self.config.unknown_policy
-        if (policy == "hold" or t_s - self._missing_since < self.config.unknown_hold_s - _EPS
+        if (policy == "hold" or t_s - self._missing_since < self.config.unknown_hold_s - TIME_EPS_S
                 or self._road.current is None):
             return self._road.current, self._road.since
         target = OFF if policy == "off_road" else ON
@@ -128,7 +125,7 @@ class DistractionMonitor:
 
     def _update_vats(self, t_prev: float, t: float, pending: float | None) -> list[DistractionEvent]:
         cfg = self.config
-        thr = cfg.vats_threshold_s + _EPS
+        thr = cfg.vats_threshold_s + TIME_EPS_S  # float noise on a total that sits at the threshold: no flapping
         # the window total only rises during an open off-road run and only falls on the road, so
         # searching back to the run's onset (or the last return to the road) finds the one crossing;
         # across a gap in frames the state persisted, so the search may reach back past the gap
@@ -158,7 +155,7 @@ class DistractionMonitor:
 
     def _crossing(self, lo: float, hi: float, rising: bool) -> float:
         """Time in [lo, hi] where the window total crosses the threshold (bisection)."""
-        thr = self.config.vats_threshold_s + _EPS
+        thr = self.config.vats_threshold_s + TIME_EPS_S
         if (self._off_in_window(lo) > thr) == rising:
             return lo
         for _ in range(40):

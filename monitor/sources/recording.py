@@ -24,7 +24,7 @@ class RecordingSource(FrameSource):
         if not self._reader.truncated:
             return None
         return (f"{self._reader.path}: the last record is incomplete (cut by a crash?); "
-                f"the {self._reader._index} complete records before it were played")
+                f"the {self._reader.records_read} complete records before it were played")
 
     def close(self) -> None:
         self._reader.close()

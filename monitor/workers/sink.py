@@ -127,7 +127,9 @@ class SinkWorker(Worker):
         self.open = open_episodes([*self.open.values(), event])
 
     def teardown(self) -> None:
-        if hasattr(self, "events") and self.last_t_s is not None:
+        # only at a real end (the stream's, or a stop): a crashed sink is replaced, and its
+        # successor writes the ends the gaze stage still sends
+        if self.state in ("done", "stopped") and hasattr(self, "events") and self.last_t_s is not None:
             for start in list(self.open.values()):
                 self._write_event(closing_event(start, self.last_t_s))
         for f in ("results", "events"):

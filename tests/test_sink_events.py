@@ -1,0 +1,65 @@
+"""events.jsonl pairs every start with an end (monitor/workers/sink.py)."""
+import json
+
+import pytest
+
+from monitor.workers.sink import SinkWorker, _read_lines, closing_event, open_episodes
+
+START = {"kind": "long_distraction", "phase": "start", "start_s": 18.4, "criterion_met_s": 21.4,
+         "detected_s": 21.4, "end_s": None, "duration_s": None}
+
+
+def test_open_episodes_and_their_closing_event():
+    """What is still open when the stream ends gets an end at the last frame, marked open_at_end;
+    episodes that ended are left alone."""
+    vats = {**START, "kind": "vats", "start_s": 5.0}
+    vats_end = {**vats, "phase": "end", "end_s": 30.0, "duration_s": 25.0}
+    assert open_episodes([START, vats, vats_end]) == {("long_distraction", 18.4): START}
+    assert open_episodes([START, {**START, "phase": "end", "end_s": 22.0}]) == {}
+    end = closing_event(START, 21.6)
+    assert end == {**START, "phase": "end", "detected_s": 21.6, "end_s": 21.6, "duration_s": pytest.approx(3.2),
+                   "open_at_end": True}
+
+
+def _sink_with(path, state):
+    """A sink at teardown time, without its sockets: what it wrote so far is one start event."""
+    sink = object.__new__(SinkWorker)
+    sink.state, sink.open, sink.last_t_s = state, {}, 21.6
+    sink.events = open(path, "a", encoding="utf-8")
+    sink._write_event(START)
+    return sink
+
+
+@pytest.mark.parametrize("state, closed", [("done", True), ("stopped", True), ("failed", False), ("fatal", False)])
+def test_only_a_real_end_closes_open_episodes(tmp_path, state, closed):
+    """A crashed sink is replaced and its successor writes the end the gaze stage still sends:
+    closing the episode then would give it two ends."""
+    path = tmp_path / "events.jsonl"
+    _sink_with(path, state).teardown()
+    events = _read_lines(path)
+    assert [e["phase"] for e in events] == (["start", "end"] if closed else ["start"])
+    if closed:
+        assert events[1]["open_at_end"] is True and events[1]["end_s"] == 21.6
+    # a successor (restarted sink) finds what is still open in the file
+    assert open_episodes(events) == ({} if closed else {("long_distraction", 18.4): START})
+
+
+def test_read_lines_skips_a_line_cut_by_a_crash(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(START) + "\n" + '{"kind": "vats", "pha')
+    assert _read_lines(path) == [START]
+    assert _read_lines(tmp_path / "missing.jsonl") == []
+
+
+@pytest.mark.slow
+def test_a_stream_that_ends_mid_distraction_leaves_a_closed_episode(tmp_path):
+    """The default drive cut at frame 650 (21.63 s), inside its long distraction (18.4-21.73 s):
+    the shipped models raise it, and the sink ends it at the last frame."""
+    from pipeline_helpers import run
+    from monitor.gaze.evaluate_run import read_jsonl
+    code, output = run(tmp_path / "run", "--source", "synthetic:frames=650", "--fast", timeout=240)
+    assert code == 0, output
+    events = read_jsonl(tmp_path / "run" / "events.jsonl")
+    assert [(e["kind"], e["phase"]) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
+    assert events[1]["open_at_end"] is True and events[1]["end_s"] == pytest.approx(649 / 30.0)
+    assert "open_at_end" not in events[0]
