@@ -267,3 +267,18 @@ def test_unknown_hold_is_exact():
         mon.update(t0 + i / FPS, "on")
     on_road = [mon.update(t0 + i / FPS, "unknown")[0].on_road for i in range(10, 30)]
     assert on_road.index(False) == 15
+
+
+def test_a_dropout_at_the_end_of_a_vats_neither_ends_nor_reraises_it():
+    """Off for 12 s, then on the road: the window total falls back to 10 s 32 s after the glance
+    began. A face dropout from 31.8 s to 32.6 s (longer than unknown_hold_s, so off-road from its
+    first frame under the default policy) keeps the total over 10 s: one VATS, not an end during
+    the hold and a second start when the hold expires."""
+    t0 = 100.0
+    timed = [(t0 + i / FPS, "off" if i < 360 else "unknown" if 954 <= i < 978 else "on") for i in range(2400)]
+    events, _ = feed(timed)
+    assert [e.phase for e in vats(events)] == ["start", "end"]
+    start, end = vats(events)
+    assert start.start_s == pytest.approx(t0, abs=1e-9)
+    # off [0, 12) and the dropout [31.8, 32.6): the total 42 - t + 0.8 is back at 10 at t = 32.8
+    assert end.end_s == pytest.approx(t0 + 32.8, abs=1e-5)

@@ -83,6 +83,11 @@ class DistractionMonitor:
 
         # a change of the road state still awaiting confirmation: a return to the road, or a glance
         pending = None if state is None else self._road.pending_since(OFF if state == ON else ON)
+        if road_state == UNKNOWN and state is not None and self._missing_since is not None:
+            # a dropout within its hold may still become the policy's state from its first frame
+            becomes = {"off_road": OFF, "on_road": ON}.get(self.config.unknown_policy)
+            if becomes is not None and becomes != state:
+                pending = self._missing_since if pending is None else min(pending, self._missing_since)
         # an unconfirmed return to the road probably ended the run where it began: count the open
         # run only up to there (if it was a glitch, the run simply keeps counting next frame)
         self._open_until = pending if state == OFF and pending is not None else t_s
