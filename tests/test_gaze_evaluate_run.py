@@ -85,6 +85,10 @@ def test_missed_and_false_events_on_a_clean_drive(layout):
     records, events = run_records(layout, clean, LONG_EPISODE)
     r = evaluate_gaze(records, events)["events"]
     assert r["long_distraction"]["missed"] == [5.0] and not r["clean_drive"]
+    # a run cut before its scene's episode (--max-frames): clean as far as it went
+    records, events = run_records(layout, clean, [{"kind": "long_distraction", "start_s": 30.0, "end_s": 34.0}])
+    r = evaluate_gaze(records, events)["events"]
+    assert r["clean_drive"] and r["long_distraction"]["scripted"] == 0
 
 
 def test_rules_on_truth_find_unscripted_vats():

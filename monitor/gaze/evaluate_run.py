@@ -143,7 +143,10 @@ def evaluate_gaze(records: Sequence[dict[str, Any]], events: Sequence[dict[str, 
                                               for tt, p in m.matched if tt == ep["start_s"]]
         by_kind[kind] = entry
         unexplained += len(m2.false)
-    clean = not episodes and not implied
+    # clean: no scripted episode overlaps the frames this run has (a run cut short of its scene's
+    # episodes is a clean drive as far as it went) and the rules find none in its truth
+    overlapping = [e for e in episodes if e["start_s"] <= t[-1] and e.get("end_s", e["start_s"]) >= t[0]]
+    clean = not overlapping and not implied
     scripted_ok = all(not v["missed"] and not v["false"] for v in by_kind.values())
     result_events = {
         "tolerance_s": tol_s,
