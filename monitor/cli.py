@@ -17,7 +17,7 @@ from monitor.display.export import write_exports
 from monitor.display.stats import display_report, format_display
 from monitor.display.x11 import can_open_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
-from monitor.summary import build_summary, format_summary, write_summary
+from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
@@ -271,6 +271,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
     if code == FATAL_EXIT_CODE and remove_unstarted_run(out, created):
         return code  # bad input found by a worker before any frame went through: nothing is left behind
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
+                "layout": args.layout or "default", "driver_calibration": args.driver_calibration or None,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
     reports = supervisor.worker_reports()
@@ -281,6 +282,9 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
     print(format_summary(summary))
     if config.display:
         print(format_display(summary["display"]))
-    written = write_exports(out, summary)
-    print(f"outputs: {out}/results.jsonl, {out}/summary.json, " + ", ".join(str(p) for p in written))
+    write_exports(out, summary)
+    # every file the run left (exports, recording, video, snapshots), the main ones first
+    order = {name: i for i, name in enumerate(("results.jsonl", "events.jsonl", SUMMARY_FILE))}
+    files = sorted((p for p in out.iterdir() if p.is_file()), key=lambda p: (order.get(p.name, len(order)), p.name))
+    print("outputs: " + ", ".join(str(p) for p in files))
     return code
