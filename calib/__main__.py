@@ -74,6 +74,9 @@ def cmd_pnp(a: argparse.Namespace) -> None:
     from calib.pnp import load_points, solve_camera_pose
     obj, img, names = load_points(a.points)
     intr = _intrinsics_arg(a.intrinsics)
+    outside = [n for n, (u, v) in zip(names, img) if not (0 <= u < intr.width and 0 <= v < intr.height)]
+    if outside:  # a typo, or pixels from another resolution than these intrinsics
+        _say(f"warning: points {outside} lie outside the {intr.width}x{intr.height} image of these intrinsics")
     _say(f"solving PnP for {len(names)} points")
     res = solve_camera_pose(obj, img, intr, names)
     print(res.report())

@@ -161,7 +161,10 @@ def format_summary(summary: dict[str, Any]) -> str:
              + (f"; {summary['fps']} fps" if summary.get("fps") else "")]
     e2e = summary["latency_ms"].get("end_to_end")
     if e2e and e2e.get("n"):
-        lines.append(f"end-to-end latency ms: p50 {e2e['p50']}  p90 {e2e['p90']}  p99 {e2e['p99']}  max {e2e['max']}")
+        queued = summary.get("run", {}).get("realtime") is False and summary.get("run", {}).get("policy") == "replay"
+        lines.append(f"end-to-end latency ms: p50 {e2e['p50']}  p90 {e2e['p90']}  p99 {e2e['p99']}  max {e2e['max']}"
+                     + ("  (--fast: frames wait in the queues, so this is mostly waiting; run paced, or "
+                        "`run_monitor.py bench`, for latency)" if queued else ""))
     for stage in ("estimator", "gaze"):
         s = summary["latency_ms"].get(stage)
         if s and s.get("n"):

@@ -108,3 +108,11 @@ def test_cli_writes_pose_into_layout(tmp_path):
     assert "_how_to" in json.loads(out.read_text())  # the template's comments survive
     assert np.linalg.norm(lay.camera_pose.position_mm - pose.position_mm) < 1.0
     assert rotation_angle_deg(lay.camera_pose.rotation.T @ pose.rotation) < 0.1
+    assert "outside" not in p.stderr
+    # a pixel off the image (a typo, another resolution) is solved with, and warned about
+    pts["points"][0]["pixel"] = [pts["points"][0]["pixel"][0], INTR.height + 275.0]
+    (tmp_path / "points.json").write_text(json.dumps(pts))
+    p = subprocess.run([sys.executable, "-m", "calib", "pnp", str(tmp_path / "points.json"), "--intrinsics",
+                        str(tmp_path / "cam.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert f"warning: points ['p0'] lie outside the {INTR.width}x{INTR.height} image" in p.stderr

@@ -233,10 +233,12 @@ def format_report(name: str, r: dict[str, Any]) -> str:
 
 
 def format_confusion(c: dict[str, Any]) -> str:
+    """Rows: the truth; columns: what the pipeline said. Whole zone names, right-aligned."""
     labels = c["labels"]
     w = max(len(x) for x in labels) + 1
-    head = " " * w + "".join(f"{x[:7]:>8}" for x in labels)
-    return "\n".join([head] + [f"{a:<{w}}" + "".join(f"{v:8d}" for v in row) for a, row in zip(labels, c["matrix"])])
+    col = max(w, max((len(str(v)) for row in c["matrix"] for v in row), default=1) + 1)
+    head = " " * w + "".join(f"{x:>{col}}" for x in labels)
+    return "\n".join([head] + [f"{a:<{w}}" + "".join(f"{v:{col}d}" for v in row) for a, row in zip(labels, c["matrix"])])
 
 
 def main(argv: list[str] | None = None) -> int:
