@@ -239,10 +239,12 @@ def layout_from_dict(data: Any, source: str = "<memory>") -> CabinLayout:
     v = _Validator(source)
     if not isinstance(data, dict):
         v.fail("", "the file must hold a JSON object")
+    if data.get("format") != FORMAT:  # before the fields: another kind of file is named as such
+        hint = ("; this is a driver calibration: pass it as --driver-calibration"
+                if data.get("format") == "dms-driver-calibration" else "")
+        v.fail("format", f"must be {FORMAT!r}, got {data.get('format')!r}{hint}")
     v.keys(data, ("format", "version", "name", "description", "units", "car_frame", "camera", "nominal_head_mm",
                   "driver_model", "scoring", "road_zones", "zones"), "top level")
-    if data.get("format") != FORMAT:
-        v.fail("format", f"must be {FORMAT!r}, got {data.get('format')!r}")
     if data.get("version") != VERSION:
         v.fail("version", f"must be {VERSION}, got {data.get('version')!r}")
     if data.get("units", "mm") != "mm":

@@ -179,6 +179,9 @@ def config_case(tmp_path, name):
     if name in ("layout_binary", "calibration_binary"):
         path.write_bytes(bytes(range(128, 256)))  # not UTF-8
         return ["--layout" if name.startswith("layout") else "--driver-calibration", str(path)]
+    if name == "layout_is_a_calibration":
+        path.write_text(json.dumps({"format": "dms-driver-calibration", "driver_id": "alice"}))
+        return ["--layout", str(path)]
     if name == "calibration_wrong_kind":
         path.write_text(json.dumps(layout))  # a layout given as a calibration
         return ["--driver-calibration", str(path)]
@@ -192,6 +195,7 @@ def config_case(tmp_path, name):
     ("layout_missing", "layout file not found"),
     ("calibration_not_json", "not valid JSON"),
     ("calibration_wrong_kind", "not a driver calibration"),
+    ("layout_is_a_calibration", "this is a driver calibration: pass it as --driver-calibration"),
     ("layout_is_a_folder", "is a folder, not a layout file"),
     ("calibration_is_a_folder", "is a folder, not a driver calibration file"),
     ("layout_binary", "not a layout file (not UTF-8"),
