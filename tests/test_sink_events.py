@@ -44,6 +44,24 @@ def test_only_a_real_end_closes_open_episodes(tmp_path, state, closed):
     assert open_episodes(events) == ({} if closed else {("long_distraction", 18.4): START})
 
 
+def test_a_second_start_of_the_same_kind_ends_the_first_as_lost(tmp_path):
+    """A restarted gaze/state worker forgets its open episode and may raise a new one of the same
+    kind: the old one gets an end marked end_lost (when it ended is unknown), so episodes of one
+    kind never overlap in events.jsonl."""
+    path = tmp_path / "events.jsonl"
+    sink = _sink_with(path, "done")
+    again = {**START, "start_s": 25.0, "criterion_met_s": 28.0, "detected_s": 28.0}
+    sink._write_event(again)
+    sink._write_event({**START, "kind": "vats", "start_s": 20.0})  # another kind: no effect on the first
+    sink.teardown()
+    events = _read_lines(path)
+    assert [(e["kind"], e["phase"], e["start_s"]) for e in events] == [
+        ("long_distraction", "start", 18.4), ("long_distraction", "end", 18.4), ("long_distraction", "start", 25.0),
+        ("vats", "start", 20.0), ("long_distraction", "end", 25.0), ("vats", "end", 20.0)]
+    assert events[1]["end_lost"] is True and events[1]["end_s"] is None and events[1]["detected_s"] == 28.0
+    assert all(e.get("open_at_end") for e in events[4:])
+
+
 def test_read_lines_skips_a_line_cut_by_a_crash(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(START) + "\n" + '{"kind": "vats", "pha')

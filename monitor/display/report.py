@@ -253,6 +253,8 @@ def _phase(event: dict[str, Any]) -> str:
     """An event's phase for the table; an end the sink wrote at the end of the run says so (the
     episode's real end, and so its duration, is unknown)."""
     phase = str(event.get("phase"))
+    if event.get("end_lost"):
+        return f"{phase} (lost: the gaze stage restarted)"
     return f"{phase} (still open when the run ended)" if event.get("open_at_end") else phase
 
 

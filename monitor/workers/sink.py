@@ -72,6 +72,14 @@ def closing_event(start: dict[str, Any], last_t_s: float) -> dict[str, Any]:
             "duration_s": end_s - float(start["start_s"]), "open_at_end": True}
 
 
+def lost_end_event(start: dict[str, Any], detected_s: float) -> dict[str, Any]:
+    """The end of an episode whose real end never came: the gaze/state worker was restarted (its
+    new stage knows nothing of the old episode) and raised a new one of the same kind, which the
+    rules never allow while one is open. When it ended is unknown."""
+    return {**start, "phase": "end", "detected_s": detected_s, "end_s": None, "duration_s": None,
+            "end_lost": True}
+
+
 class SinkWorker(Worker):
     role = "sink"
 
@@ -122,6 +130,9 @@ class SinkWorker(Worker):
         return True
 
     def _write_event(self, event: dict[str, Any]) -> None:
+        if event.get("phase") == "start":
+            for old in [e for e in self.open.values() if e.get("kind") == event.get("kind")]:
+                self._write_event(lost_end_event(old, float(event.get("detected_s") or 0.0)))
         self.events.write(json.dumps(event, separators=(",", ":")) + "\n")
         self.events.flush()
         self.open = open_episodes([*self.open.values(), event])
