@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calib.files import read_json
+from calib.files import read_json, read_text
 
 
 def _say(msg: str) -> None:
@@ -121,16 +121,7 @@ def cmd_head_frame(a: argparse.Namespace) -> None:
 
 def _session_lines(path: str) -> list[str]:
     """The lines of a calibration session file (JSON lines), or a one-line error naming it."""
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ValueError(f"{path}: session file not found") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a folder, not a session file") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a session file (not UTF-8 JSON lines)") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the session file ({exc.strerror})") from None
+    return read_text(path, "session", "JSON lines").splitlines()
 
 
 def cmd_driver_calibrate(a: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from monitor.workers.sink import SinkWorker, _read_lines, closing_event, open_episodes
+from monitor.summary import read_results
+from monitor.workers.sink import SinkWorker, closing_event, open_episodes
 
 START = {"kind": "long_distraction", "phase": "start", "start_s": 18.4, "criterion_met_s": 21.4,
          "detected_s": 21.4, "end_s": None, "duration_s": None}
@@ -36,7 +37,7 @@ def test_only_a_real_end_closes_open_episodes(tmp_path, state, closed):
     closing the episode then would give it two ends."""
     path = tmp_path / "events.jsonl"
     _sink_with(path, state).teardown()
-    events = _read_lines(path)
+    events = list(read_results(path))
     assert [e["phase"] for e in events] == (["start", "end"] if closed else ["start"])
     if closed:
         assert events[1]["open_at_end"] is True and events[1]["end_s"] == 21.6
@@ -54,7 +55,7 @@ def test_a_second_start_of_the_same_kind_ends_the_first_as_lost(tmp_path):
     sink._write_event(again)
     sink._write_event({**START, "kind": "vats", "start_s": 20.0})  # another kind: no effect on the first
     sink.teardown()
-    events = _read_lines(path)
+    events = list(read_results(path))
     assert [(e["kind"], e["phase"], e["start_s"]) for e in events] == [
         ("long_distraction", "start", 18.4), ("long_distraction", "end", 18.4), ("long_distraction", "start", 25.0),
         ("vats", "start", 20.0), ("long_distraction", "end", 25.0), ("vats", "end", 20.0)]
@@ -62,11 +63,11 @@ def test_a_second_start_of_the_same_kind_ends_the_first_as_lost(tmp_path):
     assert all(e.get("open_at_end") for e in events[4:])
 
 
-def test_read_lines_skips_a_line_cut_by_a_crash(tmp_path):
+def test_events_are_reread_up_to_a_line_cut_by_a_crash(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(START) + "\n" + '{"kind": "vats", "pha')
-    assert _read_lines(path) == [START]
-    assert _read_lines(tmp_path / "missing.jsonl") == []
+    assert list(read_results(path)) == [START]
+    assert list(read_results(tmp_path / "missing.jsonl")) == []
 
 
 @pytest.mark.slow

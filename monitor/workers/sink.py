@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.latency import stage_latencies_ms
+from monitor.summary import read_results
 from monitor.validate import check_states_meta, truth_from_meta
 from monitor.wire import WireError
 from monitor.workers.base import Worker
@@ -99,7 +100,7 @@ class SinkWorker(Worker):
         self.open: dict[tuple[str, float], dict[str, Any]] = {}
         self.last_t_s: float | None = None
         if self.config.incarnation:
-            self.open = open_episodes(_read_lines(out / EVENTS_FILE))
+            self.open = open_episodes(list(read_results(out / EVENTS_FILE)))
             self.last_t_s = next((r["device_ts_ms"] / 1000.0 for r in reversed(last_results(out / RESULTS_FILE))
                                   if isinstance(r.get("device_ts_ms"), (int, float))), None)
         self.rx = self.add_receiver("gaze", topics=frozenset({"states"}))
@@ -147,17 +148,3 @@ class SinkWorker(Worker):
             if hasattr(self, f):
                 getattr(self, f).close()
 
-
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    """The complete JSON lines of a small file (events.jsonl); [] if it cannot be read."""
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last may be cut by a crash
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
