@@ -22,6 +22,8 @@ from monitor.frames import Intrinsics
 
 FORMAT = "dms-cabin-layout"
 VERSION = 1
+# The layout of the synthetic cabin (the default source's car): every tool's default --layout
+DEFAULT_LAYOUT = Path(__file__).resolve().parent / "layouts" / "synthetic_cabin.json"
 ZONE_KINDS = ("direction", "sphere", "rect", "box")
 RESERVED_ZONE_NAMES = ("other", "unknown")
 _ZONE_FIELDS = {"direction": ("direction", "half_angle_deg"), "sphere": ("center_mm", "radius_mm"),

@@ -57,8 +57,8 @@ class FrameSet:
     depth_unit_mm: float = 1.0
     truth: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # The JSON text ``truth`` arrived as (recordings): sent on as it came instead of dumped again.
-    # Set only by from_message; whoever changes ``truth`` afterwards must reset it to None.
+    # The JSON text ``truth`` arrived as (recordings, labels files): sent on as it came instead of
+    # dumped again. Set with ``truth``; whoever changes ``truth`` afterwards must reset it to None.
     truth_text: str | None = field(default=None, repr=False, compare=False)
 
     def to_message(self, stamps: dict[str, int]) -> Message:

@@ -119,16 +119,19 @@ def evaluate_against_truth(records: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         with_truth += 1
         est = record.get("estimates") or {}
-        head_truth, head_est = truth.get("head"), est.get("head")
+        # A labels file of a user's own may hold only some keys: what a frame lacks is not scored.
+        head_truth, head_est = _angles(truth.get("head")), est.get("head")
         if head_truth and head_est:
             for axis in errors:
-                errors[axis].append(abs(_wrap(head_est[f"{axis}_deg"] - head_truth[f"{axis}_deg"])))
+                errors[axis].append(abs(_wrap(head_est[f"{axis}_deg"] - head_truth[axis])))
         elif head_truth:
             missed_heads += 1
         joints_truth, joints_est = truth.get("joints"), est.get("joints")
-        if joints_truth and joints_est:
-            for t, e, visible in zip(joints_truth["uv"], joints_est["uv"], joints_truth.get("visible", [])):
-                if visible and e[0] is not None:
+        truth_uv = joints_truth.get("uv") if isinstance(joints_truth, dict) else None
+        if isinstance(truth_uv, list) and joints_est:
+            visible = joints_truth.get("visible") or [True] * len(truth_uv)
+            for t, e, seen in zip(truth_uv, joints_est["uv"], visible):
+                if seen and _is_point(t) and e[0] is not None:
                     joint_px.append(math.dist(t, e))
     if not with_truth:
         return {}
@@ -140,6 +143,21 @@ def evaluate_against_truth(records: list[dict[str, Any]]) -> dict[str, Any]:
     if joint_px:
         result["joint_error_px"] = percentiles(joint_px)
     return result
+
+
+def _angles(head: Any) -> dict[str, float] | None:
+    """yaw/pitch/roll of a truth head, or None unless it has all three as numbers."""
+    if not isinstance(head, dict):
+        return None
+    angles = {axis: head.get(f"{axis}_deg") for axis in ("yaw", "pitch", "roll")}
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in angles.values()):
+        return angles  # type: ignore[return-value]
+    return None
+
+
+def _is_point(uv: Any) -> bool:
+    return (isinstance(uv, list) and len(uv) == 2
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in uv))
 
 
 def _wrap(deg: float) -> float:

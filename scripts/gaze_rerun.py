@@ -25,9 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calib.driver_calibration import DriverCalibration  # noqa: E402
-from calib.layout import CameraPose, load_layout  # noqa: E402
+from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
-from monitor.gaze.evaluate_run import (DEFAULT_LAYOUT, evaluate_gaze, format_pooled_details, format_report,  # noqa: E402
+from monitor.gaze.evaluate_run import (evaluate_gaze, format_pooled_details, format_report,  # noqa: E402
                                        pooled, read_jsonl)
 from monitor.gaze.stage import GazeStateConfig  # noqa: E402
 from monitor.validate import estimates_from_meta  # noqa: E402

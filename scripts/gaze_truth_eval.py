@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calib.driver_calibration import CalibrationSession  # noqa: E402
-from calib.layout import CameraPose, load_layout  # noqa: E402
+from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.estimates import Estimates, HeadPose  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
-from monitor.gaze.evaluate_run import DEFAULT_LAYOUT, evaluate_gaze, format_pooled_details, format_report, pooled  # noqa: E402
+from monitor.gaze.evaluate_run import evaluate_gaze, format_pooled_details, format_report, pooled  # noqa: E402
 from monitor.geometry import euler_to_matrix, matrix_to_euler  # noqa: E402
 
 

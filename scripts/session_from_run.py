@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calib.layout import CameraPose, load_layout  # noqa: E402
-from monitor.gaze.evaluate_run import DEFAULT_LAYOUT, read_jsonl, truth_zone  # noqa: E402
+from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
+from monitor.gaze.evaluate_run import read_jsonl, truth_zone  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

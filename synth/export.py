@@ -7,22 +7,22 @@
 ``.db3``: a RealSense ROS2 recording written through ``rs.software_device`` + ``rs.recorder`` by
 ``monitor.sources.realsense_writer.write_realsense_recording`` (imported only when needed).
 Both get ``PATH.labels.jsonl``: one JSON object per line, ``{"frame": i, "labels": {...}}``
-(docs/labels.md), in frame order.
+(docs/labels.md, monitor/sources/labels.py), in frame order; a ``.db3`` played back
+(``run_monitor.py --source PATH.db3``) carries them as its frames' truth.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from monitor.frames import FrameSet
 from monitor.recording import RecordingWriter
-
-
-def labels_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p.with_name(p.name + ".labels.jsonl")
+from monitor.sources.base import SourceError
+from monitor.sources.labels import format_line, labels_path
+from monitor.sources.labels import read_labels as read_sidecar
+from synth.dataset import Progress
 
 
 def _with_sidecar(framesets: Iterable[FrameSet], sidecar: Path) -> Iterator[FrameSet]:
@@ -30,7 +30,7 @@ def _with_sidecar(framesets: Iterable[FrameSet], sidecar: Path) -> Iterator[Fram
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     with open(sidecar, "w") as fh:
         for fs in framesets:
-            fh.write(json.dumps({"frame": fs.frame, "labels": fs.truth}) + "\n")
+            fh.write(format_line(fs.frame, fs.truth))
             yield fs
 
 
@@ -56,32 +56,53 @@ def write_db3(path: str | Path, framesets: Iterable[FrameSet], fps: float = 30.0
 
 def read_labels(path: str | Path) -> list[dict]:
     """Labels sidecar of a recording, in frame order."""
-    with open(labels_path(path)) as fh:
-        return [json.loads(line)["labels"] for line in fh if line.strip()]
+    frames = read_sidecar(labels_path(path))
+    return [frames[n].labels for n in sorted(frames)]
 
 
-def export(out: str | Path, spec: str = "", frames: int | None = None) -> int:
+SUFFIXES = (".dmsrec", ".db3")
+
+
+def export(out: str | Path, spec: str = "", frames: int | None = None, progress: bool = False) -> int:
+    from monitor.sources import parse_spec
     from monitor.sources.synthetic import open_synthetic
 
-    options = dict(item.split("=", 1) for item in filter(None, spec.split(",")))
+    suffix = Path(out).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unsupported output {out!r}: give a path ending in .dmsrec or .db3")
+    _, options = parse_spec(f"synthetic:{spec}")  # the same options as run_monitor.py --source synthetic:...
     if frames is not None:
         options["frames"] = str(frames)
     src = open_synthetic(**options)
-    suffix = Path(out).suffix.lower()
+    if src.loop:
+        raise ValueError("--spec loop=... would never end an export: leave it out (--frames N or duration=S sets the length)")
+    framesets = _counted(iter(src), Progress(src.frames, f"export {Path(out).name}")) if progress else iter(src)
     if suffix == ".dmsrec":
-        return write_dmsrec(out, iter(src), {"spec": spec})
-    if suffix == ".db3":
-        return write_db3(out, iter(src), src.scene.fps)
-    raise ValueError(f"unsupported output {out!r}: give a path ending in .dmsrec or .db3")
+        return write_dmsrec(out, framesets, {"spec": spec})
+    return write_db3(out, framesets, src.scene.fps)
+
+
+def _counted(framesets: Iterator[FrameSet], bar: Progress) -> Iterator[FrameSet]:
+    for fs in framesets:
+        yield fs
+        bar.update()
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Export a synthetic sequence as a .dmsrec or RealSense .db3 recording.")
+    ap = argparse.ArgumentParser(description="Export a synthetic sequence as a .dmsrec or RealSense .db3 recording, "
+                                             "with its labels in PATH.labels.jsonl (docs/labels.md).")
     ap.add_argument("--out", required=True, help="PATH.dmsrec or PATH.db3")
-    ap.add_argument("--spec", default="", help="synthetic source options, e.g. seed=1,scenario=drive,camera=d435")
-    ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--spec", default="", help="synthetic source options, as run_monitor.py --source synthetic:SPEC, "
+                                               "e.g. seed=1,scenario=drive,camera=d435 (default: the default scene)")
+    ap.add_argument("--frames", type=int, default=None, help="frames to write (default: the whole scene)")
     a = ap.parse_args(argv)
-    n = export(a.out, a.spec, a.frames)
+    try:
+        if a.frames is not None and a.frames < 1:
+            raise ValueError("--frames must be >= 1")
+        n = export(a.out, a.spec, a.frames, progress=True)
+    except (SourceError, ValueError, RuntimeError) as exc:  # bad spec or path, no pyrealsense2 for .db3
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {n} frames to {a.out} (labels: {labels_path(a.out)})")
     return 0
 

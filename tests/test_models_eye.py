@@ -9,7 +9,6 @@ import torch
 
 from calib.layout import load_layout
 from calib.transforms import rotation_from_vector
-from exporters.eye_net import EyeGazeNet
 from exporters.export import export_model
 from gaze_fakes import head_pose
 from monitor.estimates import Estimates, EyeGaze

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import subprocess
 import sys
 from dataclasses import dataclass

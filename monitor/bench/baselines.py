@@ -209,11 +209,10 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
 def inprocess_loop(recording: Path, out: Path, body: str, head: str, providers: list[str],
                    io_binding: bool, realtime: bool, layout: str = "", head_flip: bool = True, eye: str = "") -> None:
     """capture -> infer -> classify in one loop; one JSON line per frame like results.jsonl."""
-    from calib.layout import load_layout
+    from calib.layout import DEFAULT_LAYOUT, load_layout
     from monitor.estimator.pipeline import PoseEstimator
     from monitor.gaze import GazeStateStage
     from monitor.sources.recording import RecordingSource
-    from monitor.workers.gaze import DEFAULT_LAYOUT
 
     estimator = PoseEstimator.load(body, head, providers, io_binding, head_flip_test=head_flip, eye_path=eye or None)
     stage = GazeStateStage(load_layout(layout or DEFAULT_LAYOUT))

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from calib.layout import load_layout
+from calib.layout import DEFAULT_LAYOUT, load_layout
 from monitor.estimates import Estimates, HeadPose
 from monitor.gaze.ray import angles_to_direction, head_rotation_facing
 from monitor.gaze.stage import GazeStateStage
 
-DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "calib" / "layouts" / "synthetic_cabin.json"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,7 +38,6 @@ from monitor.gaze.types import DistractionEvent
 START_MARGIN_S = 0.3
 END_MARGIN_S = 0.1
 TOL_S = 0.3
-DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "calib" / "layouts" / "synthetic_cabin.json"
 EVENT_KINDS = ("long_distraction", "vats")
 _EVENT_FIELDS = tuple(f.name for f in fields(DistractionEvent))
 
@@ -171,7 +170,7 @@ def _round(x: float) -> float | None:
 def road_zones_of(layout_path: str | Path | None) -> tuple[str, ...]:
     """The road zones of a layout file (default: the shipped synthetic cabin's); a missing or
     invalid file raises its one-line ValueError (a silent default could score the wrong zones)."""
-    from calib.layout import load_layout
+    from calib.layout import DEFAULT_LAYOUT, load_layout
     return load_layout(layout_path or DEFAULT_LAYOUT).road_zones
 
 

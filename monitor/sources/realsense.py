@@ -14,6 +14,7 @@ pyrealsense2 is imported only when a source is built (`load_pyrealsense2`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -28,6 +29,7 @@ import numpy as np
 
 from monitor.frames import FrameSet, Intrinsics
 from monitor.sources.base import FrameSource, SourceError
+from monitor.sources.labels import labels_beside
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +405,9 @@ class RealSensePlaybackSource(_RealSenseSource):
     """Plays a ROS1 ``.bag`` or ROS2 ``.db3`` RealSense recording through librealsense.
 
     Every recorded IR/depth pair is delivered once, in order, with its recorded pixels, frame
-    number (`FrameSet.frame`) and timestamp (`FrameSet.device_ts_ms`). ``realtime=False`` (the
+    number (`FrameSet.frame`) and timestamp (`FrameSet.device_ts_ms`); with a ``PATH.labels.jsonl``
+    beside it (monitor/sources/labels.py), a frame it labels also carries them as its ``truth``
+    (and the camera pose they state as ``extra["camera_pose"]``). ``realtime=False`` (the
     default) reads as fast as the consumer takes frames; the capture worker paces by device
     timestamp. ``realtime=True`` lets librealsense pace, and it may then skip frames.
     """
@@ -418,6 +422,9 @@ class RealSensePlaybackSource(_RealSenseSource):
             raise SourceError(f"{path}: a RealSense recording must end in .bag (ROS1) or .db3 (ROS2)")
         if not self.path.is_file():
             raise SourceError(f"{path}: no such recording file")
+        # PATH.labels.jsonl beside the file (synth.export writes one): the frames' ground truth
+        self.labels_file, self._labels = labels_beside(self.path)
+        self.labelled = 0  # frames played that had a line in the labels file
         rs = load_pyrealsense2()
         self._rs = rs
         self._ctx = rs.context()
@@ -434,6 +441,21 @@ class RealSensePlaybackSource(_RealSenseSource):
         streams = _pick_streams(rs, sensors, str(path))
         self._setup(streams, _depth_unit_mm(rs, streams, str(path)), blocking=True, snap_ns=True)
         self._saw_playing = False
+
+    def __iter__(self) -> Iterator[FrameSet]:
+        with contextlib.closing(super().__iter__()) as framesets:  # stops the reader when we stop
+            yield from self._labelled(framesets)
+
+    def _labelled(self, framesets: Iterator[FrameSet]) -> Iterator[FrameSet]:
+        for frameset in framesets:
+            labels = self._labels.get(frameset.frame)
+            if labels is not None:
+                frameset.truth, frameset.truth_text = labels.labels, labels.text
+                pose = labels.camera_pose()
+                if pose is not None:  # as the synthetic source states its (jittered) mount
+                    frameset.extra["camera_pose"] = pose
+                self.labelled += 1
+            yield frameset
 
     def _ended(self) -> bool:
         # Polled, not a status callback: a Python callback on librealsense's reader thread can

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import zmq
 
-from calib.layout import load_layout
+from calib.layout import DEFAULT_LAYOUT, load_layout
 from monitor.bus import Policy
 from monitor.display.join import FrameJoiner
 from monitor.display.links import display_link_policy
@@ -31,7 +31,6 @@ from monitor.latency import stage_latencies_ms
 from monitor.validate import check_states_meta, estimates_from_meta, frameset_from_message
 from monitor.wire import Message, WireError
 from monitor.workers.base import Worker
-from monitor.workers.gaze import DEFAULT_LAYOUT
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
-
 
 from calib.driver_calibration import DriverCalibration
-from calib.layout import CameraPose, load_layout
+from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout
 from monitor.display.links import display_link_policy
 from monitor.validate import estimates_from_meta
 from monitor.gaze import GazeStateStage
@@ -15,7 +13,6 @@ from monitor.sources.base import SourceError
 from monitor.wire import Message, WireError
 from monitor.workers.base import Worker
 
-DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "calib" / "layouts" / "synthetic_cabin.json"
 
 
 class GazeWorker(Worker):

@@ -1,0 +1,145 @@
+"""PATH.labels.jsonl beside a recording: read, validated, and carried as truth by RealSense replays."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.sources.labels import LabelsError, format_line, labels_beside, labels_path, read_labels
+from pipeline_helpers import results, run, summary
+
+POSE = {"rotation": [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]], "translation_mm": [300.0, -500.0, 700.0]}
+
+
+def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> None:
+    recording = tmp_path / "drive.db3"
+    assert labels_path(recording) == tmp_path / "drive.db3.labels.jsonl"
+    assert labels_beside(recording) == (None, {})
+    first = {"gaze_zone": "road", "camera": {"extrinsics": POSE}}
+    labels_path(recording).write_text(format_line(3, first) + "\n" + format_line(7, {"gaze_zone": None}))
+    path, frames = labels_beside(recording)
+    assert path == labels_path(recording) and sorted(frames) == [3, 7]
+    assert frames[3].labels == first and json.loads(frames[3].text) == first
+    assert frames[3].camera_pose() == POSE
+    assert frames[7].camera_pose() is None
+
+
+@pytest.mark.parametrize("lines, line_no, expect", [
+    (["not json"], 1, "expected"),
+    (['{"frame": 1}'], 1, "expected"),
+    (['{"frame": true, "labels": {}}'], 1, "expected"),
+    (['{"frame": -1, "labels": {}}'], 1, "expected"),
+    (['{"frame": 1.0, "labels": {}}'], 1, "expected"),
+    (['{"frame": 1, "labels": []}'], 1, "expected"),
+    (['[1, 2]'], 1, "expected"),
+    (['{"frame": 1, "labels": {}}', "", '{"frame": 1, "labels": {}}'], 3, "labelled twice"),
+])
+def test_a_bad_line_is_named(tmp_path: Path, lines: list[str], line_no: int, expect: str) -> None:
+    path = tmp_path / "x.db3.labels.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LabelsError, match=f"line {line_no}: .*{expect}"):
+        read_labels(path)
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.db3.labels.jsonl"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(LabelsError, match="cannot read the labels file"):
+        read_labels(path)
+
+
+def test_realsense_playback_carries_the_labels_as_truth(tmp_path: Path) -> None:
+    pytest.importorskip("pyrealsense2")
+    from monitor.sources import open_source
+    from monitor.sources.realsense_writer import write_realsense_recording
+    from tests.realsense_helpers import make_framesets
+
+    frames = make_framesets(6, seed=5)
+    path = tmp_path / "rec.db3"
+    write_realsense_recording(path, frames)
+    second, fourth = frames[1].frame, frames[3].frame
+    labels_path(path).write_text(format_line(second, {"gaze_zone": "road"})
+                                 + format_line(fourth, {"gaze_zone": "dashboard", "camera": {"extrinsics": POSE}})
+                                 + format_line(10**6, {"gaze_zone": "road"}))  # a frame the file lacks: unused
+    with open_source(str(path)) as source:
+        played = list(source)
+        assert source.labelled == 2 and source.labels_file == labels_path(path)
+    by_frame = {fs.frame: fs for fs in played}
+    assert len(played) == 6
+    assert by_frame[second].truth == {"gaze_zone": "road"} and "camera_pose" not in by_frame[second].extra
+    assert by_frame[fourth].truth["gaze_zone"] == "dashboard" and by_frame[fourth].extra["camera_pose"] == POSE
+    assert json.loads(by_frame[fourth].truth_text) == by_frame[fourth].truth
+    assert [fs.frame for fs in played if fs.truth is None] == [f.frame for f in frames if f.frame not in (second, fourth)]
+
+
+def test_a_db3_export_replays_exactly_like_its_synthetic_scene(tmp_path: Path, models: list[str]) -> None:
+    """synth.export writes pixels and labels; the replay's results (estimates, zones, truth) are
+    those of the synthetic source itself, and the summary names the labels file."""
+    pytest.importorskip("pyrealsense2")
+    from synth.export import export
+
+    spec = "seed=7,scenario=drive,frames=24,width=320,height=240"
+    db3 = tmp_path / "drive.db3"
+    assert export(db3, spec) == 24
+    code, output = run(tmp_path / "replay", "--source", str(db3), "--fast", *models)
+    assert code == 0, output
+    code, output = run(tmp_path / "live", "--source", f"synthetic:{spec}", "--fast", *models)
+    assert code == 0, output
+    replay, direct = results(tmp_path / "replay"), results(tmp_path / "live")
+    assert [r["frame"] for r in replay] == [r["frame"] for r in direct] == list(range(24))
+    for a, b in zip(replay, direct):
+        assert a["truth"] == b["truth"] and a["truth"] is not None
+        # The same pixels; librealsense keeps the intrinsics as float32, so 3D figures may differ
+        # in their last printed digit ...
+        for key in ("uv", "xyz_mm", "confidence"):
+            np.testing.assert_allclose(_numbers(a["estimates"]["joints"][key]),
+                                       _numbers(b["estimates"]["joints"][key]), atol=1e-3)
+        assert (a["estimates"]["head"] is None) == (b["estimates"]["head"] is None)
+        assert (a["gaze"]["zone"], a["gaze"]["raw_zone"]) == (b["gaze"]["zone"], b["gaze"]["raw_zone"])
+        # ... and the timestamps are stored to the microsecond (docs/realsense.md)
+        assert a["state"] == {k: pytest.approx(v, abs=1e-6) if isinstance(v, float) else v
+                              for k, v in b["state"].items()}
+    assert summary(tmp_path / "replay")["run"]["labels"] == str(labels_path(db3))
+    assert "labels" not in summary(tmp_path / "live")["run"]
+
+
+def _numbers(rows: list) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else
+                     [np.nan if row is None else row] for row in rows], dtype=float)
+
+
+def test_a_bad_labels_file_stops_the_run_before_it_starts(tmp_path: Path, models: list[str]) -> None:
+    pytest.importorskip("pyrealsense2")
+    from monitor.sources.realsense_writer import write_realsense_recording
+    from tests.realsense_helpers import make_framesets
+
+    db3 = tmp_path / "rec.db3"
+    write_realsense_recording(db3, make_framesets(4, seed=6))
+    labels_path(db3).write_text('{"frame": 1}\n')
+    out = tmp_path / "run"
+    code, output = run(out, "--source", str(db3), "--fast", *models, timeout=60)
+    assert code == 2, output
+    assert "rec.db3.labels.jsonl line 1" in output and "Traceback" not in output
+    assert not out.exists()
+
+
+def test_partial_truth_scores_what_it_has() -> None:
+    """A user's labels may hold only some keys: heads without all three angles and joints without
+    visibility still give a summary, scoring only what is there."""
+    from monitor.summary import evaluate_against_truth
+
+    est = {"head": {"yaw_deg": 10.0, "pitch_deg": 0.0, "roll_deg": 0.0},
+           "joints": {"uv": [[10.0, 10.0], [None, None]]}}
+    records = [
+        {"truth": {"head": {"yaw_deg": 1.0}}, "estimates": est},  # not all angles: not scored
+        {"truth": {"head": {"yaw_deg": 8.0, "pitch_deg": 0.0, "roll_deg": 0.0}}, "estimates": est},
+        {"truth": {"joints": {"names": []}}, "estimates": est},  # no uv: not scored
+        {"truth": {"joints": {"uv": [[13.0, 14.0], [5.0, 5.0]]}}, "estimates": est},  # no visible: all count
+        {"truth": {"gaze_zone": "road"}, "estimates": {}},
+    ]
+    result = evaluate_against_truth(records)
+    assert result["frames_with_truth"] == 5 and result["head_missed"] == 0
+    assert result["head_pose_mae_deg"] == {"yaw": 2.0, "pitch": 0.0, "roll": 0.0, "avg": 0.667}
+    assert result["joint_error_px"]["n"] == 1 and result["joint_error_px"]["p50"] == 5.0
