@@ -186,9 +186,11 @@ def cast_capsule(p: Capsule, r: Rays) -> tuple[np.ndarray, np.ndarray, float]:
     tc = (-cb - np.sqrt(np.maximum(hc, 0))) / r.dn2
     t = np.where(body, t, np.where(hc > 0, tc, np.float32(np.inf)))
     t = np.where(t > 0, t, np.float32(np.inf))
-    # normal from the closest point of the segment: n.d = t|d|^2 + (-a).d - s (ba.d)
-    s = np.clip((t * bard + baoa) * (1.0 / baba), 0, 1)
-    cos = -(t * r.dn2 + rdoa - s * bard) / (rad * r.dn)
+    # normal from the closest point of the segment: n.d = t|d|^2 + (-a).d - s (ba.d); a missed
+    # ray (t = inf) with bard = 0 gives NaN here, which `Canvas.draw` never uses (inf < zbuf fails)
+    with np.errstate(invalid="ignore"):
+        s = np.clip((t * bard + baoa) * (1.0 / baba), 0, 1)
+        cos = -(t * r.dn2 + rdoa - s * bard) / (rad * r.dn)
     return t, np.clip(cos, 0, 1), p.albedo
 
 
