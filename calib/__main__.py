@@ -85,10 +85,11 @@ def cmd_pnp(a: argparse.Namespace) -> None:
         load_layout(a.layout)
         data = json.loads(Path(a.layout).read_text())
         data["camera"]["pose"] = res.pose.to_dict()
+        data["camera"]["intrinsics"] = intr.to_dict()  # the ones the pose was solved with
         layout_from_dict(data, a.layout)
         out = a.out or a.layout
         Path(out).write_text(json.dumps(data, indent=2) + "\n")
-        print(f"wrote camera pose into {out}")
+        print(f"wrote camera pose and intrinsics into {out}")
     elif a.out:
         Path(a.out).write_text(json.dumps({"pose": res.pose.to_dict(), "rms_px": res.rms_px}, indent=2) + "\n")
         print(f"wrote {a.out}")
@@ -198,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pnp", help="camera pose in the car frame from measured 3D points and their pixels")
     s.add_argument("points", help="JSON: {'points': [{'name', 'car_mm': [x,y,z], 'pixel': [u,v]}, ...]}")
     s.add_argument("--intrinsics", required=True, help="intrinsics JSON or a layout file")
-    s.add_argument("--layout", help="write the pose into this layout (in place unless --out)")
+    s.add_argument("--layout", help="write the pose, and the intrinsics it was solved with, into this layout "
+                                  "(in place unless --out)")
     s.add_argument("--out")
     s.set_defaults(func=cmd_pnp)
 

@@ -108,6 +108,7 @@ def test_cli_writes_pose_into_layout(tmp_path):
     assert "_how_to" in json.loads(out.read_text())  # the template's comments survive
     assert np.linalg.norm(lay.camera_pose.position_mm - pose.position_mm) < 1.0
     assert rotation_angle_deg(lay.camera_pose.rotation.T @ pose.rotation) < 0.1
+    assert lay.intrinsics == INTR  # the template's placeholder intrinsics give way to the ones solved with
     assert "outside" not in p.stderr
     # a pixel off the image (a typo, another resolution) is solved with, and warned about
     pts["points"][0]["pixel"] = [pts["points"][0]["pixel"][0], INTR.height + 275.0]
