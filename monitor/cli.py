@@ -17,7 +17,7 @@ from monitor.display.export import write_exports
 from monitor.display.stats import display_report, format_display
 from monitor.display.x11 import can_open_display
 from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
-from monitor.sources.labels import labels_path
+from monitor.sources.labels import sidecar_of
 from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
@@ -275,8 +275,8 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
                 "layout": args.layout or "default", "driver_calibration": args.driver_calibration or None,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
-    if kind == "rsfile" and labels_path(args.source).is_file():
-        run_info["labels"] = str(labels_path(args.source))  # the ground truth the run was evaluated on
+    if kind == "rsfile" and (sidecar := sidecar_of(args.source)) is not None:
+        run_info["labels"] = str(sidecar)  # the labels file the replay carried as truth
     reports = supervisor.worker_reports()
     summary = build_summary(out, reports, code, run_info)
     if config.display:

@@ -79,11 +79,8 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
     """Raise ValueError (or SourceError) with a one-line message for the first bad input."""
     if kind == "dmsrec":
         scan_recording(args.source)
-    elif kind == "rsfile":
-        if not Path(args.source).is_file():
-            raise ValueError(f"{args.source}: no such recording file")
-        from monitor.sources.labels import labels_beside
-        labels_beside(args.source)  # a labels file beside it must be readable (LabelsError otherwise)
+    elif kind == "rsfile" and not Path(args.source).is_file():
+        raise ValueError(f"{args.source}: no such recording file")
     elif kind == "synthetic":  # the scene's options, checked by building it (~0.3 s, nothing rendered)
         from monitor.sources import parse_spec
         from monitor.sources.synthetic import open_synthetic

@@ -13,6 +13,7 @@ Both get ``PATH.labels.jsonl``: one JSON object per line, ``{"frame": i, "labels
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -20,8 +21,7 @@ from typing import Iterable, Iterator
 from monitor.frames import FrameSet
 from monitor.recording import RecordingWriter
 from monitor.sources.base import SourceError
-from monitor.sources.labels import format_line, labels_path
-from monitor.sources.labels import read_labels as read_sidecar
+from monitor.sources.labels import format_line, labels_path, read_sidecar
 from synth.dataset import Progress
 
 
@@ -57,7 +57,7 @@ def write_db3(path: str | Path, framesets: Iterable[FrameSet], fps: float = 30.0
 def read_labels(path: str | Path) -> list[dict]:
     """Labels sidecar of a recording, in frame order."""
     frames = read_sidecar(labels_path(path))
-    return [frames[n].labels for n in sorted(frames)]
+    return [json.loads(frames[n]) for n in sorted(frames)]
 
 
 SUFFIXES = (".dmsrec", ".db3")
@@ -74,12 +74,20 @@ def export(out: str | Path, spec: str = "", frames: int | None = None, progress:
     if frames is not None:
         options["frames"] = str(frames)
     src = open_synthetic(**options)
+    if src.frames < 1:
+        raise ValueError(f"the scene {spec!r} has no frames: give a positive duration= or --frames")
     if src.loop:
         raise ValueError("--spec loop=... would never end an export: leave it out (--frames N or duration=S sets the length)")
     framesets = _counted(iter(src), Progress(src.frames, f"export {Path(out).name}")) if progress else iter(src)
-    if suffix == ".dmsrec":
-        return write_dmsrec(out, framesets, {"spec": spec})
-    return write_db3(out, framesets, src.scene.fps)
+    try:
+        if suffix == ".dmsrec":
+            return write_dmsrec(out, framesets, {"spec": spec})
+        return write_db3(out, framesets, src.scene.fps)
+    except BaseException:  # failed or interrupted: leave no half-written recording or labels behind
+        for path in (Path(out), labels_path(out)):
+            if path.is_file():
+                path.unlink()
+        raise
 
 
 def _counted(framesets: Iterator[FrameSet], bar: Progress) -> Iterator[FrameSet]:
@@ -103,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, ValueError, RuntimeError) as exc:  # bad spec or path, no pyrealsense2 for .db3
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: cannot write {a.out}: {exc.strerror or exc} ({exc.filename}); choose another --out",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {a.out} and its labels were not kept", file=sys.stderr)
+        return 130
     print(f"wrote {n} frames to {a.out} (labels: {labels_path(a.out)})")
     return 0
 

@@ -167,14 +167,18 @@ def test_realsense_factory_intrinsics_from_a_recording(tmp_path):
         realsense_intrinsics(path, stream="depth")
 
 
-def test_a_missing_stream_is_refused_without_playing_the_recording(tmp_path):
-    """Reading the profile used to start and stop an rs.pipeline on the file, after which the
-    process segfaulted inside librealsense about once in 12 runs when the stream was missing
-    (seen at exit): 16 runs in a row now each end with the one-line error (exit 2)."""
+def test_a_recording_is_read_without_playing_it(tmp_path, monkeypatch):
+    """Starting and stopping an rs.pipeline on a recording made the process segfault inside
+    librealsense now and then when the stream was missing: recordings are read from their stream
+    profiles, and no pipeline is ever made for them."""
+    rs = pytest.importorskip("pyrealsense2")
     path = tmp_path / "cam.db3"
     _record_software_camera(path)
-    for _ in range(16):
-        done = subprocess.run([sys.executable, "-m", "calib", "intrinsics", "--bag", str(path), "--stream", "color"],
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
-        assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-        assert "no color stream" in done.stderr and "Traceback" not in done.stderr
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("a recording was played through rs.pipeline")
+
+    monkeypatch.setattr(rs, "pipeline", no_pipeline)
+    assert realsense_intrinsics(path).fx == pytest.approx(430.5)
+    with pytest.raises(ValueError, match="no color stream"):
+        realsense_intrinsics(path, stream="color")

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.sources.labels import LabelsError, format_line, labels_beside, labels_path, read_labels
+from monitor.sources.labels import LabelsError, camera_pose_of, format_line, labels_beside, labels_path, read_sidecar
 from pipeline_helpers import results, run, summary
 
-POSE = {"rotation": [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]], "translation_mm": [300.0, -500.0, 700.0]}
+POSE = {"rotation": [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]], "position_mm": [300.0, -500.0, 700.0]}
 
 
 def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> None:
@@ -21,9 +21,10 @@ def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> Non
     labels_path(recording).write_text(format_line(3, first) + "\n" + format_line(7, {"gaze_zone": None}))
     path, frames = labels_beside(recording)
     assert path == labels_path(recording) and sorted(frames) == [3, 7]
-    assert frames[3].labels == first and json.loads(frames[3].text) == first
-    assert frames[3].camera_pose() == POSE
-    assert frames[7].camera_pose() is None
+    assert json.loads(frames[3]) == first and camera_pose_of(json.loads(frames[3])) == POSE
+    assert camera_pose_of(json.loads(frames[7])) is None
+    labels_path(recording).write_bytes(b"\xef\xbb\xbf" + format_line(1, first).encode())  # a BOM, as some editors write
+    assert sorted(labels_beside(recording)[1]) == [1]
 
 
 @pytest.mark.parametrize("lines, line_no, expect", [
@@ -35,19 +36,30 @@ def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> Non
     (['{"frame": 1, "labels": []}'], 1, "expected"),
     (['[1, 2]'], 1, "expected"),
     (['{"frame": 1, "labels": {}}', "", '{"frame": 1, "labels": {}}'], 3, "labelled twice"),
+    # the keys the run reads are checked as it will read them (each of these crashed the summary)
+    (['{"frame": 1, "labels": {"time_s": null}}'], 1, "time_s must be a number"),
+    (['{"frame": 1, "labels": {"time_s": NaN}}'], 1, "expected"),
+    (['{"frame": 1, "labels": {"gaze_zone": 5}}'], 1, "gaze_zone must be"),
+    (['{"frame": 1, "labels": {"gaze": "road"}}'], 1, "gaze must be"),
+    (['{"frame": 1, "labels": {"episodes": [{"kind": "vats"}]}}'], 1, "episodes must be"),
+    (['{"frame": 1, "labels": {"episodes": [{"kind": "vats", "start_s": 1.0}]}}'], 1, "trigger_s"),
+    (['{"frame": 1, "labels": {"head": {"yaw_deg": "10"}}}'], 1, "head must be"),
+    (['{"frame": 1, "labels": {"joints": {"uv": [[1, 2, 3]]}}}'], 1, "joints must be"),
+    (['{"frame": 1, "labels": {"camera": {"extrinsics": {"rotation": [1, 0, 0], "translation_mm": [0, 0, 0]}}}}'],
+     1, "camera.extrinsics must be"),
 ])
 def test_a_bad_line_is_named(tmp_path: Path, lines: list[str], line_no: int, expect: str) -> None:
     path = tmp_path / "x.db3.labels.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(LabelsError, match=f"line {line_no}: .*{expect}"):
-        read_labels(path)
+    with pytest.raises(LabelsError, match=f"line {line_no}[ :].*{expect}"):
+        read_sidecar(path)
 
 
 def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.db3.labels.jsonl"
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(LabelsError, match="cannot read the labels file"):
-        read_labels(path)
+        read_sidecar(path)
 
 
 def test_realsense_playback_carries_the_labels_as_truth(tmp_path: Path) -> None:
@@ -65,7 +77,8 @@ def test_realsense_playback_carries_the_labels_as_truth(tmp_path: Path) -> None:
                                  + format_line(10**6, {"gaze_zone": "road"}))  # a frame the file lacks: unused
     with open_source(str(path)) as source:
         played = list(source)
-        assert source.labelled == 2 and source.labels_file == labels_path(path)
+        assert (source.played, source.labelled, source.labels_file) == (6, 2, labels_path(path))
+        assert source.warning() is None
     by_frame = {fs.frame: fs for fs in played}
     assert len(played) == 6
     assert by_frame[second].truth == {"gaze_zone": "road"} and "camera_pose" not in by_frame[second].extra
@@ -108,6 +121,56 @@ def test_a_db3_export_replays_exactly_like_its_synthetic_scene(tmp_path: Path, m
 def _numbers(rows: list) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else
                      [np.nan if row is None else row] for row in rows], dtype=float)
+
+
+def test_labels_that_match_no_frame_are_a_warning(tmp_path: Path, models: list[str]) -> None:
+    """A labels file numbered from 0 beside a camera recording (frames numbered from 1000 on)
+    labels nothing: the run says so in summary.json instead of quietly reporting no accuracy."""
+    pytest.importorskip("pyrealsense2")
+    from monitor.sources.realsense_writer import write_realsense_recording
+    from tests.realsense_helpers import make_framesets
+
+    frames = make_framesets(4, seed=7)
+    db3 = tmp_path / "rec.db3"
+    write_realsense_recording(db3, frames)
+    labels_path(db3).write_text("".join(format_line(i, {"time_s": i / 30, "gaze_zone": "road"}) for i in range(4)))
+    code, output = run(tmp_path / "run", "--source", str(db3), "--fast", *models, timeout=60)
+    assert code == 0, output
+    s = summary(tmp_path / "run")
+    assert "accuracy" not in s and s["run"]["labels"] == str(labels_path(db3))
+    assert any(f"labels none of the 4 frames played: it labels frames 0-3, and the recording's frame numbers "
+               f"start at {frames[0].frame}" in w for w in s["warnings"]), s["warnings"]
+
+
+def test_a_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import synth.export
+    from synth.export import export, main
+
+    with pytest.raises(ValueError, match="no frames"):
+        export(tmp_path / "empty.dmsrec", "duration=0")
+    assert main(["--out", str(tmp_path / "x.dmsrec"), "--spec", "seed=1,frames=2,loop=1"]) == 2
+    (tmp_path / "file").write_text("")
+    assert main(["--out", str(tmp_path / "file" / "x.dmsrec"), "--frames", "2"]) == 2
+    # an export that fails while writing (a full disk, Ctrl-C) removes its recording and labels
+    monkeypatch.setattr(synth.export, "Progress", _FailingAfterOneFrame)
+    with pytest.raises(KeyboardInterrupt):
+        export(tmp_path / "cut.dmsrec", "seed=1,frames=3,width=160,height=120", progress=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+class _FailingAfterOneFrame:
+    def __init__(self, total: int, label: str) -> None:
+        pass
+
+    def update(self) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_spec_that_names_its_kind_is_that_kind_whatever_it_ends_in() -> None:
+    from monitor.sources import parse_spec
+
+    assert parse_spec("synthetic:seed=1,stream=a.db3") == ("synthetic", {"seed": "1", "stream": "a.db3"})
+    assert parse_spec("runs/synthetic.db3") == ("rsfile", {"path": "runs/synthetic.db3"})
 
 
 def test_a_bad_labels_file_stops_the_run_before_it_starts(tmp_path: Path, models: list[str]) -> None:

@@ -25,11 +25,13 @@ DEFAULT_SOURCE = "synthetic"
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split a source spec into (kind, options); paths map to their kind by extension."""
+    """Split a source spec into (kind, options); paths map to their kind by extension (a spec
+    that starts with a kind's name and a colon is that kind, whatever its options end in)."""
+    kind, colon, rest = spec.partition(":")
+    named_kind = bool(colon) and kind in ("synthetic", "realsense")
     suffix = Path(spec).suffix.lower()
-    if suffix in _EXTENSIONS:
+    if suffix in _EXTENSIONS and not named_kind:
         return _EXTENSIONS[suffix], {"path": spec}
-    kind, _, rest = spec.partition(":")
     if kind not in _FACTORIES or kind in ("dmsrec", "rsfile"):
         raise SourceError(f"unknown source {spec!r}: give 'synthetic', 'realsense' or a path "
                           "ending in .dmsrec, .bag or .db3")

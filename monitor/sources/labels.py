@@ -2,25 +2,26 @@
 
 One JSON object a line, ``{"frame": N, "labels": {...}}``, where N is the recording's own frame
 number and the labels follow docs/labels.md (a user's own file may hold only the keys they
-labelled, e.g. ``gaze.zone``). ``synth.export`` writes one beside every recording it makes; a
-RealSense recording played with one carries the labels as its frames' truth, so the run is
-evaluated like a synthetic one (monitor/gaze/evaluate_run.py). A ``.dmsrec`` needs none: its
-frames carry their truth.
+labelled, e.g. ``time_s`` and ``gaze_zone``). ``synth.export`` writes one beside every recording
+it makes; a RealSense recording played with one carries the labels as its frames' truth, so the
+run is evaluated like a synthetic one (monitor/gaze/evaluate_run.py). A ``.dmsrec`` needs none:
+its frames carry their truth.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
 from pathlib import Path
 from typing import Any
 
 from monitor.sources.base import SourceError
 
 SUFFIX = ".labels.jsonl"
+_FIX = "fix it, or move the labels file away to replay the recording without labels"
 
 
 class LabelsError(SourceError, ValueError):
-    """The sidecar cannot be read; the message names the file and line and says what to do."""
+    """The sidecar cannot be used; the message names the file and line and says what to do."""
 
 
 def labels_path(recording: str | Path) -> Path:
@@ -29,56 +30,118 @@ def labels_path(recording: str | Path) -> Path:
     return p.with_name(p.name + SUFFIX)
 
 
+def sidecar_of(recording: str | Path) -> Path | None:
+    """The sidecar of ``recording`` if there is one."""
+    path = labels_path(recording)
+    return path if path.exists() else None
+
+
 def format_line(frame: int, labels: dict[str, Any] | None) -> str:
-    """One sidecar line (with its newline): the writer's half of `read_labels`."""
+    """One sidecar line (with its newline): the writer's half of `read_sidecar`."""
     return json.dumps({"frame": int(frame), "labels": labels}) + "\n"
 
 
-@dataclass(frozen=True)
-class FrameLabels:
-    """One frame's labels, and the JSON text they travel as (docs/wire_format.md, ``truth_json``)."""
-
-    labels: dict[str, Any]
-    text: str
-
-    def camera_pose(self) -> dict[str, Any] | None:
-        """The camera's pose in the car frame, if the labels state it (synthetic mounts are
-        jittered, so the gaze stage needs the one each frame was made with)."""
-        camera = self.labels.get("camera")
-        pose = camera.get("extrinsics") if isinstance(camera, dict) else None
-        return pose if isinstance(pose, dict) else None
-
-
-def read_labels(path: str | Path) -> dict[int, FrameLabels]:
-    """The sidecar at ``path`` (the sidecar itself, not the recording) as frame -> labels.
-    Raises LabelsError naming the first bad line."""
+def read_sidecar(path: str | Path) -> dict[int, str]:
+    """The sidecar at ``path`` as frame -> that frame's labels as compact JSON text (parsed again
+    per frame as it plays: text keeps a long recording's labels small). Every line is checked as
+    the evaluation will read it; raises LabelsError naming the first bad line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsError(f"{path}: cannot read the labels file ({exc}); fix it, or move it away to "
-                          "replay the recording without labels") from None
-    frames: dict[int, FrameLabels] = {}
+        raise LabelsError(f"{path}: cannot read the labels file ({exc}); {_FIX}") from None
+    frames: dict[int, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
             record = None
         frame = record.get("frame") if isinstance(record, dict) else None
         labels = record.get("labels") if isinstance(record, dict) else None
         if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0 or not isinstance(labels, dict):
             raise LabelsError(f"{path} line {number}: expected {{\"frame\": N >= 0, \"labels\": {{...}}}} "
-                              "(docs/labels.md); fix the line, or move the file away to replay without labels")
+                              f"(docs/labels.md); {_FIX}")
         if frame in frames:
             raise LabelsError(f"{path} line {number}: frame {frame} is labelled twice; keep one line per frame")
-        frames[frame] = FrameLabels(labels, json.dumps(labels, separators=(",", ":")))
+        problem = label_problem(labels)
+        if problem:
+            raise LabelsError(f"{path} line {number} (frame {frame}): {problem} (docs/labels.md); {_FIX}")
+        frames[frame] = json.dumps(labels, separators=(",", ":"))
     return frames
 
 
-def labels_beside(recording: str | Path) -> tuple[Path | None, dict[int, FrameLabels]]:
-    """The sidecar of ``recording`` and its labels, or (None, {}) when it has none."""
-    path = labels_path(recording)
-    if not path.exists():
-        return None, {}
-    return path, read_labels(path)
+def labels_beside(recording: str | Path) -> tuple[Path | None, dict[int, str]]:
+    """The sidecar of ``recording`` and its labels (`read_sidecar`), or (None, {}) without one."""
+    path = sidecar_of(recording)
+    return (path, read_sidecar(path)) if path is not None else (None, {})
+
+
+def camera_pose_of(labels: dict[str, Any]) -> dict[str, Any] | None:
+    """The camera's pose in the car frame, if the labels state it (synthetic mounts are
+    jittered, so the gaze stage needs the one each frame was made with)."""
+    camera = labels.get("camera")
+    return camera.get("extrinsics") if isinstance(camera, dict) else None
+
+
+def label_problem(labels: dict[str, Any]) -> str | None:
+    """What is wrong with the keys of one frame's labels that the run reads (the evaluation, the
+    gaze stage's camera pose), or None. Keys it does not read may hold anything."""
+    if "time_s" in labels and not _is_number(labels["time_s"]):
+        return "time_s must be a number of seconds"
+    if not _is_zone(labels.get("gaze_zone")):
+        return "gaze_zone must be a zone name or null"
+    gaze = labels.get("gaze")
+    if gaze is not None and not (isinstance(gaze, dict) and _is_zone(gaze.get("zone"))):
+        return "gaze must be an object whose zone is a zone name or null"
+    episodes = labels.get("episodes")
+    if episodes is not None and not (isinstance(episodes, list) and all(_is_episode(e) for e in episodes)):
+        return ("episodes must be a list of {kind, start_s, end_s} objects (a vats episode also has "
+                "trigger_s), times in seconds")
+    head = labels.get("head")
+    if head is not None and not (isinstance(head, dict) and all(
+            _is_number(head[k]) for k in ("yaw_deg", "pitch_deg", "roll_deg") if k in head)):
+        return "head must be an object whose yaw_deg, pitch_deg and roll_deg are numbers"
+    joints = labels.get("joints")
+    if joints is not None and not (isinstance(joints, dict) and _is_points(joints.get("uv"))):
+        return "joints must be an object whose uv is a list of [u, v] pixels (or [null, null])"
+    camera = labels.get("camera")
+    pose = camera.get("extrinsics") if isinstance(camera, dict) else None
+    if pose is not None and not _is_pose(pose):
+        return "camera.extrinsics must be a camera pose {rotation: 3x3, position_mm: [x, y, z]} (docs/cabin_layout.md)"
+    return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a label may hold")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_zone(x: Any) -> bool:
+    return x is None or isinstance(x, str)
+
+
+def _is_episode(e: Any) -> bool:
+    return (isinstance(e, dict) and isinstance(e.get("kind"), str) and _is_number(e.get("start_s"))
+            and (e.get("end_s") is None or _is_number(e["end_s"]))
+            and (e["kind"] != "vats" or _is_number(e.get("trigger_s"))))
+
+
+def _is_points(uv: Any) -> bool:
+    if uv is None:
+        return True
+    return isinstance(uv, list) and all(
+        isinstance(p, list) and len(p) == 2 and (all(_is_number(c) for c in p) or p == [None, None]) for p in uv)
+
+
+def _is_pose(pose: Any) -> bool:
+    from calib.layout import CameraPose  # calib imports monitor: late
+
+    try:
+        CameraPose.from_dict(pose)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True

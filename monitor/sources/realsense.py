@@ -15,6 +15,7 @@ pyrealsense2 is imported only when a source is built (`load_pyrealsense2`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -29,7 +30,7 @@ import numpy as np
 
 from monitor.frames import FrameSet, Intrinsics
 from monitor.sources.base import FrameSource, SourceError
-from monitor.sources.labels import labels_beside
+from monitor.sources.labels import camera_pose_of, labels_beside
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,9 @@ class RealSensePlaybackSource(_RealSenseSource):
             raise SourceError(f"{path}: no such recording file")
         # PATH.labels.jsonl beside the file (synth.export writes one): the frames' ground truth
         self.labels_file, self._labels = labels_beside(self.path)
-        self.labelled = 0  # frames played that had a line in the labels file
+        self.played = 0  # frames read from the file (a resumed capture counts those it skipped too)
+        self.labelled = 0  # ... of which the labels file labels
+        self.first_frame: int | None = None  # the first frame number played
         rs = load_pyrealsense2()
         self._rs = rs
         self._ctx = rs.context()
@@ -448,14 +451,25 @@ class RealSensePlaybackSource(_RealSenseSource):
 
     def _labelled(self, framesets: Iterator[FrameSet]) -> Iterator[FrameSet]:
         for frameset in framesets:
-            labels = self._labels.get(frameset.frame)
-            if labels is not None:
-                frameset.truth, frameset.truth_text = labels.labels, labels.text
-                pose = labels.camera_pose()
+            self.played += 1
+            if self.first_frame is None:
+                self.first_frame = frameset.frame
+            text = self._labels.get(frameset.frame)
+            if text is not None:
+                frameset.truth, frameset.truth_text = json.loads(text), text
+                pose = camera_pose_of(frameset.truth)
                 if pose is not None:  # as the synthetic source states its (jittered) mount
                     frameset.extra["camera_pose"] = pose
                 self.labelled += 1
             yield frameset
+
+    def warning(self) -> str | None:
+        if self.labels_file is not None and self.played and not self.labelled:
+            span = f"frames {min(self._labels)}-{max(self._labels)}" if self._labels else "no frame"
+            return (f"{self.labels_file} labels none of the {self.played} frames played: it labels {span}, and "
+                    f"the recording's frame numbers start at {self.first_frame} (the labels must use them); "
+                    "the run had no truth and reports no accuracy")
+        return None
 
     def _ended(self) -> bool:
         # Polled, not a status callback: a Python callback on librealsense's reader thread can
