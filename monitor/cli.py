@@ -33,7 +33,8 @@ EPILOG = """\
 sources (--source):
   synthetic[:key=value,...]   procedural in-cabin drive with ground truth (default)
   PATH.dmsrec                 a recording made with --record (bit-exact replay)
-  PATH.bag | PATH.db3         a RealSense recording (librealsense playback)
+  PATH.bag | PATH.db3         a RealSense recording (librealsense playback); with PATH.labels.jsonl
+                              beside it, evaluated against those labels (docs/labels.md)
   realsense[:width=848,height=480,fps=30,emitter=on,serial=...]   a live RealSense camera
 
 other commands:
