@@ -79,15 +79,21 @@ def export(out: str | Path, spec: str = "", frames: int | None = None, progress:
     if src.loop:
         raise ValueError("--spec loop=... would never end an export: leave it out (--frames N or duration=S sets the length)")
     framesets = _counted(iter(src), Progress(src.frames, f"export {Path(out).name}")) if progress else iter(src)
+    # Written under temporary names, renamed when complete: a failed or interrupted export leaves
+    # no half-written recording or labels, and whatever was at ``out`` before is untouched.
+    out = Path(out)
+    partial = out.with_name(f".{out.stem}.partial{out.suffix}")
     try:
         if suffix == ".dmsrec":
-            return write_dmsrec(out, framesets, {"spec": spec})
-        return write_db3(out, framesets, src.scene.fps)
-    except BaseException:  # failed or interrupted: leave no half-written recording or labels behind
-        for path in (Path(out), labels_path(out)):
-            if path.is_file():
-                path.unlink()
-        raise
+            n = write_dmsrec(partial, framesets, {"spec": spec})
+        else:
+            n = write_db3(partial, framesets, src.scene.fps)
+        labels_path(partial).replace(labels_path(out))
+        partial.replace(out)
+    finally:
+        for path in (partial, labels_path(partial)):
+            path.unlink(missing_ok=True)
+    return n
 
 
 def _counted(framesets: Iterator[FrameSet], bar: Progress) -> Iterator[FrameSet]:

@@ -28,7 +28,7 @@ def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("lines, line_no, expect", [
-    (["not json"], 1, "expected"),
+    (["not json"], 1, "not a line of JSON"),
     (['{"frame": 1}'], 1, "expected"),
     (['{"frame": true, "labels": {}}'], 1, "expected"),
     (['{"frame": -1, "labels": {}}'], 1, "expected"),
@@ -38,11 +38,19 @@ def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> Non
     (['{"frame": 1, "labels": {}}', "", '{"frame": 1, "labels": {}}'], 3, "labelled twice"),
     # the keys the run reads are checked as it will read them (each of these crashed the summary)
     (['{"frame": 1, "labels": {"time_s": null}}'], 1, "time_s must be a number"),
-    (['{"frame": 1, "labels": {"time_s": NaN}}'], 1, "expected"),
+    (['{"frame": 1, "labels": {"time_s": NaN}}'], 1, "NaN is not a number a label may hold"),
+    (['{"frame": 1, "labels": {"note": 1e400}}'], 1, "too large"),
+    (['{"frame": 1, "labels": {"episodes": [{"kind": "long_distraction", "start_s": 1.0, "end_s": null}]}}'],
+     1, "episodes must be"),
+    (['{"frame": 1, "labels": {"joints": {"uv": [[1, 2]], "visible": 1}}}'], 1, "joints must be"),
+    (['{"frame": 1, "labels": {"joints": {"uv": [[1, 2]], "visible": ["no"]}}}'], 1, "joints must be"),
+    (['{"frame": 1, "labels": {"camera": {"extrinsics": {"rotation": [[0, 0, 0], [0, 0, 0], [0, 0, 0]], '
+      '"position_mm": [0, 0, 0]}}}}'], 1, "camera.extrinsics must be"),
+    (['{"frame": 1, "labels": {"camera": {"extrinsics": {"rotation": [["1", 0, 0], [0, 1, 0], [0, 0, 1]], '
+      '"position_mm": [0, 0, 0]}}}}'], 1, "camera.extrinsics must be"),
     (['{"frame": 1, "labels": {"gaze_zone": 5}}'], 1, "gaze_zone must be"),
     (['{"frame": 1, "labels": {"gaze": "road"}}'], 1, "gaze must be"),
     (['{"frame": 1, "labels": {"episodes": [{"kind": "vats"}]}}'], 1, "episodes must be"),
-    (['{"frame": 1, "labels": {"episodes": [{"kind": "vats", "start_s": 1.0}]}}'], 1, "trigger_s"),
     (['{"frame": 1, "labels": {"head": {"yaw_deg": "10"}}}'], 1, "head must be"),
     (['{"frame": 1, "labels": {"joints": {"uv": [[1, 2, 3]]}}}'], 1, "joints must be"),
     (['{"frame": 1, "labels": {"camera": {"extrinsics": {"rotation": [1, 0, 0], "translation_mm": [0, 0, 0]}}}}'],
@@ -53,6 +61,17 @@ def test_a_bad_line_is_named(tmp_path: Path, lines: list[str], line_no: int, exp
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(LabelsError, match=f"line {line_no}[ :].*{expect}"):
         read_sidecar(path)
+
+
+def test_partial_labels_that_the_run_can_read_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "x.db3.labels.jsonl"
+    path.write_text(format_line(0, {"time_s": 0.0, "gaze_zone": "road",
+                                    "episodes": [{"kind": "vats", "start_s": 1.0},
+                                                 {"kind": "long_distraction", "start_s": 2.0, "end_s": 5.5}]})
+                    + format_line(1, {"time_s": 0.033, "gaze": {"zone": None}, "head": {"yaw_deg": 3}})
+                    + format_line(2, {"joints": {"uv": [[1.5, 2.0], [None, None]], "visible": [True, False]},
+                                      "camera": {"extrinsics": POSE}, "anything": ["else", {"goes": 1}]}))
+    assert sorted(read_sidecar(path)) == [0, 1, 2]
 
 
 def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
@@ -138,8 +157,8 @@ def test_labels_that_match_no_frame_are_a_warning(tmp_path: Path, models: list[s
     assert code == 0, output
     s = summary(tmp_path / "run")
     assert "accuracy" not in s and s["run"]["labels"] == str(labels_path(db3))
-    assert any(f"labels none of the 4 frames played: it labels frames 0-3, and the recording's frame numbers "
-               f"start at {frames[0].frame}" in w for w in s["warnings"]), s["warnings"]
+    assert any(f"labels none of the 4 frames played: it labels frames 0-3, the frames played were numbered "
+               f"{frames[0].frame}-{frames[-1].frame}" in w for w in s["warnings"]), s["warnings"]
 
 
 def test_a_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,11 +170,16 @@ def test_a_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(["--out", str(tmp_path / "x.dmsrec"), "--spec", "seed=1,frames=2,loop=1"]) == 2
     (tmp_path / "file").write_text("")
     assert main(["--out", str(tmp_path / "file" / "x.dmsrec"), "--frames", "2"]) == 2
-    # an export that fails while writing (a full disk, Ctrl-C) removes its recording and labels
+    # an export that fails while writing (a full disk, Ctrl-C) leaves no half-written recording or
+    # labels, and what was at that path before is untouched
+    (tmp_path / "cut.dmsrec").write_bytes(b"an earlier recording")
+    labels_path(tmp_path / "cut.dmsrec").write_text("its labels")
     monkeypatch.setattr(synth.export, "Progress", _FailingAfterOneFrame)
     with pytest.raises(KeyboardInterrupt):
         export(tmp_path / "cut.dmsrec", "seed=1,frames=3,width=160,height=120", progress=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.dmsrec", "cut.dmsrec.labels.jsonl", "file"]
+    assert (tmp_path / "cut.dmsrec").read_bytes() == b"an earlier recording"
+    assert labels_path(tmp_path / "cut.dmsrec").read_text() == "its labels"
 
 
 class _FailingAfterOneFrame:

@@ -90,7 +90,8 @@ def evaluate_gaze(records: Sequence[dict[str, Any]], events: Sequence[dict[str, 
         return {}
     t = np.array([float(r["truth"]["time_s"]) for r in rows])
     if np.any(np.diff(t) < 0):
-        raise ValueError("truth time goes backwards (a looped source?): evaluate one pass of the sequence")
+        raise ValueError("truth time goes backwards (a looped source, or labels whose time_s is out of order?): "
+                         "evaluate one pass of the sequence")
     # the stage runs on device time; events are mapped back to the truth's scene time
     offset = float(np.median([r["device_ts_ms"] / 1000.0 - float(r["truth"]["time_s"]) for r in rows]))
     truth = [truth_zone(r["truth"]) for r in rows]

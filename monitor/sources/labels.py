@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from monitor.sources.base import SourceError
 
 SUFFIX = ".labels.jsonl"
@@ -54,9 +56,9 @@ def read_sidecar(path: str | Path) -> dict[int, str]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
-            record = None
+            record = json.loads(line, parse_constant=_refuse_number, parse_float=_finite_float)
+        except (ValueError, RecursionError) as exc:
+            raise LabelsError(f"{path} line {number}: not a line of JSON ({str(exc)[:80]}); {_FIX}") from None
         frame = record.get("frame") if isinstance(record, dict) else None
         labels = record.get("labels") if isinstance(record, dict) else None
         if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0 or not isinstance(labels, dict):
@@ -96,24 +98,32 @@ def label_problem(labels: dict[str, Any]) -> str | None:
         return "gaze must be an object whose zone is a zone name or null"
     episodes = labels.get("episodes")
     if episodes is not None and not (isinstance(episodes, list) and all(_is_episode(e) for e in episodes)):
-        return ("episodes must be a list of {kind, start_s, end_s} objects (a vats episode also has "
-                "trigger_s), times in seconds")
+        return "episodes must be a list of {kind, start_s[, end_s, trigger_s]} objects, times in seconds"
     head = labels.get("head")
     if head is not None and not (isinstance(head, dict) and all(
             _is_number(head[k]) for k in ("yaw_deg", "pitch_deg", "roll_deg") if k in head)):
         return "head must be an object whose yaw_deg, pitch_deg and roll_deg are numbers"
     joints = labels.get("joints")
-    if joints is not None and not (isinstance(joints, dict) and _is_points(joints.get("uv"))):
-        return "joints must be an object whose uv is a list of [u, v] pixels (or [null, null])"
+    if joints is not None and not (isinstance(joints, dict) and _is_joints(joints)):
+        return ("joints must be an object whose uv is a list of [u, v] pixels (or [null, null]) and whose "
+                "visible, if given, is a list of true/false as long as uv")
     camera = labels.get("camera")
     pose = camera.get("extrinsics") if isinstance(camera, dict) else None
     if pose is not None and not _is_pose(pose):
-        return "camera.extrinsics must be a camera pose {rotation: 3x3, position_mm: [x, y, z]} (docs/cabin_layout.md)"
+        return ("camera.extrinsics must be a camera pose {rotation: a 3x3 rotation matrix, position_mm: [x, y, z]} "
+                "(docs/cabin_layout.md)")
     return None
 
 
-def _refuse_constant(name: str) -> Any:
+def _refuse_number(name: str) -> Any:
     raise ValueError(f"{name} is not a number a label may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a number a label may hold")
+    return value
 
 
 def _is_number(x: Any) -> bool:
@@ -126,22 +136,29 @@ def _is_zone(x: Any) -> bool:
 
 def _is_episode(e: Any) -> bool:
     return (isinstance(e, dict) and isinstance(e.get("kind"), str) and _is_number(e.get("start_s"))
-            and (e.get("end_s") is None or _is_number(e["end_s"]))
-            and (e["kind"] != "vats" or _is_number(e.get("trigger_s"))))
+            and ("end_s" not in e or _is_number(e["end_s"]))
+            and (e.get("trigger_s") is None or _is_number(e["trigger_s"])))
 
 
-def _is_points(uv: Any) -> bool:
+def _is_joints(joints: dict[str, Any]) -> bool:
+    uv, visible = joints.get("uv"), joints.get("visible")
     if uv is None:
-        return True
-    return isinstance(uv, list) and all(
-        isinstance(p, list) and len(p) == 2 and (all(_is_number(c) for c in p) or p == [None, None]) for p in uv)
+        return True  # nothing to score: visible unused
+    if not (isinstance(uv, list) and all(
+            isinstance(p, list) and len(p) == 2 and (all(_is_number(c) for c in p) or p == [None, None]) for p in uv)):
+        return False
+    return visible is None or (isinstance(visible, list) and len(visible) == len(uv)
+                               and all(isinstance(v, bool) for v in visible))
 
 
 def _is_pose(pose: Any) -> bool:
-    from calib.layout import CameraPose  # calib imports monitor: late
-
-    try:
-        CameraPose.from_dict(pose)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    """{rotation: a proper 3x3 rotation, position_mm: 3 numbers}, all finite (CameraPose.from_dict's form)."""
+    if not isinstance(pose, dict):
         return False
-    return True
+    rotation, position = pose.get("rotation"), pose.get("position_mm")
+    if not (isinstance(rotation, list) and len(rotation) == 3
+            and all(isinstance(row, list) and len(row) == 3 and all(_is_number(v) for v in row) for row in rotation)
+            and isinstance(position, list) and len(position) == 3 and all(_is_number(v) for v in position)):
+        return False
+    r = np.array(rotation, dtype=np.float64)
+    return bool(np.allclose(r.T @ r, np.eye(3), atol=1e-3) and np.linalg.det(r) > 0)

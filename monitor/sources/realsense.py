@@ -427,7 +427,8 @@ class RealSensePlaybackSource(_RealSenseSource):
         self.labels_file, self._labels = labels_beside(self.path)
         self.played = 0  # frames read from the file (a resumed capture counts those it skipped too)
         self.labelled = 0  # ... of which the labels file labels
-        self.first_frame: int | None = None  # the first frame number played
+        self.first_frame: int | None = None  # the frame numbers of the first and last frames played
+        self.last_frame: int | None = None
         rs = load_pyrealsense2()
         self._rs = rs
         self._ctx = rs.context()
@@ -454,6 +455,7 @@ class RealSensePlaybackSource(_RealSenseSource):
             self.played += 1
             if self.first_frame is None:
                 self.first_frame = frameset.frame
+            self.last_frame = frameset.frame
             text = self._labels.get(frameset.frame)
             if text is not None:
                 frameset.truth, frameset.truth_text = json.loads(text), text
@@ -466,9 +468,9 @@ class RealSensePlaybackSource(_RealSenseSource):
     def warning(self) -> str | None:
         if self.labels_file is not None and self.played and not self.labelled:
             span = f"frames {min(self._labels)}-{max(self._labels)}" if self._labels else "no frame"
-            return (f"{self.labels_file} labels none of the {self.played} frames played: it labels {span}, and "
-                    f"the recording's frame numbers start at {self.first_frame} (the labels must use them); "
-                    "the run had no truth and reports no accuracy")
+            return (f"{self.labels_file} labels none of the {self.played} frames played: it labels {span}, the "
+                    f"frames played were numbered {self.first_frame}-{self.last_frame} (labels use the recording's "
+                    "own frame numbers); the run had no truth and reports no accuracy")
         return None
 
     def _ended(self) -> bool:
