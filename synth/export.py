@@ -74,8 +74,6 @@ def export(out: str | Path, spec: str = "", frames: int | None = None, progress:
     if frames is not None:
         options["frames"] = str(frames)
     src = open_synthetic(**options)
-    if src.frames < 1:
-        raise ValueError(f"the scene {spec!r} has no frames: give a positive duration= or --frames")
     if src.loop:
         raise ValueError("--spec loop=... would never end an export: leave it out (--frames N or duration=S sets the length)")
     framesets = _counted(iter(src), Progress(src.frames, f"export {Path(out).name}")) if progress else iter(src)

@@ -181,6 +181,7 @@ def test_realsense_db3_replays_frame_exactly_through_the_pipeline(tmp_path, mode
 
 @pytest.mark.parametrize("args, expect", [
     (["--source", "nonsense:x=1"], "unknown source"),
+    (["--source", "synthetic:duration=0"], "the scene has no frames"),
     (["--source", "missing.dmsrec"], "no such recording"),
     (["--source", "RECORDING", "--body-model", "/nonexistent/body.onnx"], "not found"),
     (["--inject-delay", "estimator"], "STAGE=MS"),

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from monitor.sources import SourceError
 from monitor.sources.labels import LabelsError, camera_pose_of, format_line, labels_beside, labels_path, read_sidecar
 from pipeline_helpers import results, run, summary
 
@@ -165,7 +166,7 @@ def test_a_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     import synth.export
     from synth.export import export, main
 
-    with pytest.raises(ValueError, match="no frames"):
+    with pytest.raises(SourceError, match="the scene has no frames"):
         export(tmp_path / "empty.dmsrec", "duration=0")
     assert main(["--out", str(tmp_path / "x.dmsrec"), "--spec", "seed=1,frames=2,loop=1"]) == 2
     (tmp_path / "file").write_text("")

@@ -107,6 +107,8 @@ def open_synthetic(**options: str) -> SyntheticSource:
     except ValueError as exc:
         raise SourceError(f"synthetic source: {exc}") from None
     frames = len(scene)
+    if frames <= 0:
+        raise SourceError(f"synthetic option duration={opts.get('duration')}: the scene has no frames; give a longer duration")
     if "frames" in opts:
         frames = _num("frames", opts["frames"], int)
         if frames <= 0:
