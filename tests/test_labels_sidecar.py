@@ -92,8 +92,9 @@ def test_realsense_playback_carries_the_labels_as_truth(tmp_path: Path) -> None:
     path = tmp_path / "rec.db3"
     write_realsense_recording(path, frames)
     second, fourth = frames[1].frame, frames[3].frame
-    labels_path(path).write_text(format_line(second, {"gaze_zone": "road"})
-                                 + format_line(fourth, {"gaze_zone": "dashboard", "camera": {"extrinsics": POSE}})
+    labels_path(path).write_text(format_line(second, {"gaze_zone": "road"})  # no time_s: the recording's clock
+                                 + format_line(fourth, {"time_s": 7.5, "gaze_zone": "dashboard",
+                                                        "camera": {"extrinsics": POSE}})
                                  + format_line(10**6, {"gaze_zone": "road"}))  # a frame the file lacks: unused
     with open_source(str(path)) as source:
         played = list(source)
@@ -101,9 +102,11 @@ def test_realsense_playback_carries_the_labels_as_truth(tmp_path: Path) -> None:
         assert source.warning() is None
     by_frame = {fs.frame: fs for fs in played}
     assert len(played) == 6
-    assert by_frame[second].truth == {"gaze_zone": "road"} and "camera_pose" not in by_frame[second].extra
+    since_first_s = round((frames[1].device_ts_ms - frames[0].device_ts_ms) / 1000.0, 6)
+    assert by_frame[second].truth == {"gaze_zone": "road", "time_s": since_first_s}
+    assert by_frame[second].truth_text is None and "camera_pose" not in by_frame[second].extra
     assert by_frame[fourth].truth["gaze_zone"] == "dashboard" and by_frame[fourth].extra["camera_pose"] == POSE
-    assert json.loads(by_frame[fourth].truth_text) == by_frame[fourth].truth
+    assert by_frame[fourth].truth["time_s"] == 7.5 and json.loads(by_frame[fourth].truth_text) == by_frame[fourth].truth
     assert [fs.frame for fs in played if fs.truth is None] == [f.frame for f in frames if f.frame not in (second, fourth)]
 
 

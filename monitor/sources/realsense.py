@@ -429,6 +429,7 @@ class RealSensePlaybackSource(_RealSenseSource):
         self.labelled = 0  # ... of which the labels file labels
         self.first_frame: int | None = None  # the frame numbers of the first and last frames played
         self.last_frame: int | None = None
+        self._first_ts_ms = 0.0  # device time of the first frame played: a label's time_s is counted from it
         rs = load_pyrealsense2()
         self._rs = rs
         self._ctx = rs.context()
@@ -454,11 +455,14 @@ class RealSensePlaybackSource(_RealSenseSource):
         for frameset in framesets:
             self.played += 1
             if self.first_frame is None:
-                self.first_frame = frameset.frame
+                self.first_frame, self._first_ts_ms = frameset.frame, frameset.device_ts_ms
             self.last_frame = frameset.frame
             text = self._labels.get(frameset.frame)
             if text is not None:
                 frameset.truth, frameset.truth_text = json.loads(text), text
+                if "time_s" not in frameset.truth:  # a hand-made file may leave it out: the recording's clock
+                    frameset.truth["time_s"] = round((frameset.device_ts_ms - self._first_ts_ms) / 1000.0, 6)
+                    frameset.truth_text = None  # sent as the labels now are
                 pose = camera_pose_of(frameset.truth)
                 if pose is not None:  # as the synthetic source states its (jittered) mount
                     frameset.extra["camera_pose"] = pose
