@@ -3,10 +3,9 @@
 One JSON object a line, ``{"frame": N, "labels": {...}}``, where N is the recording's own frame
 number and the labels follow docs/labels.md (a user's own file may hold only the keys they
 labelled, e.g. ``gaze_zone``; a RealSense replay fills in a missing ``time_s`` from the frame's
-device time). ``synth.export`` writes one beside every recording
-it makes; a RealSense recording played with one carries the labels as its frames' truth, so the
-run is evaluated like a synthetic one (monitor/gaze/evaluate_run.py). A ``.dmsrec`` needs none:
-its frames carry their truth.
+device time). ``synth.export`` writes one beside every recording it makes; a RealSense recording
+played with one carries the labels as its frames' truth, so the run is evaluated like a synthetic
+one (monitor/gaze/evaluate_run.py). A ``.dmsrec`` needs none: its frames carry their truth.
 """
 from __future__ import annotations
 
