@@ -59,9 +59,17 @@ def test_known_delays_are_reported_per_stage_within_1ms(bench):
         values = np.asarray(c["samples"][key])
         assert ms <= np.percentile(values, 10) <= ms + slack, (key, lat[key])
         assert values.min() >= ms - 0.01, key  # a busy-wait is never shorter
+    # ... and no delay leaks into the hops between them
+    for key in ("transport.capture>estimator", "transport.estimator>gaze", "transport.gaze>sink"):
+        assert np.percentile(c["samples"][key], 10) < min(DELAYS.values()), (key, lat[key])
     # stages partition end to end, per frame and therefore in the means
     total = sum(c["breakdown_mean_ms"].values())
     assert total == pytest.approx(lat["end_to_end"]["mean"], abs=0.01)
+    # overhead is end to end minus every model's inference (eye models included), frame by frame
+    samples = {k: np.asarray(v) for k, v in c["samples"].items()}
+    inference = sum(v for k, v in samples.items() if k.startswith("infer."))
+    assert {"infer.body", "infer.head", "infer.eye", "infer.eye_locate"} <= set(samples)
+    np.testing.assert_allclose(samples["overhead"], samples["end_to_end"] - inference, atol=1e-3)
     assert lat["overhead"]["p50"] >= sum(DELAYS.values())
 
 
@@ -70,7 +78,9 @@ def test_run_counts_frames_drops_processes_and_providers(bench):
     c = _config(result)
     assert c["frames"]["lost"] == 0 and sum(c["drops"].values()) == 0
     assert c["providers_used"] == ["CPUExecutionProvider"]
-    assert set(c["processes"]) == {"supervisor", "capture", "estimator", "gaze", "sink"}
+    workers = {"capture", "estimator", "gaze", "sink"}
+    assert {r for r in c["processes"] if not r.startswith("spare ")} == {"supervisor", *workers}
+    assert {r for r in c["processes"] if r.startswith("spare ")} <= {f"spare {w}" for w in workers}
     for role in ("capture", "estimator", "gaze"):
         p = c["processes"][role]
         assert p["cpu_percent"] > 0 and p["rss_mib_max"] > 10, (role, p)

@@ -218,3 +218,64 @@ def test_bench_reports_a_missing_eye_locator_as_unavailable(tmp_path):
 
     assert reason(str(DEFAULT_EYE_MODEL)) is None
     assert "eye locator model" in reason(str(lone)) and "eye_locate_ir.onnx not found" in reason(str(lone))
+
+
+def test_percentiles_are_linear_interpolation_rounded_to_microseconds():
+    from monitor.latency import percentiles
+
+    p = percentiles([float(v) for v in range(1, 101)])  # 1..100 ms
+    assert p == {"n": 100, "p50": 50.5, "p90": 90.1, "p99": 99.01, "max": 100.0, "mean": 50.5}
+    assert percentiles([1.23456789])["p99"] == 1.235 and percentiles([]) == {"n": 0}
+
+
+def test_overhead_subtracts_every_model_including_the_eye_stage():
+    f = stats.frame_figures(record(0, 0, 0, LAT, {"body": 5.0, "head": 2.0, "eye": 0.5, "eye_locate": 0.5,
+                                                  "pre_post": 1.0}))
+    assert f[stats.OVERHEAD] == pytest.approx(12.0 - 8.0)
+    assert f[stats.PRE_POST] == pytest.approx(10.0 - 8.0)
+    assert {k for k in f if k.startswith("infer.")} == {"infer.body", "infer.head", "infer.eye", "infer.eye_locate"}
+
+
+def test_warmup_is_skipped_by_frame_id_not_by_line():
+    """With frames lost in the warm-up (live policy), later lines are still measured frames."""
+    recs = [record(i, i * 33.3, i * 33.3, LAT, {"body": 6.0}) for i in (0, 2, 5, 7, 9, 11)]
+    s = stats.collect(recs, warmup=5)
+    assert len(s[stats.E2E]) == 4  # frames 5, 7, 9, 11; by line it would have been 1
+    assert [r["frame"] for r in stats.measured(recs, 5)] == [5, 7, 9, 11]
+    assert stats.rates(recs, 5)["capture_fps"] == pytest.approx(3 / (6 * 0.0333), rel=1e-3)
+
+
+def test_acceptance_counts_a_lost_frame_once_and_fails_a_run_that_did_not_finish():
+    lossy = _entry("lossy")
+    lossy["frames"], lossy["drops"] = {"captured": 20, "processed": 14, "lost": 6, "measured": 14}, {"capture": 6}
+    stopped = {**_entry("stopped"), "status": "timeout"}
+    unavailable = {**_entry("gone"), "status": "unavailable"}
+    checks = acceptance({"configs": [_entry("good"), lossy, stopped, unavailable], "baselines": {}})
+    drops = {c["config"]: (c["value"], c["pass"]) for c in checks if c["check"].startswith("no drops")}
+    assert drops == {"good": (0, True), "lossy": (6, False), "stopped": (0, False)}
+    assert all(not c["pass"] and "timeout" in c["check"] for c in checks if c["config"] == "stopped")
+    assert len([c for c in checks if c["config"] == "stopped"]) == 3
+
+
+def test_the_headline_transport_ratio_is_the_swept_link(tmp_path, monkeypatch):
+    import monitor.bench.baselines as baselines
+    from monitor.bench.pipeline import Bench, build_parser
+
+    throughput = {"bus+shm": 300.0, "bus": 200.0, "imagezmq": 100.0}
+    monkeypatch.setattr(baselines, "transport_case", lambda kind, frames, count, fps: {
+        "transport": kind, "shm": kind == "bus+shm", "throughput_fps": throughput[kind], "one_way_ms": {}})
+    for shm, link, ratio in (("on", "bus+shm", 3.0), ("off", "bus", 2.0)):
+        args = build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", "--shm", shm,
+                                          "--baseline-repeats", "1"])
+        bench = Bench(args, tmp_path)
+        monkeypatch.setattr(bench, "frames_for", lambda w, h: tmp_path / "frames.dmsrec")
+        out = bench.transport(848, 480, 30.0)
+        assert (out["pipeline_link"], out["throughput_ratio_bus_over_imagezmq"]) == (link, ratio)
+
+
+def test_bench_refuses_a_delay_no_figure_would_show(tmp_path):
+    from monitor.bench.pipeline import Bench, build_parser
+
+    with pytest.raises(ValueError, match="inject into capture, estimator or gaze"):
+        Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", "--inject-delay", "sink=3"]),
+              tmp_path)

@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=300.0,
                    help="stop a configuration that runs longer than this many seconds (default: %(default)s)")
     p.add_argument("--inject-delay", action="append", default=[], metavar="STAGE=MS",
-                   help="add a known busy-wait per item to a stage (checks the figures themselves)")
+                   help="add a known busy-wait per item to capture, estimator or gaze (checks the figures "
+                        "themselves; the sink's and display's time is in no figure, and the in-process "
+                        "baseline runs without delays)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     return p
 
@@ -192,6 +194,10 @@ class Bench:
         self.out = out
         self.cache = Path(args.cache)
         self.delays = parse_delays(args.inject_delay)
+        unseen = sorted(set(self.delays) - {"capture", "estimator", "gaze"})
+        if unseen:  # end to end stops where the sink receives: a delay there would change no figure
+            raise ValueError(f"--inject-delay {', '.join(unseen)}: bench figures end where the sink receives a "
+                             "result; inject into capture, estimator or gaze")
         self.resolutions = parse_resolutions(args.resolution)
         self.fps = [float(f) for f in _list(args.fps)]
         self.providers = _list(args.providers)
@@ -298,10 +304,13 @@ class Bench:
         supervisor = Supervisor(config, ROLES, endpoints)
 
         def pids() -> dict[str, int]:
-            found = {"supervisor": os.getpid()}
+            found = {"supervisor": os.getpid()}  # the benchmark process runs the supervisor
             for role, handle in supervisor.workers.items():
                 if handle.process is not None and handle.process.poll() is None:
                     found[role] = handle.process.pid
+            for role, spare in list(supervisor.spares.items()):  # idle replacements: part of the design's cost
+                if spare.poll() is None:
+                    found[f"spare {role}"] = spare.pid
             return found
 
         def stop() -> None:
@@ -327,6 +336,8 @@ class Bench:
         window = _window(records, warmup)
         counts = stage_counts(reports)
         status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
+        if status == "ok" and not samples.get(stats.E2E):
+            status, entry["error"] = "failed", "no measured frame reached the sink (all lost or dropped)"
         entry.update({
             "status": status, "exit_code": code, "run_dir": str(run_dir),
             "frames": {**summary["frames"], "measured": len(samples.get(stats.E2E, []))},
@@ -375,7 +386,8 @@ class Bench:
         lines = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
         records = [r for r in lines if "frame" in r]
         samples = stats.collect(records, warmup, realtime)
-        entry.update({"status": "ok" if code == 0 else "failed", "exit_code": code,
+        status = "ok" if code == 0 and samples.get(stats.E2E) else "failed"
+        entry.update({"status": status, "exit_code": code,
                       "frames": {"processed": len(records), "measured": len(samples.get(stats.E2E, []))},
                       "rates": stats.rates(records, warmup),
                       "latency_ms": stats.summarise(samples),
@@ -412,7 +424,8 @@ class Bench:
         out["throughput_ratio_over_imagezmq"] = {k: round(med[k] / med["imagezmq"], 3) for k in ("bus+shm", "bus")
                                                  if med.get(k) and med.get("imagezmq")}
         shm_used = any(c["shm"] for c in out["cases"] if c["transport"] == "bus+shm")
-        headline = "bus+shm" if shm_used else "bus"  # what the pipeline uses on this machine
+        # the link the swept pipeline used: the ring unless --shm off (or no /dev/shm here)
+        headline = "bus+shm" if shm_used and any(self.shm) else "bus"
         out["pipeline_link"] = headline
         if headline in out["throughput_ratio_over_imagezmq"]:
             out["throughput_ratio_bus_over_imagezmq"] = out["throughput_ratio_over_imagezmq"][headline]
@@ -486,7 +499,7 @@ def parse_warmup(text: str) -> tuple[int, str]:
 
 def _window(records: list[dict[str, Any]], warmup: int) -> tuple[int | None, int | None]:
     """Monotonic ns span of the measured frames: first capture to last arrival at the end."""
-    measured = [r for r in records[warmup:] if r.get("capture_ns") is not None]
+    measured = stats.measured(records, warmup)
     if not measured:
         return None, None
     end = max(r["capture_ns"] + int((r.get("latency_ms") or {}).get(stats.E2E, 0.0) * 1e6) for r in measured)
@@ -495,7 +508,7 @@ def _window(records: list[dict[str, Any]], warmup: int) -> tuple[int | None, int
 
 def _series(records: list[dict[str, Any]], warmup: int) -> dict[str, list[float]]:
     """Per measured frame: time since the first (s), end to end and inference (ms), for plots."""
-    measured = [r for r in records[warmup:] if r.get("capture_ns") is not None]
+    measured = stats.measured(records, warmup)
     if not measured:
         return {}
     t0 = measured[0]["capture_ns"]

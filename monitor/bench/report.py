@@ -91,16 +91,21 @@ def acceptance(result: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     for c in result["configs"]:
         p = c["params"]
-        if (c["status"] == "ok" and p["provider"] == "cpu" and p["body"] == "lite" and p["fps"] == 30
-                and p.get("precision", "fp32") == "fp32"
+        if (p["provider"] == "cpu" and p["body"] == "lite" and p["fps"] == 30
+                and p.get("precision", "fp32") == "fp32" and c["status"] != "unavailable"
                 and p["resolution"] == "640x480" and p.get("policy") == "replay" and p.get("realtime", True)):
+            ran = c["status"] == "ok"  # a run that failed or timed out fails every check
             e2e, over = _lat(c, stats.E2E).get("p99"), _lat(c, stats.OVERHEAD).get("p99")
-            drops = sum(c["drops"].values()) + c["frames"]["lost"]
-            checks.append({"config": c["name"], "check": f"end-to-end p99 <= {TARGET_E2E_P99_MS:g} ms",
-                           "value": e2e, "pass": e2e is not None and e2e <= TARGET_E2E_P99_MS})
-            checks.append({"config": c["name"], "check": "no drops (replay)", "value": drops, "pass": drops == 0})
-            checks.append({"config": c["name"], "check": f"overhead p99 <= {TARGET_OVERHEAD_P99_MS:g} ms",
-                           "value": over, "pass": over is not None and over <= TARGET_OVERHEAD_P99_MS})
+            # every frame a stage dropped is also a frame that never reached the sink: count frames once
+            lost = c.get("frames", {}).get("lost")
+            counted = sum(c.get("drops", {}).values())
+            note = "" if ran else f" (run {c['status']})"
+            checks.append({"config": c["name"], "check": f"end-to-end p99 <= {TARGET_E2E_P99_MS:g} ms{note}",
+                           "value": e2e, "pass": ran and e2e is not None and e2e <= TARGET_E2E_P99_MS})
+            checks.append({"config": c["name"], "check": f"no drops (replay; frames lost, warm-up included){note}",
+                           "value": lost, "pass": ran and lost == 0 and counted == 0})
+            checks.append({"config": c["name"], "check": f"overhead p99 <= {TARGET_OVERHEAD_P99_MS:g} ms{note}",
+                           "value": over, "pass": ran and over is not None and over <= TARGET_OVERHEAD_P99_MS})
     for t in result.get("baselines", {}).get("transport", []):
         ratio = t.get("throughput_ratio_bus_over_imagezmq")
         if t["resolution"] == "848x480" and ratio is not None:
@@ -208,9 +213,12 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {pair['pipeline']} | {'yes' if pair['realtime'] else 'no (as fast as possible)'} "
                              f"| {design} | {_f(e['rates']['output_fps'], 1)} | {_f(e2e.get('p50'))} | {_f(e2e.get('p99'))} "
                              f"| {_f(sched.get('p50'))} | {_f(sched.get('p99'))} | {_f(over.get('p50'))} | {_f(over.get('p99'))} | {_f(cpu, 0)} | {_f(mem, 0)} |")
+        delays = result["settings"].get("inject_delay") or []
         lines += ["", "Unpaced rows measure throughput: the replay policy's backpressure keeps every queue full, so "
                   "their latency is queueing, not processing. CPU and memory of the multi-process rows include "
-                  "the supervisor (the benchmark process).", ""]
+                  "the supervisor (the benchmark process) and the idle spare workers."
+                  + (f" The multi-process rows include the injected delays ({', '.join(delays)}); the single loop "
+                     "runs without them, so this comparison is not like for like." if delays else ""), ""]
     lines += ["## Plots", "", "`plots/stacked_stages.png` (mean ms per stage, paced configurations), "
               "`plots/cdf_<configuration>.png` (latency CDF per stage), "
               "`plots/timeline_<configuration>.png` (end to end and inference per frame over time).", ""]
@@ -228,10 +236,14 @@ def stage_table(c: dict[str, Any]) -> list[str]:
                          f"| {_f(s['mean'], 3)} |")
     procs = c.get("processes", {})
     if procs:
-        lines += ["", "| process | CPU % of one core | RSS MiB mean | RSS MiB max | peak RSS MiB |", "|---|---|---|---|---|"]
+        lines += ["", "| process | CPU % of one core | RSS MiB mean | RSS MiB max | peak RSS MiB (whole life) |",
+                  "|---|---|---|---|---|"]
         for role, p in procs.items():
             lines.append(f"| {role} | {_f(p.get('cpu_percent'), 1)} | {_f(p.get('rss_mib_mean'), 1)} "
                          f"| {_f(p.get('rss_mib_max'), 1)} | {_f(p.get('peak_rss_mib'), 1)} |")
+        lines += ["", "Over the measured frames. `supervisor` is the benchmark process, which runs the supervisor "
+                  "and also holds what the benchmark itself imports (more memory than `run_monitor.py`'s "
+                  "supervisor); `spare <role>` are the idle replacement workers the supervisor keeps ready."]
     drops = {k: v for k, v in c.get("drops", {}).items()}
     lines += ["", f"Drops per stage {drops}; errors {c.get('errors')}; restarts {c.get('restarts')}; "
               f"frames lost {c['frames'].get('lost')}; providers used {c.get('providers_used')}."

@@ -51,8 +51,19 @@ def stage_order(keys: Iterable[str]) -> list[str]:
     return [k for k in (*FLOW_BEFORE[:2], *infer, FLOW_BEFORE[2], *FLOW_AFTER) if k in keys]
 
 
+def is_measured(record: dict[str, Any], warmup: int) -> bool:
+    """A frame after the warm-up, by its frame id (the paced recordings number frames 0.. in
+    order): not by its line in results.jsonl, which would count later frames as warm-up whenever
+    a warm-up frame was lost (live policy, an error)."""
+    return int(record.get("frame", -1)) >= warmup and record.get("capture_ns") is not None
+
+
+def measured(records: Sequence[dict[str, Any]], warmup: int) -> list[dict[str, Any]]:
+    return [r for r in records if is_measured(r, warmup)]
+
+
 def collect(records: Sequence[dict[str, Any]], warmup: int, paced: bool = True) -> dict[str, list[float]]:
-    """Per-figure samples over the measured frames (the first ``warmup`` records are skipped).
+    """Per-figure samples over the measured frames (`is_measured`: frame ids from ``warmup`` on).
     Adds the schedule lag: how late each frame was captured against its recorded time, which
     grows when a replayed pipeline cannot keep up with the rate (backpressure slows the source),
     and end to end counted from that due time, the latency a camera's frame would see: a design
@@ -60,11 +71,11 @@ def collect(records: Sequence[dict[str, Any]], warmup: int, paced: bool = True) 
     before the loop picks them up (single loop). Unpaced runs (``paced=False``) have no due times."""
     samples: dict[str, list[float]] = {}
     origin = None
-    for i, record in enumerate(records):
+    for record in records:
         cap, ts = record.get("capture_ns"), record.get("device_ts_ms")
         if origin is None and cap is not None and ts is not None:
             origin = (cap, ts)
-        if i < warmup:
+        if not is_measured(record, warmup):
             continue
         for key, value in frame_figures(record).items():
             samples.setdefault(key, []).append(value)
@@ -79,11 +90,11 @@ def collect(records: Sequence[dict[str, Any]], warmup: int, paced: bool = True) 
 
 def rates(records: Sequence[dict[str, Any]], warmup: int) -> dict[str, float | None]:
     """Frames per second in (capture) and out (arrival at the sink) over the measured frames."""
-    measured = [r for r in records[warmup:] if r.get("capture_ns") is not None]
-    if len(measured) < 2:
+    frames = measured(records, warmup)
+    if len(frames) < 2:
         return {"capture_fps": None, "output_fps": None}
-    cap = np.array([r["capture_ns"] for r in measured], dtype=np.float64)
-    e2e = np.array([(r.get("latency_ms") or {}).get(E2E, 0.0) for r in measured]) * 1e6
+    cap = np.array([r["capture_ns"] for r in frames], dtype=np.float64)
+    e2e = np.array([(r.get("latency_ms") or {}).get(E2E, 0.0) for r in frames]) * 1e6
     done = cap + e2e
     span_in, span_out = cap.max() - cap.min(), done.max() - done.min()
     return {"capture_fps": round((len(cap) - 1) / span_in * 1e9, 2) if span_in > 0 else None,
