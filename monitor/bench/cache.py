@@ -8,23 +8,35 @@ rewritten to the wanted rate (the capture worker paces by ``device_ts_ms``).
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+from monitor.childenv import child_env
 from monitor.recording import RecordingReader, RecordingWriter
 from monitor.wire import decode, encode
 
 
 def cached_frames(cache_dir: Path, width: int, height: int, count: int, seed: int = 0,
                   log=print) -> Path:
-    """Path of a recording of ``count`` synthetic frames at width x height (rendered if missing)."""
+    """Path of a recording of ``count`` synthetic frames at width x height (rendered if missing,
+    in a child process: the renderer's memory would otherwise stay in the benchmark process,
+    which runs the supervisor and is measured as it)."""
     path = Path(cache_dir) / f"synthetic_seed{seed}_{width}x{height}_{count}.dmsrec"
     if path.is_file():
         with RecordingReader(path) as reader:
             if reader.info.get("frames") == count:
                 return path
+    log(f"rendering {count} synthetic frames at {width}x{height} into {path} (once)")
+    subprocess.run([sys.executable, "-m", "monitor.bench.cache", str(path), str(width), str(height), str(count),
+                    str(seed)], check=True, env=child_env(), stdin=subprocess.DEVNULL)
+    return path
+
+
+def render_frames(path: Path, width: int, height: int, count: int, seed: int) -> None:
+    """Render ``count`` frames of the synthetic drive into the recording ``path``."""
     from monitor.sources import open_source
 
-    log(f"rendering {count} synthetic frames at {width}x{height} into {path} (once)")
     tmp = path.with_suffix(".tmp")
     source = open_source(f"synthetic:seed={seed},width={width},height={height},frames={count}")
     try:
@@ -34,7 +46,6 @@ def cached_frames(cache_dir: Path, width: int, height: int, count: int, seed: in
     finally:
         source.close()
     tmp.replace(path)
-    return path
 
 
 def paced_recording(frames: Path, out: Path, fps: float, count: int) -> Path:
@@ -55,3 +66,8 @@ def paced_recording(frames: Path, out: Path, fps: float, count: int) -> Path:
             writer.write_parts(encode(msg))
     tmp.replace(out)
     return out
+
+
+if __name__ == "__main__":  # cached_frames' child: python -m monitor.bench.cache PATH W H COUNT SEED
+    out, w, h, n, seed_arg = sys.argv[1:6]
+    render_frames(Path(out), int(w), int(h), int(n), int(seed_arg))
