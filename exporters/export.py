@@ -136,6 +136,24 @@ def export_model(module: torch.nn.Module, path: str | Path, contract: dict[str, 
     return ExportReport(str(path), diff, scale, str(fp16_path) if fp16_path else None, fp16_diff, diff32)
 
 
+def set_contract_metrics(path: str | Path, metrics: dict[str, Any]) -> list[Path]:
+    """Put ``metrics`` (measured on the model at ``path``) into its contract and into that of its
+    fp16 variant beside it, both saying which file was measured (a metadata-only edit: graph and
+    weights are written back unchanged). Returns the files changed."""
+    path = Path(path)
+    changed = []
+    for p in (path, path.with_name(path.stem + ".fp16.onnx")):
+        if not p.is_file():
+            continue
+        model = onnx.load(str(p))
+        contract = json.loads({prop.key: prop.value for prop in model.metadata_props}[CONTRACT_KEY])
+        contract["metrics"] = {**contract.get("metrics", {}), **metrics, "measured_on": path.name}
+        _set_metadata(model, contract)
+        onnx.save(model, str(p))
+        changed.append(p)
+    return changed
+
+
 def _set_metadata(model: onnx.ModelProto, contract: dict[str, Any]) -> None:
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, {CONTRACT_KEY: json.dumps(contract)})

@@ -205,3 +205,25 @@ def test_run_monitor_flip_test_flags(tmp_path):
     assert flip == {"body_joints": True, "head_pose": False, "eye_gaze": True, "eye_locate": True}
     rows = results(tmp_path / "run")
     assert len(rows) == 12 and sum(r["estimates"]["head"] is not None for r in rows) >= 10
+
+
+def test_test_figures_are_written_into_both_contracts_and_nothing_else_changes(tmp_path):
+    """train.evaluate --write-contracts: the fp32 model's figures go into its contract and its fp16
+    variant's (saying which file was measured); graph, weights and the rest of the contract stay."""
+    from train.evaluate import contract_metrics, write_contract_metrics
+
+    torch.manual_seed(0)
+    export_model(PoseidonNet(), tmp_path / "head_poseidon_depth.onnx", head_contract("depth", False, "test"))
+    before = {p: onnx.load(str(tmp_path / p)) for p in ("head_poseidon_depth.onnx", "head_poseidon_depth.fp16.onnx")}
+    res = {"test": ["shards/test"], "frames": 720, "head_depth": {"mae": {"avg": 1.88}},
+           "head_depth_flip_test": {"mae": {"avg": 1.66}}}
+    assert set(contract_metrics(res)) == {"head_poseidon_depth"}
+    written = write_contract_metrics(tmp_path, res)
+    assert sorted(p.name for p in written) == sorted(before)
+    for name, old in before.items():
+        new = onnx.load(str(tmp_path / name))
+        assert new.graph.SerializeToString() == old.graph.SerializeToString()
+        contract = OnnxModel(tmp_path / name, ["cpu"]).contract
+        assert contract.metrics["test"] == {"mae": {"avg": 1.88}} and contract.metrics["test_flip"]["mae"]["avg"] == 1.66
+        assert contract.metrics["test_set"] == {"shards": ["shards/test"], "frames": 720}
+        assert contract.metrics["measured_on"] == "head_poseidon_depth.onnx" and contract.task == "head_pose"

@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.eye_steps > 0:
         train_eye_locator(data, out, args.locate_steps, args.seed, synth)
         train_eye_model(data, out, args.eye_steps, args.seed, synth)
-    _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--out", str(out / "metrics.json")])
+    # --e2e-frames 240: the end-to-end figures of the shipped cards are on every third test frame
+    _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--e2e-frames", "240",
+          "--write-contracts", "--out", str(out / "metrics.json")])
     from exporters import bench
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

@@ -10,6 +10,10 @@ import json
 from pathlib import Path
 
 COMMAND = "python -m train.all --synth-root <synth checkout>  (or only this step: python -m train.cards)"
+# What the accuracy below was measured with (train.all makes the same test set and runs the same evaluation)
+EVALUATION = ("test set `python -m train.data --out DATA/test --scenes 60 --frames-per-scene 12 --seed-base 10000`; "
+              "figures `python -m train.evaluate --models models --test DATA/test --e2e-frames 240` "
+              "(writes models/metrics.json)")
 
 ARCH = {
     "head_poseidon_ir": "POSEidon CNN (AutoPOSE sec. 5.1): conv 30@5x5, pool, 30@5x5, pool, 30@4x4, pool, "
@@ -73,6 +77,7 @@ def write_cards(models: Path) -> list[Path]:
                  + (f" Crops drawn with pose-balanced weights (count of their 10-deg yaw/pitch bin ^ -{t['balance']}, "
                     f"capped at {t['balance_max_ratio']:g}x the median crop's)." if t.get("balance") else ""), "",
                  f"**Command.** `{COMMAND}`", "",
+                 f"**Evaluation.** {EVALUATION}.", "",
                  f"**Export.** {run['export']['path']}: opset 17, parity max|onnx - torch| = "
                  f"{run['export']['max_abs_diff']:.2e}" + (
                      f" against the torch network in float64 ({run['export']['max_abs_diff_vs_torch_fp32']:.2e} "
@@ -83,12 +88,17 @@ def write_cards(models: Path) -> list[Path]:
             m = metrics.get(f"head_{modality}")
             lines += [f"**Accuracy** (held-out synthetic test set, {m['n']} crops at the labelled head centre, "
                       "|yaw| <= 120; AutoPOSE Table 2 layout, degrees):", "", metrics[f"head_{modality}_table"], ""]
-            e2e = metrics.get(f"end_to_end_{modality}")
-            if e2e and e2e.get("metrics"):
-                lines += [f"End to end (crop placed from the lite body model's Head/Neck joints and depth, then a "
-                          f"second crop at the refined head centre, monitor/estimator/head_locate.py): "
-                          f"{e2e['frames']} frames, no head found in {e2e['no_head']}, median head-centre error "
-                          f"{e2e['head_centre_error_px_median']:.1f} px:", "", e2e["table"], ""]
+            if f"head_{modality}_flip_test_table" in metrics:
+                lines += ["With test-time flip (the runtime's default, `PoseEstimator(head_flip_test=True)`: each crop "
+                          "and its mirror image as one batch of two, angles averaged with yaw and roll negated):", "",
+                          metrics[f"head_{modality}_flip_test_table"], ""]
+            for key, how in ((f"end_to_end_{modality}", ""), (f"end_to_end_{modality}_flip_test", ", with test-time flip")):
+                e2e = metrics.get(key)
+                if e2e and e2e.get("metrics"):
+                    lines += [f"End to end{how} (crop placed from the lite body model's Head/Neck joints and depth, "
+                              f"then a second crop at the refined head centre, monitor/estimator/head_locate.py): "
+                              f"{e2e['frames']} frames, no head found in {e2e['no_head']}, median head-centre error "
+                              f"{e2e['head_centre_error_px_median']:.1f} px:", "", e2e["table"], ""]
         else:
             b = metrics["body"]
             lines += [f"**Accuracy** (held-out synthetic test set, {b['labelled']['n_images']} frames, OKS with seed "

@@ -136,6 +136,28 @@ def _end_to_end(body: OnnxModel, head: OnnxModel, records, head_flip: bool = Fal
             "head_centre_error_px_median": float(np.median(centre_err)) if centre_err else None}
 
 
+def contract_metrics(res: dict) -> dict[str, dict]:
+    """Model file stem -> the contract ``metrics`` entries `evaluate_models`' results give it."""
+    test_set = {"shards": res["test"], "frames": res["frames"]}
+    out = {f"head_poseidon_{m}": {"test": res[f"head_{m}"], "test_flip": res.get(f"head_{m}_flip_test"),
+                                  "test_set": test_set}
+           for m in ("ir", "depth") if f"head_{m}" in res}
+    if "body" in res:
+        out["body"] = {"test": res["body"]["labelled"], "test_flip": res["body"].get("labelled_flip_test"),
+                       "test_set": test_set}
+    return out
+
+
+def write_contract_metrics(models: Path, res: dict, body_name: str = "body_lite.onnx") -> list[Path]:
+    from exporters.export import set_contract_metrics
+
+    written = []
+    for stem, metrics in contract_metrics(res).items():
+        path = models / (body_name if stem == "body" else f"{stem}.onnx")
+        written += set_contract_metrics(path, {k: v for k, v in metrics.items() if v is not None})
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="models")
@@ -143,8 +165,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--body", default="body_lite.onnx")
     ap.add_argument("--out", default=None)
     ap.add_argument("--e2e-frames", type=int, default=None, help="end-to-end check on about this many frames")
+    ap.add_argument("--write-contracts", action="store_true",
+                    help="also write these test figures into each evaluated model's contract (ONNX metadata "
+                         "metrics.test / test_flip / test_set; fp16 variants too), so the file states what was "
+                         "measured on this test set")
     args = ap.parse_args(argv)
     res = evaluate_models(Path(args.models), args.test, args.body, args.e2e_frames)
+    if args.write_contracts:
+        for path in write_contract_metrics(Path(args.models), res, args.body):
+            print(f"wrote the test figures into {path}'s contract")
     for key, value in res.items():
         if key.endswith("_table"):
             print(f"\n## {key}\n{value}")
