@@ -209,22 +209,23 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "results.jsonl").exists():
         print(f"error: {out} already holds a run; choose another --out", file=sys.stderr)
         return 2
-    # From here until the run's files are complete a Ctrl-C is held back (deferred_sigint): before
-    # the supervisor runs it cancels the start; while it runs the supervisor handles it (the workers
-    # stop, exit 130); after it, the summary and the exports are still written whole.
-    with deferred_sigint() as interrupted:
+    # From here until the run's files are complete a Ctrl-C or SIGTERM is held back (deferred_stop):
+    # before the supervisor runs it cancels the start; while it runs the supervisor handles it (the
+    # workers stop, exit 130/143); after it, the summary and the exports are still written whole.
+    with deferred_stop() as interrupted:
         return run_pipeline(args, kind, out, delays, faults, interrupted)
 
 
 @contextlib.contextmanager
-def deferred_sigint() -> Iterator[list[int]]:
-    """SIGINT is recorded in the yielded list instead of raising KeyboardInterrupt."""
+def deferred_stop() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are recorded in the yielded list instead of stopping the process."""
     got: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield got
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[str, float],
@@ -260,7 +261,9 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
     roles = ["capture", *(["recorder"] if args.record else []), "estimator", "gaze", "sink",
              *(["display"] if config.display else [])]
     supervisor = Supervisor(config, roles, endpoints)
-    if interrupted:  # a Ctrl-C before any worker started: the run does not start
+    if interrupted:  # a Ctrl-C or SIGTERM before any worker started: the run does not start
+        supervisor.ctx.term()
+        endpoints.remove()
         remove_unstarted_run(out, created)
         print("interrupted before the run started; nothing was written", file=sys.stderr)
         return 128 + interrupted[0]

@@ -38,6 +38,9 @@ def parse_faults(items: list[str]) -> dict[str, list[float]]:
     return faults
 
 
+UNPLUG_STALL_S = 2.0
+
+
 @dataclass
 class SourceUnplug:
     """After ``after_frames`` frames the source 'disappears' for ``down_s`` seconds."""
@@ -55,6 +58,9 @@ class SourceUnplug:
     def check_frame(self, frames_read: int) -> None:
         if frames_read == self.after_frames and not self.fired:
             self.fired = True
+            # as a real camera's read does, wait for frames that do not come before giving up
+            # (librealsense waits 10 s; longer than the supervisor's hang timeout either way)
+            time.sleep(UNPLUG_STALL_S)
             self.down_until = time.monotonic() + self.down_s
             raise SourceError(f"injected fault: the camera was unplugged after frame {frames_read}")
 

@@ -140,16 +140,37 @@ def _group_pids(pgid: int) -> set[int]:
     return pids
 
 
-def test_a_ctrl_c_before_the_supervisor_runs_cancels_the_start(tmp_path, capsys):
-    """A Ctrl-C held back between the output folder's creation and the supervisor's start (the
-    window run_monitor.py defers it in) cancels the run: exit 130, no folder left behind."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_before_the_supervisor_runs_cancels_the_start(tmp_path, capsys, monkeypatch, signum):
+    """A Ctrl-C or SIGTERM held back between the output folder's creation and the supervisor's
+    start (the window run_monitor.py defers them in) cancels the run: exit 130/143, no output
+    folder and no private socket folder left behind."""
+    from monitor.bus import Endpoints
     from monitor.cli import build_parser, run_pipeline
+    made = []
+    create = Endpoints.create_private.__func__
+    monkeypatch.setattr(Endpoints, "create_private",
+                        classmethod(lambda cls, *a, **k: made.append(create(cls, *a, **k)) or made[-1]))
     out = tmp_path / "nested" / "run"
     args = build_parser().parse_args(["--out", str(out), "--headless", "--eye-model", "none"])
     args.eye_model = ""
-    assert run_pipeline(args, "synthetic", out, {}, {}, [signal.SIGINT]) == 130
+    assert run_pipeline(args, "synthetic", out, {}, {}, [signum]) == 128 + signum
     assert not (tmp_path / "nested").exists()
+    assert len(made) == 1 and not Path(made[0].directory).exists()
     assert "nothing was written" in capsys.readouterr().err
+
+
+def test_stop_signals_are_held_back_while_the_outputs_are_written():
+    """run_monitor.py holds SIGINT and SIGTERM back from the output folder's creation to the end of
+    the exports (the supervisor handles them while it runs): a SIGTERM then cannot cut summary.json."""
+    from monitor.cli import deferred_stop
+    before = signal.getsignal(signal.SIGTERM)
+    with deferred_stop() as got:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert got == [signal.SIGTERM, signal.SIGINT]
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_runs_from_any_working_directory(tmp_path, models, recording):

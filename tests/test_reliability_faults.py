@@ -97,3 +97,36 @@ def test_a_model_failing_on_every_frame_ends_the_run_with_a_clear_message(tmp_pa
     # on their way to the sink may be lost (a fatal failure does not drain the pipeline), never others.
     written = [r["frame"] for r in results(tmp_path / "run")]
     assert written == list(range(len(written))) and len(written) <= 5
+
+
+def test_a_replacement_capture_that_finds_no_camera_keeps_looking(tmp_path):
+    """A capture worker restarted while the camera is gone (incarnation > 0) looks for it again
+    instead of ending the run as bad input; the run's first start still fails at once (exit 2)."""
+    pytest.importorskip("pyrealsense2")
+    from monitor.bus import Endpoints
+    from monitor.sources import SourceError
+    from monitor.workers.base import RunConfig
+    from monitor.workers.capture import CaptureWorker
+
+    endpoints = Endpoints.create_private("ipc")
+    try:
+        for incarnation in (0, 1):
+            worker = CaptureWorker(RunConfig(endpoints=endpoints.to_json(), source="realsense", shm=False,
+                                             incarnation=incarnation))
+            try:
+                if incarnation == 0:
+                    with pytest.raises(SourceError):
+                        worker.setup()
+                    continue
+                worker.setup()
+                assert worker.source is None and worker.state == "reconnecting"
+                assert worker.info["source_state"]["state"] == "lost" and worker.counters["source_lost"] == 1
+                worker.go = True
+                worker._next_try = 0.0
+                assert worker.step() is True and worker.source is None  # looked again, still no camera
+            finally:
+                for sender in worker.senders.values():
+                    sender.close()
+                worker.ctx.destroy(linger=0)
+    finally:
+        endpoints.remove()

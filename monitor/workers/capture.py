@@ -11,7 +11,7 @@ from monitor.bus import Policy
 from monitor.display.links import display_link_policy
 from monitor.faults import SourceUnplug
 from monitor.frames import FrameSet
-from monitor.sources import FrameSource, SourceError, open_source
+from monitor.sources import FrameSource, SourceError, open_source, parse_spec
 from monitor.wire import Message, encode
 from monitor.workers.base import RunConfig, Worker
 
@@ -34,26 +34,34 @@ class CaptureWorker(Worker):
     def setup(self) -> None:
         cfg = self.config
         self.unplug = SourceUnplug.from_config(cfg.faults)
-        self.source: FrameSource | None = open_source(cfg.source)
         # A camera that disappears mid-run is looked for again until it is back; a file that
         # fails mid-run is broken for good (its error ends the run).
-        self.reconnectable = self.source.is_live or self.unplug is not None
+        self.reconnectable = parse_spec(cfg.source)[0] == "realsense" or self.unplug is not None
+        self.counters.update(frames_read=cfg.skip_frames, sent=0, source_lost=0)
+        self._lost_at = 0.0
+        self._next_try = 0.0
+        try:
+            self.source: FrameSource | None = open_source(cfg.source)
+        except SourceError as exc:
+            if not (self.reconnectable and cfg.incarnation > 0):
+                raise  # the run's first start: the input is wrong (exit 2)
+            self.source = None  # a replacement for a worker that lost the camera: keep looking
+            self._lose_source(exc)
         self.open_ring()
-        self._lend_ring(self.source)
+        if self.source is not None:
+            self._lend_ring(self.source)
         self.add_sender("estimator")
         if cfg.record:
             # Never blocks a live pipeline; the recorder takes every message it is given.
             self.add_sender("recorder", Policy.REPLAY if self.policy is Policy.REPLAY else Policy.LIVE)
         if cfg.display:
             self.add_sender("display", display_link_policy(cfg))
-        self.counters.update(frames_read=cfg.skip_frames, sent=0, source_lost=0)
-        self.frames = self._frames(cfg.skip_frames)
-        self.info["source"] = self.source.name
-        self.info["source_state"] = {"state": "ok", "lost": 0}
+        self.info["source"] = cfg.source if self.source is None else self.source.name
+        if self.source is not None:
+            self.frames = self._frames(cfg.skip_frames)
+            self.info["source_state"] = {"state": "ok", "lost": 0}
         self._pace_origin: tuple[float, float] | None = None
         self._last_stream = ""
-        self._lost_at = 0.0
-        self._next_try = 0.0
 
     def _lend_ring(self, source: FrameSource) -> None:
         """Sources then copy their pixels straight into a ring slot, and ``encode`` commits the
@@ -79,9 +87,13 @@ class CaptureWorker(Worker):
             self._reconnect()
             return True
         try:
-            frameset = next(self.frames)
-            if self.unplug is not None:
-                self.unplug.check_frame(self.counters["frames_read"])
+            # A camera that stops sending makes this wait (librealsense: up to 10 s before the source
+            # gives up): keep the heartbeat going meanwhile, so the supervisor does not take the wait
+            # for a hang and the loss is handled here.
+            with self.long_call():
+                frameset = next(self.frames)
+                if self.unplug is not None:
+                    self.unplug.check_frame(self.counters["frames_read"])
         except StopIteration:
             warning = self.source.warning()
             if warning:
@@ -113,11 +125,11 @@ class CaptureWorker(Worker):
 
     def _lose_source(self, exc: Exception) -> None:
         """The camera went away: say so (log, heartbeat, run state) and look for it again."""
-        assert self.source is not None
-        try:
-            self.source.close()
-        except Exception as close_exc:  # a vanished device may fail to close; it is gone anyway
-            log.debug("closing the lost source failed: %s", close_exc)
+        if self.source is not None:
+            try:
+                self.source.close()
+            except Exception as close_exc:  # a vanished device may fail to close; it is gone anyway
+                log.debug("closing the lost source failed: %s", close_exc)
         self.source = None
         self._lost_at = time.monotonic()
         self._next_try = self._lost_at + RECONNECT_INTERVAL_S
