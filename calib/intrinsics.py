@@ -128,7 +128,7 @@ def realsense_intrinsics(bag: str | Path | None = None, stream: str = "infrared"
         import pyrealsense2 as rs
     except ImportError:
         raise ValueError("pyrealsense2 is not installed: pip install pyrealsense2") from None
-    kinds = {"infrared": rs.stream.infrared, "depth": rs.stream.depth, "color": rs.stream.color}
+    kinds = _stream_kinds(rs)
     if stream not in kinds:
         raise ValueError(f"stream must be one of {sorted(kinds)}, got {stream!r}")
     if bag is not None:
@@ -158,12 +158,17 @@ def realsense_intrinsics(bag: str | Path | None = None, stream: str = "infrared"
     return Intrinsics(i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, tuple(float(c) for c in i.coeffs[:5]))
 
 
+def _stream_kinds(rs: Any) -> dict[str, Any]:
+    """--stream name -> librealsense stream type."""
+    return {"infrared": rs.stream.infrared, "depth": rs.stream.depth, "color": rs.stream.color}
+
+
 def _recorded_intrinsics(rs: Any, bag: Path, stream: str, index: int) -> Any:
     """The intrinsics a recording's ``stream`` profile stores (``index`` for infrared), read
     without playing the file: starting an rs.pipeline on it and stopping it again made the
     process segfault inside librealsense now and then when the stream was missing (1 of 12
     runs here, 2 of 160 in a review)."""
-    kind = {"infrared": rs.stream.infrared, "depth": rs.stream.depth, "color": rs.stream.color}[stream]
+    kind = _stream_kinds(rs)[stream]
     ctx = rs.context()
     try:
         device = ctx.load_device(str(bag))

@@ -67,19 +67,19 @@ def export(out: str | Path, spec: str = "", frames: int | None = None, progress:
     from monitor.sources import parse_spec
     from monitor.sources.synthetic import open_synthetic
 
-    suffix = Path(out).suffix.lower()
+    out = Path(out)
+    suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(f"unsupported output {out!r}: give a path ending in .dmsrec or .db3")
+        raise ValueError(f"unsupported output {str(out)!r}: give a path ending in .dmsrec or .db3")
     _, options = parse_spec(f"synthetic:{spec}")  # the same options as run_monitor.py --source synthetic:...
     if frames is not None:
         options["frames"] = str(frames)
     src = open_synthetic(**options)
     if src.loop:
         raise ValueError("--spec loop=... would never end an export: leave it out (--frames N or duration=S sets the length)")
-    framesets = _counted(iter(src), Progress(src.frames, f"export {Path(out).name}")) if progress else iter(src)
+    framesets = _counted(iter(src), Progress(src.frames, f"export {out.name}")) if progress else iter(src)
     # Written under temporary names, renamed when complete: a failed or interrupted export leaves
     # no half-written recording or labels, and whatever was at ``out`` before is untouched.
-    out = Path(out)
     partial = out.with_name(f".{out.stem}.partial{out.suffix}")
     try:
         if suffix == ".dmsrec":

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " (see the module docstring).")
     ap.add_argument("--rounds", type=int, default=300, help="timed rounds per mode (default: %(default)s)")
     ap.add_argument("--idle-ms", type=float, default=1000.0 / 30.0,
-                    help="sleep before each after-idle round, ms (default: one 30 fps period, 33.3)")
+                    help="sleep before each step of an after-idle round, ms (default: one 30 fps period, 33.3)")
     ap.add_argument("--seed", type=int, default=0, help="synthetic drive whose frames are used (default: 0)")
     a = ap.parse_args(argv)
     if a.rounds < 1 or a.idle_ms < 0:

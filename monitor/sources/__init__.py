@@ -21,6 +21,7 @@ _FACTORIES = {
     "realsense": "monitor.sources.realsense:RealSenseLiveSource",
 }
 _EXTENSIONS = {".dmsrec": "dmsrec", ".bag": "rsfile", ".db3": "rsfile"}
+_PATH_KINDS = frozenset(_EXTENSIONS.values())  # kinds named by a file's extension, never by "kind:"
 DEFAULT_SOURCE = "synthetic"
 
 
@@ -28,11 +29,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     """Split a source spec into (kind, options); paths map to their kind by extension (a spec
     that starts with a kind's name and a colon is that kind, whatever its options end in)."""
     kind, colon, rest = spec.partition(":")
-    named_kind = bool(colon) and kind in ("synthetic", "realsense")
+    named_kind = bool(colon) and kind in _FACTORIES and kind not in _PATH_KINDS
     suffix = Path(spec).suffix.lower()
     if suffix in _EXTENSIONS and not named_kind:
         return _EXTENSIONS[suffix], {"path": spec}
-    if kind not in _FACTORIES or kind in ("dmsrec", "rsfile"):
+    if kind not in _FACTORIES or kind in _PATH_KINDS:
         raise SourceError(f"unknown source {spec!r}: give 'synthetic', 'realsense' or a path "
                           "ending in .dmsrec, .bag or .db3")
     options: dict[str, str] = {}
