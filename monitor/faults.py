@@ -20,7 +20,8 @@ KINDS = {"source-unplug": "source_unplug", "model-error": "model_error", "estima
 
 
 def parse_faults(items: list[str]) -> dict[str, list[float]]:
-    """``["source-unplug=30:1.5"]`` -> ``{"source_unplug": [30, 1.5]}``; ValueError says the form."""
+    """``["source-unplug=30:1.5"]`` -> ``{"source_unplug": [30, 1.5]}``; ValueError says the form.
+    FRAME and a model-error's COUNT are whole numbers; each kind may be given once."""
     faults: dict[str, list[float]] = {}
     for item in items:
         kind, sep, value = item.partition("=")
@@ -28,12 +29,15 @@ def parse_faults(items: list[str]) -> dict[str, list[float]]:
         try:
             if kind not in KINDS or not sep or not colon:
                 raise ValueError
-            a, b = int(first), float(second)
-            if a < 0 or b < 0:
+            a = int(first)
+            b: float = int(second) if kind == "model-error" else float(second)
+            if a < 0 or b < 0 or b != b or b == float("inf"):
                 raise ValueError
         except ValueError:
             raise ValueError(f"--inject-fault {item!r}: use source-unplug=FRAME:SECONDS, model-error=FRAME:COUNT "
-                             "or estimator-hang=FRAME:SECONDS (non-negative numbers)") from None
+                             "or estimator-hang=FRAME:SECONDS (FRAME and COUNT whole numbers, all non-negative)") from None
+        if KINDS[kind] in faults:
+            raise ValueError(f"--inject-fault {item!r}: {kind} is given twice; each fault kind may be injected once")
         faults[KINDS[kind]] = [a, b]
     return faults
 
@@ -83,7 +87,8 @@ class ModelError:
 
     def check(self, frame: int) -> None:
         if self.first <= frame < self.first + self.count:
-            raise RuntimeError(f"injected fault: the model failed on frame {frame}")
+            # no frame number here: the worker logs each distinct message once, and names the frame itself
+            raise RuntimeError("injected fault: the model failed (--inject-fault model-error)")
 
 
 def hang_if_due(faults: dict[str, Any], frame: int, incarnation: int) -> None:

@@ -219,6 +219,9 @@ def test_bad_layouts_and_calibrations_are_refused(tmp_path, inputs, name, expect
     (["--source", "synthetic:sed=3"], "unknown synthetic option(s) ['sed']"),  # before any worker starts
     (["--source", "synthetic:scenario=nope"], "unknown scenario 'nope'"),
     (["--inject-fault", "explode=1"], "source-unplug=FRAME:SECONDS"),
+    (["--inject-fault", "model-error=10:2.5"], "FRAME and COUNT whole numbers"),
+    (["--inject-fault", "source-unplug=10:nan"], "source-unplug=FRAME:SECONDS"),
+    (["--inject-fault", "model-error=5:3", "--inject-fault", "model-error=10:2"], "model-error is given twice"),
     (["--inject-delay", "estimator=slow"], "not a number"),
     (["--transport", "tcp"], "--transport tcp needs --keys DIR"),
     (["--transport", "tcp", "--keys", "/nonexistent/keys"], "run_monitor.py keys --out"),

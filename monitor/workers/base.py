@@ -279,7 +279,7 @@ class Worker:
         while not set(self.senders) <= self.finished_roles and not self.stopping:
             now = time.monotonic()
             if now > deadline:
-                log.warning("%s: consumers %s did not finish within %.0f s", self.role,
+                log.warning("consumers %s did not finish within %.0f s",
                             sorted(set(self.senders) - self.finished_roles), CONSUMER_WAIT_S)
                 return
             if self._eos is not None and now > next_offer:
@@ -369,7 +369,7 @@ class Worker:
             else:
                 delivered = sender.send_blocking(msg, EOS_TIMEOUT_MS)
             if not delivered and not self.stopping:
-                log.warning("%s: end of stream could not be passed to %s", self.role, consumer)
+                log.warning("end of stream could not be passed to %s", consumer)
 
     def count_error(self, what: str, exc: BaseException) -> None:
         """One item failed (it is dropped with its reason, logged once per reason). After
@@ -379,7 +379,7 @@ class Worker:
         reason = f"{type(exc).__name__}: {exc}"
         if reason not in self._logged_errors and len(self._logged_errors) < 100:
             self._logged_errors.add(reason)
-            log.warning("%s: dropped %s (%s)", self.role, what, reason)
+            log.warning("dropped %s (%s)", what, reason)  # the log format names the role
         self.info["last_error"] = reason[:300]
         if self._errors_in_row >= self.config.max_errors_in_row:
             raise StageFailed(f"{self.role} failed on {self._errors_in_row} items in a row (last: {reason[:200]}); "
