@@ -11,4 +11,8 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop without a traceback
+        from monitor.console import silence_stdout
+        silence_stdout()
+        code = 1
     sys.exit(code)

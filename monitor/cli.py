@@ -20,6 +20,7 @@ from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.sources.labels import sidecar_of
 from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
+from monitor.console import say
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
 from monitor.workers.base import COMMAND, CONTROL, FATAL_EXIT_CODE, RunConfig, link_name
@@ -267,7 +268,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         remove_unstarted_run(out, created)
         print("interrupted before the run started; nothing was written", file=sys.stderr)
         return 128 + interrupted[0]
-    print(f"running {args.source} -> {out} ({policy} mode, {args.transport})", flush=True)
+    say(f"running {args.source} -> {out} ({policy} mode, {args.transport})")
     try:
         code = supervisor.run()
     except RunFailed as exc:
@@ -286,12 +287,12 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
     if config.display:
         summary["display"] = display_report(reports)
     write_summary(out, summary)
-    print(format_summary(summary))
-    if config.display:
-        print(format_display(summary["display"]))
-    write_exports(out, summary)
+    write_exports(out, summary)  # before anything is printed: a closed stdout must not cost a file
     # every file the run left (exports, recording, video, snapshots), the main ones first
     order = {name: i for i, name in enumerate(("results.jsonl", "events.jsonl", SUMMARY_FILE))}
     files = sorted((p for p in out.iterdir() if p.is_file()), key=lambda p: (order.get(p.name, len(order)), p.name))
-    print("outputs: " + ", ".join(str(p) for p in files))
+    report = [format_summary(summary), *([format_display(summary["display"])] if config.display else []),
+              "outputs: " + ", ".join(str(p) for p in files)]
+    say("\n".join(report))  # piped into `head`, say: the run and its files are complete all the same
     return code
+

@@ -3,12 +3,14 @@ says what is wrong and what to do; no traceback, and nothing is left behind in t
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import onnx
 import pytest
 
 from monitor.recording import MAGIC
-from pipeline_helpers import results, run, summary
+from pipeline_helpers import ROOT, results, run, summary
 from tests.fixtures import write_recording
 from tests.onnx_factory import body_model, head_model
 
@@ -272,3 +274,19 @@ def test_exit_codes_are_documented_in_help_and_readme():
     for code in ("0", "1", "2", "130"):
         assert f"\n  {code} " in help_text
     assert "Exit codes" in readme and "bad input" in readme
+
+
+def test_a_stdout_closed_by_its_reader_costs_no_file_and_no_traceback(tmp_path, models):
+    """``run_monitor.py ... | head -1``: the summary is printed after the reader went away."""
+    recording = write_recording(tmp_path / "clip.dmsrec", 20, width=160, height=120)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_monitor.py"), "--out", str(out), "--headless",
+                             "--source", str(recording), "--fast", *models],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("running ")
+    proc.stdout.close()  # as `head -1` does
+    _, errors = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in errors, errors
+    assert (out / "events.jsonl").exists()  # empty: this clip has no distraction
+    for name in ("results.jsonl", "summary.json", "results.csv", "report.html"):
+        assert (out / name).stat().st_size > 0, name

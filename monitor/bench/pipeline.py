@@ -32,6 +32,7 @@ from monitor.childenv import child_env
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
                                        eye_locator_of, resolve_eye_model)
 from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
+from monitor.console import say
 from monitor.preflight import make_out_dir
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
@@ -229,7 +230,7 @@ class Bench:
         self.log_lines: list[str] = []
 
     def log(self, text: str) -> None:
-        print(text, flush=True)
+        say(text)  # a closed stdout (`| head`) does not stop the benchmark before its files
 
     # --- inputs ----------------------------------------------------------------------------
     def frames_for(self, width: int, height: int) -> Path:
@@ -567,5 +568,5 @@ def main(argv: list[str] | None = None) -> int:
     from monitor.bench.report import write_outputs
 
     paths = write_outputs(out, result, plots=args.plots)
-    print(f"outputs: {', '.join(str(p) for p in paths)}")
+    say(f"outputs: {', '.join(str(p) for p in paths)}")
     return 0 if all(c["status"] in ("ok", "unavailable") for c in result["configs"]) else 1
