@@ -9,7 +9,7 @@ import pytest
 
 from calib.layout import load_layout
 from monitor.gaze import GazeStateStage
-from monitor.gaze.evaluate_run import evaluate_gaze, pooled, rule_events_on_truth
+from monitor.gaze.evaluate_run import evaluate_gaze, evaluate_run_dir, pooled, rule_events_on_truth
 from monitor.summary import build_summary
 from gaze_fakes import looking_at
 
@@ -186,3 +186,23 @@ def test_offline_rerun_reproduces_the_pipeline_stage(tmp_path):
                           "--no-road-ahead"], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert "pooled over 1 runs: dwell accuracy" in cli.stdout
+
+
+def test_a_run_is_rescored_with_the_layout_it_ran_with(layout, tmp_path):
+    """evaluate_run reads the run's layout from its summary.json: the road zones decide whether an
+    unscripted event is implied by where the driver looked or unexplained."""
+    records, events = run_records(layout, LONG, [])  # the glance raises an event no episode scripts
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    cabin = json.loads((ROOT / "calib/layouts/synthetic_cabin.json").read_text())
+    own = tmp_path / "media_is_road.json"  # a car whose media centre counts as looking ahead
+    own.write_text(json.dumps({**cabin, "road_zones": ["road", "media_centre"]}))
+    (tmp_path / "summary.json").write_text(json.dumps({"run": {"layout": "default"}}))
+    default = evaluate_run_dir(tmp_path, write=False)["events"]["long_distraction"]
+    (tmp_path / "summary.json").write_text(json.dumps({"run": {"layout": str(own)}}))
+    with_own = evaluate_run_dir(tmp_path, write=False)["events"]["long_distraction"]
+    assert len(default["false"]) == len(default["implied_by_truth"]) == 1 and not default["unexplained"]
+    assert len(with_own["false"]) == len(with_own["unexplained"]) == 1 and not with_own["implied_by_truth"]
+    own.unlink()
+    with pytest.raises(ValueError, match="pass it with --layout"):
+        evaluate_run_dir(tmp_path, write=False)

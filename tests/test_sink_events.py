@@ -4,7 +4,7 @@ import json
 import pytest
 
 from monitor.summary import read_results
-from monitor.workers.sink import SinkWorker, closing_event, open_episodes
+from monitor.workers.sink import SinkWorker, closing_event, open_episodes, result_record
 
 START = {"kind": "long_distraction", "phase": "start", "start_s": 18.4, "criterion_met_s": 21.4,
          "detected_s": 21.4, "end_s": None, "duration_s": None}
@@ -82,3 +82,11 @@ def test_a_stream_that_ends_mid_distraction_leaves_a_closed_episode(tmp_path):
     assert [(e["kind"], e["phase"]) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
     assert events[1]["open_at_end"] is True and events[1]["end_s"] == pytest.approx(649 / 30.0)
     assert "open_at_end" not in events[0]
+
+
+def test_a_results_line_carries_the_events_raised_on_its_frame():
+    """Events go into results.jsonl as well as events.jsonl: on the frame the stage raised them."""
+    meta = {"gaze": {"zone": "dashboard"}, "state": {"long_distraction": True}, "events": [START]}
+    assert result_record("cam", 642, 21400.0, {"capture.in": 1}, meta)["events"] == [START]
+    assert result_record("cam", 643, 21433.3, {"capture.in": 2}, {**meta, "events": []})["events"] == []
+    assert result_record("cam", 644, 21466.7, {"capture.in": 3}, {"gaze": None})["events"] == []

@@ -175,15 +175,28 @@ def road_zones_of(layout_path: str | Path | None) -> tuple[str, ...]:
     return load_layout(layout_path or DEFAULT_LAYOUT).road_zones
 
 
+def layout_of_run(summary: dict[str, Any]) -> str | None:
+    """The layout file a run used, as its summary.json states it (None: the default cabin). A path
+    that is gone raises ValueError: scoring the run against other road zones would be wrong."""
+    stated = (summary.get("run") or {}).get("layout")
+    if not stated or stated == "default":
+        return None
+    if not Path(stated).is_file():
+        raise ValueError(f"the run used the layout {stated}, which is not there (relative paths are read from "
+                         "the working folder); pass it with --layout")
+    return str(stated)
+
+
 def evaluate_run_dir(run_dir: Path, write: bool = True, layout: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate one run folder; with ``write`` the figures go into its summary.json."""
+    """Evaluate one run folder; with ``write`` the figures go into its summary.json. Its road zones
+    are those of ``layout``, by default of the layout the run itself used (summary.json run.layout)."""
     from monitor.summary import SUMMARY_FILE, write_summary
     from monitor.workers.sink import EVENTS_FILE, RESULTS_FILE
     run_dir = Path(run_dir)
     summary_path = run_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = evaluate_gaze(read_jsonl(run_dir / RESULTS_FILE), read_jsonl(run_dir / EVENTS_FILE),
-                           road_zones_of(layout))
+                           road_zones_of(layout if layout is not None else layout_of_run(summary)))
     if write and result and summary:
         summary.setdefault("accuracy", {}).update(result)
         write_summary(run_dir, summary)
@@ -246,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (with results.jsonl)")
     ap.add_argument("--no-write", action="store_true", help="do not update summary.json")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ap.add_argument("--layout", help="the run's cabin layout, for its road zones (default: the synthetic cabin)")
+    ap.add_argument("--layout", help="cabin layout whose road zones score the events (default: the one each run "
+                    "used, as its summary.json says; the synthetic cabin for runs without one)")
     a = ap.parse_args(argv)
     try:
         road_zones_of(a.layout)

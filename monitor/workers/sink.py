@@ -26,6 +26,7 @@ def result_record(msg_stream: str, frame: int, device_ts_ms: float, stamps: dict
         "stream": msg_stream, "frame": frame, "device_ts_ms": device_ts_ms,
         "capture_ns": stamps.get("capture.in"),
         "estimates": meta.get("estimates"), "gaze": meta.get("gaze"), "state": meta.get("state"),
+        "events": meta.get("events") or [],  # the distraction events raised on this frame (also in events.jsonl)
         "latency_ms": {k: round(v, 4) for k, v in stage_latencies_ms(stamps).items()},
         "timings_ms": meta.get("timings_ms", {}),
     }
