@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.sources.labels import sidecar_of
 from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
+from monitor.gaze.state import UNKNOWN_POLICIES, DistractionConfig
 from monitor.console import say
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
 from monitor.supervisor import RunFailed, Supervisor
@@ -35,7 +37,8 @@ sources (--source):
   synthetic[:key=value,...]   procedural in-cabin drive with ground truth (default)
   PATH.dmsrec                 a recording made with --record (bit-exact replay)
   PATH.bag | PATH.db3         a RealSense recording (librealsense playback); with PATH.labels.jsonl
-                              beside it, evaluated against those labels (docs/labels.md)
+                              beside it (drive.db3.labels.jsonl or drive.labels.jsonl), evaluated
+                              against those labels (docs/labels.md)
   realsense[:width=848,height=480,fps=30,emitter=on,serial=...]   a live RealSense camera
 
 other commands:
@@ -80,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where frames come from (see 'sources' below; default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: a new folder under runs/)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N",
-                   help="stop after N frames (default: the whole source)")
+                   help="stop after N frames (default 0: the whole source; a live camera runs until Ctrl-C)")
     p.add_argument("--headless", action="store_true",
                    help="no display window (automatic when there is no $DISPLAY)")
     p.add_argument("--video", action="store_true",
@@ -121,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "see docs/cabin_layout.md)")
     p.add_argument("--driver-calibration", default="", metavar="JSON",
                    help="per-driver gaze calibration from `python -m calib driver-calibrate`")
+    p.add_argument("--long-distraction-s", type=float, default=3.0, metavar="S",
+                   help="off the road ahead this long in one glance raises a long distraction "
+                        "(default: %(default)s, Euro NCAP)")
+    p.add_argument("--vats-s", type=float, default=10.0, metavar="S",
+                   help="off-road seconds, added up within --vats-window-s, that raise a VATS short "
+                        "distraction (default: %(default)s)")
+    p.add_argument("--vats-window-s", type=float, default=30.0, metavar="S",
+                   help="the sliding window of --vats-s (default: %(default)s)")
+    p.add_argument("--unknown-policy", choices=UNKNOWN_POLICIES, default="off_road",
+                   help="a face not seen for over 0.5 s counts as off_road (default), on_road, or keeps the "
+                        "last state (hold) in the distraction timers (docs/gaze_state.md)")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
     p.add_argument("--no-shm", dest="shm", action="store_false",
@@ -194,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise ValueError(f"--providers: {exc}") from None
         args.providers = ",".join(providers)  # checked and without blanks from here on
+        args.distraction = distraction_thresholds(args)
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
         from monitor.estimator.pipeline import resolve_eye_model
@@ -215,6 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     # workers stop, exit 130/143); after it, the summary and the exports are still written whole.
     with deferred_stop() as interrupted:
         return run_pipeline(args, kind, out, delays, faults, interrupted)
+
+
+def distraction_thresholds(args: argparse.Namespace) -> dict[str, Any]:
+    """The distraction rules' settings the options give (DistractionConfig's fields), checked."""
+    thresholds = {"long_s": args.long_distraction_s, "vats_threshold_s": args.vats_s,
+                  "vats_window_s": args.vats_window_s, "unknown_policy": args.unknown_policy}
+    if not all(math.isfinite(v) for v in thresholds.values() if isinstance(v, float)):
+        raise ValueError("--long-distraction-s, --vats-s and --vats-window-s must be finite numbers of seconds")
+    try:
+        DistractionConfig(**thresholds)
+    except ValueError as exc:
+        raise ValueError(f"distraction thresholds (--long-distraction-s, --vats-s, --vats-window-s): {exc}") from None
+    return thresholds
 
 
 @contextlib.contextmanager
@@ -251,7 +279,8 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         head_model=args.head_model, eye_model=args.eye_model, providers=args.providers.split(","),
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
-        delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults)
+        delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults,
+        distraction=args.distraction)
     config.window = not args.headless and bool(os.environ.get("DISPLAY"))
     if config.window and not can_open_display(os.environ["DISPLAY"]):
         print(f"warning: cannot open the X display {os.environ['DISPLAY']!r}: no overlay window "
@@ -278,6 +307,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         return code  # bad input found by a worker before any frame went through: nothing is left behind
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "layout": args.layout or "default", "driver_calibration": args.driver_calibration or None,
+                "distraction": args.distraction,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
     if kind == "rsfile" and (sidecar := sidecar_of(args.source)) is not None:

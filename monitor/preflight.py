@@ -8,7 +8,9 @@ does not open) ends the run with exit code 2, and `remove_unstarted_run` removes
 from __future__ import annotations
 
 import argparse
+import os
 import struct
+import tempfile
 from pathlib import Path
 
 from monitor.recording import MAX_PART_BYTES, MAX_PARTS, RecordingError, RecordingReader
@@ -123,6 +125,12 @@ def make_out_dir(path: Path, option: str = "--out") -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"{option} {path}: cannot create the folder ({exc.strerror}); choose another {option}") from None
+    try:  # an existing folder may still refuse files (permissions, a read-only or immutable mount)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".dms-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write in this folder ({exc.strerror}); choose another {option}") from None
 
 
 def remove_unstarted_run(out: Path, created: list[Path]) -> bool:

@@ -97,11 +97,12 @@ def build_summary(out_dir: Path, reports: dict[str, dict[str, Any]], exit_code: 
     }
     accuracy = evaluate_against_truth(records)
     if accuracy:
-        from monitor.gaze.evaluate_run import evaluate_gaze, read_jsonl, road_zones_of
+        from monitor.gaze.evaluate_run import distraction_config_of, evaluate_gaze, read_jsonl, road_zones_of
         layout = next((b.get("info", {}).get("layout") for b in reversed(reports.get("gaze", {}).get("incarnations", []))
                        if b.get("info", {}).get("layout")), None)
         try:  # zone confusion matrix and event matching where the truth has gaze zones
-            accuracy.update(evaluate_gaze(records, read_jsonl(out_dir / "events.jsonl"), road_zones_of(layout)))
+            accuracy.update(evaluate_gaze(records, read_jsonl(out_dir / "events.jsonl"), road_zones_of(layout),
+                                          config=distraction_config_of(run_info)))
         except ValueError as exc:
             accuracy["gaze_error"] = str(exc)
         summary["accuracy"] = accuracy

@@ -10,6 +10,7 @@ from calib.layout import CameraPose, load_layout, look_at_rotation
 from monitor.estimates import Estimates
 from monitor.gaze import GazeZoneClassifier, DistractionConfig, GazeStateConfig, GazeStateStage
 from gaze_fakes import looking_at
+from pipeline_helpers import results, run, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 30.0
@@ -223,3 +224,26 @@ def test_a_frame_rejected_for_going_back_in_time_changes_nothing(layout):
     assert late == clean
     assert clean[151][0]["zone"] == "road" and clean[152][0]["zone"] == "left_mirror"
     assert clean[152][0]["zone_since_s"] == pytest.approx(15.0)
+
+
+@pytest.mark.slow
+def test_the_run_uses_the_distraction_thresholds_it_is_given(tmp_path):
+    """--long-distraction-s reaches the gaze/state worker, results.jsonl, events.jsonl and the
+    evaluation: the default drive's scripted long distraction (from 18.3 s) fires 2 s after its
+    start instead of 3 (shipped models, the real pipeline)."""
+    out = tmp_path / "run"
+    code, output = run(out, "--max-frames", "660", "--fast", "--long-distraction-s", "2", "--vats-s", "8",
+                       "--vats-window-s", "20", timeout=300)
+    assert code == 0, output
+    s = summary(out)
+    assert s["run"]["distraction"] == {"long_s": 2.0, "vats_threshold_s": 8.0, "vats_window_s": 20.0,
+                                       "unknown_policy": "off_road"}
+    starts = [e for e in results_events(out) if e["phase"] == "start" and e["kind"] == "long_distraction"]
+    assert len(starts) == 1 and starts[0]["criterion_met_s"] - starts[0]["start_s"] == pytest.approx(2.0)
+    on_frames = [e for r in results(out) for e in r["events"] if e["phase"] == "start"]
+    assert starts[0] in on_frames  # the same event on the frame that raised it
+    assert s["accuracy"]["events"]["long_distraction"]["matched"]
+
+
+def results_events(out):
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]

@@ -34,6 +34,23 @@ def test_single_frame_glitch_never_flips():
     assert zones[-1] == "dashboard" and out[-1][1] == pytest.approx(23 / FPS)  # backdated to the run's start
 
 
+@pytest.mark.parametrize("away, expect, since_frame", [
+    (["left_mirror", "unknown"], "left_mirror", 5),  # a face detector that misses every other frame
+    (["media_centre", "dashboard"], "dashboard", 6),  # a ray on the boundary of two zones: a tie, the latest wins
+    (["media_centre", "media_centre", "dashboard"], "media_centre", 5),  # the most frequent wins
+])
+def test_alternating_labels_do_not_leave_a_stale_zone(away, expect, since_frame):
+    """No label persists for min_frames in a row, yet the zone has plainly left the road: after
+    2 x min_frames differing frames the most frequent label takes over (a zone before "unknown"),
+    backdated to its first frame; one noisy frame still never flips it back."""
+    deb = Debouncer(HysteresisConfig(min_frames=3, min_duration_s=0.05, min_duration_for={"unknown": 0.5}))
+    seq = ["road"] * 5 + [away[i % len(away)] for i in range(40)] + ["road"]
+    out = [deb.update(i / FPS, z) for i, z in enumerate(seq)]
+    assert [z for z, _ in out[3:10]] == ["road"] * 7  # 5 away frames are not yet enough
+    assert out[-2] == (expect, pytest.approx(since_frame / FPS)) and out[-1][0] == expect
+    assert [z for z, _ in out[11:]] == [expect] * (len(seq) - 11)
+
+
 def test_debouncer_needs_first_confirmation():
     deb = Debouncer(HysteresisConfig(min_frames=3, min_duration_s=0.0))
     assert deb.update(0.0, "road") == (None, None)

@@ -28,6 +28,18 @@ def test_labels_round_trip_and_sit_beside_their_recording(tmp_path: Path) -> Non
     assert sorted(labels_beside(recording)[1]) == [1]
 
 
+def test_a_labels_file_named_after_the_recordings_stem_is_found_too(tmp_path: Path) -> None:
+    """drive.db3 + drive.labels.jsonl is how a user may read "PATH.labels.jsonl"; the full name
+    (what synth.export writes) wins when both are there."""
+    recording = tmp_path / "drive.db3"
+    stem_named = tmp_path / "drive.labels.jsonl"
+    stem_named.write_text(format_line(5, {"gaze_zone": "road"}))
+    path, frames = labels_beside(recording)
+    assert path == stem_named and sorted(frames) == [5]
+    labels_path(recording).write_text(format_line(9, {"gaze_zone": "road"}))
+    assert labels_beside(recording)[0] == labels_path(recording)
+
+
 @pytest.mark.parametrize("lines, line_no, expect", [
     (["not json"], 1, "not a line of JSON"),
     (['{"frame": 1}'], 1, "expected"),

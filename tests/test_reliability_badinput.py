@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import onnx
 import pytest
@@ -221,6 +222,10 @@ def test_bad_layouts_and_calibrations_are_refused(tmp_path, inputs, name, expect
     (["--source", "synthetic:sed=3"], "unknown synthetic option(s) ['sed']"),  # before any worker starts
     (["--source", "synthetic:scenario=nope"], "unknown scenario 'nope'"),
     (["--inject-fault", "explode=1"], "source-unplug=FRAME:SECONDS"),
+    (["--vats-s", "40"], "vats_threshold_s (40.0) must be below vats_window_s (30.0)"),
+    (["--long-distraction-s", "0"], "must be positive"),
+    (["--long-distraction-s", "nan"], "must be finite numbers of seconds"),
+    (["--unknown-policy", "ignore"], "invalid choice"),
     (["--inject-fault", "model-error=10:2.5"], "FRAME and COUNT whole numbers"),
     (["--inject-fault", "source-unplug=10:nan"], "source-unplug=FRAME:SECONDS"),
     (["--inject-fault", "model-error=5:3", "--inject-fault", "model-error=10:2"], "model-error is given twice"),
@@ -239,7 +244,7 @@ def test_bad_options_get_one_line_and_exit_code_2(tmp_path, args, expect):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("where", ["a file", "under a file"])
+@pytest.mark.parametrize("where", ["a file", "under a file", "a folder that takes no files"])
 @pytest.mark.parametrize("command", [[], ["bench", "--frames", "20"], ["soak", "--minutes", "1"], ["keys"]])
 def test_an_out_folder_that_cannot_be_made_gets_one_line_and_exit_code_2(tmp_path, command, where):
     import subprocess
@@ -247,7 +252,8 @@ def test_an_out_folder_that_cannot_be_made_gets_one_line_and_exit_code_2(tmp_pat
 
     blocker = tmp_path / "taken"
     blocker.write_text("a file, not a folder")
-    out = blocker if where == "a file" else blocker / "run"
+    out = {"a file": blocker, "under a file": blocker / "run",
+           "a folder that takes no files": Path("/proc")}[where]  # not even root may create files there
     proc = subprocess.run([sys.executable, "run_monitor.py", *command, "--out", str(out)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr

@@ -187,6 +187,12 @@ def layout_of_run(summary: dict[str, Any]) -> str | None:
     return str(stated)
 
 
+def distraction_config_of(run_info: dict[str, Any]) -> DistractionConfig:
+    """The distraction rules a run used (summary.json run.distraction; the defaults for runs that
+    predate it): the truth's implied episodes are found with the same thresholds."""
+    return DistractionConfig(**(run_info.get("distraction") or {}))
+
+
 def evaluate_run_dir(run_dir: Path, write: bool = True, layout: str | Path | None = None) -> dict[str, Any]:
     """Evaluate one run folder; with ``write`` the figures go into its summary.json. Its road zones
     are those of ``layout``, by default of the layout the run itself used (summary.json run.layout)."""
@@ -196,7 +202,8 @@ def evaluate_run_dir(run_dir: Path, write: bool = True, layout: str | Path | Non
     summary_path = run_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = evaluate_gaze(read_jsonl(run_dir / RESULTS_FILE), read_jsonl(run_dir / EVENTS_FILE),
-                           road_zones_of(layout if layout is not None else layout_of_run(summary)))
+                           road_zones_of(layout if layout is not None else layout_of_run(summary)),
+                           config=distraction_config_of(summary.get("run") or {}))
     if write and result and summary:
         summary.setdefault("accuracy", {}).update(result)
         write_summary(run_dir, summary)
@@ -232,15 +239,21 @@ def pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def format_report(name: str, r: dict[str, Any]) -> str:
     g, e = r["gaze"], r["events"]
-    lines = [f"{name}: dwell accuracy {g['dwell_accuracy']} on {g['dwell_frames']} frames (raw {g['dwell_raw_accuracy']}), "
-             f"all labelled {g['labelled_accuracy']}, head found {g['head_found']}"]
-    lines.append("  recall " + ", ".join(f"{k} {v:.3f}" for k, v in g["recall"].items()))
+    if g["dwell_frames"]:
+        dwell = f"dwell accuracy {g['dwell_accuracy']} on {g['dwell_frames']} frames (raw {g['dwell_raw_accuracy']})"
+    else:  # e.g. a run cut short: no frame settled 0.3 s into a zone yet
+        dwell = "no dwell frames to score (none at least 0.3 s into a zone and 0.1 s before leaving it)"
+    lines = [f"{name}: {dwell}, all labelled {g['labelled_accuracy']}, head found {g['head_found']}"]
+    if g["recall"]:
+        lines.append("  recall " + ", ".join(f"{k} {v:.3f}" for k, v in g["recall"].items()))
     for kind in EVENT_KINDS:
         k = e[kind]
         lines.append(f"  {kind}: scripted {k['scripted']}, matched {len(k['matched'])} (max start error "
                      f"{k['max_start_error_s']:.3f} s), missed {len(k['missed'])}, false {len(k['false'])} "
                      f"(implied by truth {len(k['implied_by_truth'])}, unexplained {len(k['unexplained'])})")
-    lines.append(f"  clean drive: {e['clean_drive']}; every scripted episode matched and no false event: "
+    scripted = "no distraction scripted or implied by the truth (a clean drive)" if e["clean_drive"] else \
+        "distractions scripted or implied by the truth"
+    lines.append(f"  {scripted}; every scripted episode matched and no false event: "
                  f"{e['all_scripted_matched_no_false']}")
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""Per-frame labels beside a recording: the ``PATH.labels.jsonl`` sidecar (docs/labels.md).
+"""Per-frame labels beside a recording: the ``PATH.labels.jsonl`` sidecar (docs/labels.md), e.g.
+``drive.db3.labels.jsonl``, or ``drive.labels.jsonl``.
 
 One JSON object a line, ``{"frame": N, "labels": {...}}``, where N is the recording's own frame
 number and the labels follow docs/labels.md (a user's own file may hold only the keys they
@@ -33,9 +34,13 @@ def labels_path(recording: str | Path) -> Path:
 
 
 def sidecar_of(recording: str | Path) -> Path | None:
-    """The sidecar of ``recording`` if there is one."""
-    path = labels_path(recording)
-    return path if path.exists() else None
+    """The sidecar of ``recording`` if there is one: ``drive.db3.labels.jsonl`` (what synth.export
+    writes), else ``drive.labels.jsonl`` (the name a user who reads "PATH.labels.jsonl" may give)."""
+    p = Path(recording)
+    for path in (labels_path(p), p.with_name(p.stem + SUFFIX)):
+        if path.exists():
+            return path
+    return None
 
 
 def format_line(frame: int, labels: dict[str, Any] | None) -> str:

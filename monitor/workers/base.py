@@ -69,6 +69,8 @@ class RunConfig:
     video: bool = False  # ... and writes OUT/overlay.mp4
     layout: str = ""
     driver_calibration: str = ""
+    # the distraction rules' settings (monitor.gaze.state.DistractionConfig fields; {}: its defaults)
+    distraction: dict[str, Any] = field(default_factory=dict)
     # per-worker: which frame to resume after (the supervisor sets it when restarting capture)
     skip_frames: int = 0
     incarnation: int = 0

@@ -61,7 +61,7 @@ class DisplayWorker(Worker):
         except (OSError, ValueError) as exc:  # the gaze worker reports a bad layout; draw without it
             log.warning("no cabin diagram: %s", exc)
             self.diagram = None
-        timers = DistractionConfig()
+        timers = DistractionConfig(**self.config.distraction)  # the bars fill towards the run's thresholds
         self.long_s, self.vats_s = timers.long_s, timers.vats_threshold_s
         link_policy = display_link_policy(cfg)
         self.lossless = link_policy is Policy.REPLAY
