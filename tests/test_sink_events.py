@@ -1,11 +1,13 @@
 """events.jsonl pairs every start with an end (monitor/workers/sink.py)."""
 import json
+from pathlib import Path
 
 import pytest
 
 from monitor.summary import read_results
 from monitor.workers.sink import SinkWorker, closing_event, open_episodes, result_record
 
+CABIN = Path(__file__).resolve().parents[1] / "calib/layouts/synthetic_cabin.json"
 START = {"kind": "long_distraction", "phase": "start", "start_s": 18.4, "criterion_met_s": 21.4,
          "detected_s": 21.4, "end_s": None, "duration_s": None}
 
@@ -90,3 +92,53 @@ def test_a_results_line_carries_the_events_raised_on_its_frame():
     assert result_record("cam", 642, 21400.0, {"capture.in": 1}, meta)["events"] == [START]
     assert result_record("cam", 643, 21433.3, {"capture.in": 2}, {**meta, "events": []})["events"] == []
     assert result_record("cam", 644, 21466.7, {"capture.in": 3}, {"gaze": None})["events"] == []
+
+
+def _feed(sink, stage_for, script, fps=30.0):
+    """Frames of ``script`` ([(zone, seconds)]) through real gaze stages (``stage_for(t)`` gives
+    the stage of that moment: a new one stands for a restarted gaze worker) into the sink's event
+    handling, as SinkWorker.step does it."""
+    from calib.layout import load_layout
+    from gaze_fakes import looking_at
+    layout = load_layout(CABIN)
+    zones = [z for z, d in script for _ in range(int(round(d * fps)))]
+    for i, zone in enumerate(zones):
+        t = 100.0 + i / fps
+        _, state, events = stage_for(t).process(looking_at(layout, zone), t)
+        sink.last_t_s = t
+        for e in events:
+            sink._write_event(e.to_json())
+        sink._end_forgotten_episodes(state.to_json())
+
+
+def _bare_sink(path):
+    sink = object.__new__(SinkWorker)
+    sink.state, sink.open, sink.last_t_s = "done", {}, None
+    sink.events = open(path, "a", encoding="utf-8")
+    return sink
+
+
+def test_an_episode_the_restarted_gaze_worker_forgot_ends_as_lost_at_once(tmp_path):
+    """The restarted stage's state says no long distraction is open: the old episode ends there
+    (end_lost) instead of lasting, open, until the end of the run. With one stage throughout,
+    every episode ends with the stage's own end event (nothing is cut)."""
+    from calib.layout import load_layout
+    from monitor.gaze import GazeStateStage
+    layout = load_layout(CABIN)
+    script = [("road", 3.0), ("media_centre", 6.0), ("road", 3.0)]  # long distraction from 103 s
+    path = tmp_path / "one_stage.jsonl"
+    sink, stage = _bare_sink(path), GazeStateStage(layout)
+    _feed(sink, lambda t: stage, script)
+    sink.teardown()
+    events = list(read_results(path))
+    assert [(e["kind"], e["phase"]) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
+    assert not any(e.get("end_lost") or e.get("open_at_end") for e in events)
+
+    path = tmp_path / "restarted.jsonl"
+    sink, stages = _bare_sink(path), {"old": GazeStateStage(layout), "new": GazeStateStage(layout)}
+    _feed(sink, lambda t: stages["old" if t < 107.0 else "new"], script)  # restarted at 107 s, mid-episode
+    sink.teardown()
+    events = list(read_results(path))
+    assert [(e["kind"], e["phase"]) for e in events] == [("long_distraction", "start"), ("long_distraction", "end")]
+    assert events[1]["end_lost"] is True and events[1]["end_s"] is None
+    assert events[1]["detected_s"] == pytest.approx(107.0)

@@ -76,8 +76,9 @@ def closing_event(start: dict[str, Any], last_t_s: float) -> dict[str, Any]:
 
 def lost_end_event(start: dict[str, Any], detected_s: float) -> dict[str, Any]:
     """The end of an episode whose real end never came: the gaze/state worker was restarted (its
-    new stage knows nothing of the old episode) and raised a new one of the same kind, which the
-    rules never allow while one is open. When it ended is unknown."""
+    new stage knows nothing of the old episode), and a frame's state says no such episode is open
+    or the new stage raised one of the same kind, which the rules never allow while one is open.
+    When it ended is unknown; ``detected_s`` is when the sink found out."""
     return {**start, "phase": "end", "detected_s": detected_s, "end_s": None, "duration_s": None,
             "end_lost": True}
 
@@ -128,8 +129,19 @@ class SinkWorker(Worker):
         self.last_t_s = msg.device_ts_ms / 1000.0
         for event in msg.meta.get("events") or []:
             self._write_event(event)
+        self._end_forgotten_episodes(msg.meta.get("state") or {})
         self.counters["processed"] += 1
         return True
+
+    def _end_forgotten_episodes(self, state: dict[str, Any]) -> None:
+        """A frame whose driver state has no open episode of a kind that events.jsonl still has open:
+        the gaze/state worker was restarted and its new stage never knew that episode, so its end
+        will never come. It ends here, as lost (the stage's own ends arrive on the frame whose state
+        clears the flag, so an episode the stage knows is never cut)."""
+        for kind in ("long_distraction", "vats"):
+            if state.get(kind) is False:
+                for old in [e for e in self.open.values() if e.get("kind") == kind]:
+                    self._write_event(lost_end_event(old, self.last_t_s))
 
     def _write_event(self, event: dict[str, Any]) -> None:
         if event.get("phase") == "start":
