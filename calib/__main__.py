@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calib.files import read_json, read_text
+from calib.files import read_json, read_text, write_outputs
 
 
 def _say(msg: str) -> None:
@@ -65,7 +65,7 @@ def cmd_intrinsics(a: argparse.Namespace) -> None:
         intr = res.intrinsics
         report = {"source": a.images, "rms_px": res.rms_px, "views": res.used, "rejected": res.rejected}
     if a.out:
-        Path(a.out).write_text(json.dumps({"intrinsics": intr.to_dict(), **report}, indent=2) + "\n")
+        write_outputs([(a.out, _json_text({"intrinsics": intr.to_dict(), **report}), "--out")])
         print(f"wrote {a.out}")
 
 
@@ -88,10 +88,10 @@ def cmd_pnp(a: argparse.Namespace) -> None:
         data["camera"]["intrinsics"] = intr.to_dict()  # the ones the pose was solved with
         layout_from_dict(data, a.layout)
         out = a.out or a.layout
-        Path(out).write_text(json.dumps(data, indent=2) + "\n")
+        write_outputs([(out, _json_text(data), "--out")])
         print(f"wrote camera pose and intrinsics into {out}")
     elif a.out:
-        Path(a.out).write_text(json.dumps({"pose": res.pose.to_dict(), "rms_px": res.rms_px}, indent=2) + "\n")
+        write_outputs([(a.out, _json_text({"pose": res.pose.to_dict(), "rms_px": res.rms_px}), "--out")])
         print(f"wrote {a.out}")
 
 
@@ -103,8 +103,8 @@ def cmd_handeye(a: argparse.Namespace) -> None:
     res = hand_eye(rig, tgt)
     print(res.report())
     if a.out:
-        Path(a.out).write_text(json.dumps({"camera_to_rig": transform_to_json(res.camera_to_rig),
-                                           "rms_mm": res.rms_mm, "rms_deg": res.rms_deg}, indent=2) + "\n")
+        write_outputs([(a.out, _json_text({"camera_to_rig": transform_to_json(res.camera_to_rig),
+                                           "rms_mm": res.rms_mm, "rms_deg": res.rms_deg}), "--out")])
         print(f"wrote {a.out}")
 
 
@@ -112,12 +112,22 @@ def cmd_head_frame(a: argparse.Namespace) -> None:
     from calib.head_frame import head_frame
     from monitor.geometry import matrix_to_euler
     data = read_json(a.landmarks, "landmarks")
-    hf = head_frame(data.get("landmarks", data) if isinstance(data, dict) else np.array(data))
+    if isinstance(data, dict):  # a synthetic label, or its head object, holds them as head.landmarks_mm
+        data = data.get("head", data) if isinstance(data.get("head"), dict) else data
+        data = data.get("landmarks", data.get("landmarks_mm", data))
+    try:
+        hf = head_frame(data if isinstance(data, dict) else np.array(data, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{a.landmarks}: {exc}") from None
     yaw, pitch, roll = matrix_to_euler(hf.rotation)
     o = hf.origin_mm
     print(f"head centre ({o[0]:.2f}, {o[1]:.2f}, {o[2]:.2f}) mm; yaw {yaw:.2f} pitch {pitch:.2f} roll {roll:.2f} deg")
     print("rotation (columns = head x, y, z):")
     print(np.array2string(hf.rotation, precision=6, suppress_small=True))
+
+
+def _json_text(data) -> str:
+    return json.dumps(data, indent=2) + "\n"
 
 
 def _session_lines(path: str) -> list[str]:
@@ -126,9 +136,10 @@ def _session_lines(path: str) -> list[str]:
 
 
 def cmd_driver_calibrate(a: argparse.Namespace) -> None:
-    from calib.driver_calibration import CalibrationSession
+    from calib.driver_calibration import CalibrationSession, check_driver_id
     from calib.layout import load_layout
     from monitor.estimates import Estimates
+    check_driver_id(a.driver)  # it names the output file: a path would write outside --out-dir
     if len(a.layout) not in (1, len(a.session)):
         raise ValueError(f"give one --layout for all sessions or one per session ({len(a.session)} sessions, "
                          f"{len(a.layout)} layouts)")
@@ -155,20 +166,29 @@ def cmd_driver_calibrate(a: argparse.Namespace) -> None:
     _say(f"{n} usable samples: " + ", ".join(f"{k}={v}" for k, v in session.counts().items()))
     cal = session.fit(a.driver, min_samples=a.min_samples)
     out = Path(a.out_dir) / f"{a.driver}.json"
-    cal.save(out)
-    m = cal.model
-    print(f"driver {a.driver}: yaw gain {m.yaw_gain:.3f} (offset {m.yaw_offset_deg:.2f} deg), "
-          f"pitch gain {m.pitch_gain:.3f} (offset {m.pitch_offset_deg:.2f} deg)")
-    print(f"target RMS error: default model {cal.rms_residual_default_deg:.2f} deg -> calibrated {cal.rms_residual_deg:.2f} deg")
-    for k, t in cal.targets.items():
-        print(f"  {k:16s} n={t.n:4d} default {t.residual_default_deg:6.2f} deg -> {t.residual_deg:6.2f} deg")
-    print(f"wrote {out}")
+    outputs = [(out, _json_text(cal.to_json()), "--out-dir")]
     if a.layout_default:
         pooled = layouts[0].with_driver_model(cal.model, cal.target_corrections())
         pooled = replace(pooled, description=(pooled.description + " " if pooled.description else "") +
                          f"Default driver model: pooled fit '{a.driver}' of {len(a.session)} session(s) "
                          "(calib driver-calibrate --layout-default); refit it after changing the head model.")
-        pooled.save(a.layout_default)
+        outputs.append((a.layout_default, _json_text(pooled.to_dict()), "--layout-default"))
+    write_outputs(outputs, folders=((a.out_dir, "--out-dir"),))
+    m = cal.model
+    print(f"driver {a.driver}: yaw gain {m.yaw_gain:.3f} (offset {m.yaw_offset_deg:.2f} deg), "
+          f"pitch gain {m.pitch_gain:.3f} (offset {m.pitch_offset_deg:.2f} deg)")
+    # both sides as the runtime will map head to gaze, on this session's own samples
+    print("gaze error on this session, as the runtime maps head to gaze (without calibration: the layout's "
+          "default model and its corrections; with: this fit and its per-target corrections):")
+    print(f"  over its {n} samples (RMS): without {cal.frames_rms('default'):.2f} deg -> with "
+          f"{cal.frames_rms('calibrated'):.2f} deg (the fit's linear part alone: {cal.frames_rms('linear'):.2f} deg)")
+    print(f"  at each target's median head direction (RMS over targets): without {cal.rms_residual_default_deg:.2f} deg"
+          f" -> with {cal.rms_residual_deg:.2f} deg")
+    for k, t in cal.targets.items():
+        print(f"  {k:16s} n={t.n:4d}  samples {t.frames_default_deg:6.2f} -> {t.frames_deg:6.2f} deg  "
+              f"median {t.residual_default_deg:6.2f} -> {t.residual_deg:6.2f} deg")
+    print(f"wrote {out}")
+    if a.layout_default:
         print(f"wrote {a.layout_default}: {a.layout[0]} with this fit as its default driver model")
 
 
@@ -210,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_handeye)
 
     s = sub.add_parser("head-frame", help="AutoPOSE head coordinate system from 8 facial landmarks")
-    s.add_argument("landmarks", help="JSON: {'landmarks': {name: [x,y,z]}} or an 8x3 list (calib.head_frame.LANDMARKS order)")
+    s.add_argument("landmarks", help="JSON: {'landmarks': {name: [x,y,z]}}, an 8x3 list (calib.head_frame.LANDMARKS "
+                                   "order), or a synthetic label (its head.landmarks_mm; docs/labels.md names)")
     s.set_defaults(func=cmd_head_frame)
 
     s = sub.add_parser("driver-calibrate", help="fit a per-driver gaze calibration from a recorded session")
@@ -219,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--session", required=True, nargs="+",
                    help="JSONL: one {'t_s', 'target', 'estimates'} per frame; several are pooled (e.g. a "
                         "population calibration from many drivers)")
-    s.add_argument("--driver", required=True, help="driver id (file name of the result)")
+    s.add_argument("--driver", required=True,
+                   help="driver id, the file name of the result: letters, digits, '-', '_', '.' (not first)")
     s.add_argument("--targets", nargs="+", help="targets to use (default: every zone)")
     s.add_argument("--min-samples", type=int, default=10,
                    help="usable frames needed per target (default: %(default)s)")

@@ -12,6 +12,7 @@ instead of the layout's default model.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,32 @@ FORMAT = "dms-driver-calibration"
 VERSION = 1
 GAIN_RANGE = (0.3, 4.0)
 MIN_SPREAD_DEG = 8.0  # targets must span this much on an axis to fit its gain
+DRIVER_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # a plain file name: no folders, not hidden
+
+
+def check_driver_id(driver_id: str) -> str:
+    """``driver_id`` if it can name a calibration file (DRIVER.json) in a folder; ValueError if not."""
+    if not DRIVER_ID.fullmatch(driver_id):
+        raise ValueError(f"driver id {driver_id!r} must be a plain name: letters, digits, '-', '_' and '.' "
+                         "(not first), e.g. alice or driver_07")
+    return driver_id
 
 
 @dataclass
 class TargetFit:
+    """One target of a calibration. The errors are angles between the gaze the runtime derives
+    from the head direction (`GazeStateStage`'s classifier: linear model and per-target
+    corrections) and the direction to the target, without the calibration (the layout's default
+    model with its corrections) and with it; both on the calibration session's own samples."""
     n: int
     head_deg: tuple[float, float]         # median head (azimuth, elevation)
     target_deg: tuple[float, float]       # median direction to the target
-    residual_default_deg: float           # angle error of the default model
-    residual_deg: float                   # angle error of the fitted model
+    residual_default_deg: float           # error at the median head direction, without the calibration
+    residual_deg: float                   # the same with the calibration (near 0: its corrections are fitted there)
+    # RMS error over this target's samples; known only right after the fit (not saved)
+    frames_default_deg: float | None = None
+    frames_deg: float | None = None
+    frames_linear_deg: float | None = None  # the calibration's linear model alone (per_target_corrections=False)
 
 
 @dataclass
@@ -54,6 +72,15 @@ class DriverCalibration:
     def rms_residual_default_deg(self) -> float:
         return (float(np.sqrt(np.mean([t.residual_default_deg ** 2 for t in self.targets.values()])))
                 if self.targets else 0.0)
+
+    def frames_rms(self, which: str) -> float | None:
+        """RMS error over all the session's samples (``which``: "default", "calibrated" or
+        "linear"), or None for a calibration loaded from a file."""
+        attr = {"default": "frames_default_deg", "calibrated": "frames_deg", "linear": "frames_linear_deg"}[which]
+        vals = [(t.n, getattr(t, attr)) for t in self.targets.values()]
+        if not vals or any(v is None for _, v in vals):
+            return None
+        return float(np.sqrt(sum(n * v ** 2 for n, v in vals) / sum(n for n, _ in vals)))
 
     def corrections(self) -> np.ndarray:
         """(n_targets, 4): per target the median head (azimuth, elevation) and what the fitted
@@ -187,18 +214,26 @@ class CalibrationSession:
             else:  # not enough spread on this axis: keep the default gain, fit the offset only
                 offsets[axis] = float(np.mean(y - gains[axis] * x))
         model = HeadGazeModel(gains[0], gains[1], offsets[0], offsets[1])
-        default_gaze = GazeZoneClassifier(self.layout).gaze_angles  # the default model as it runs: with its corrections
-        fits = {}
-        for i, t in enumerate(names):
-            fits[t] = TargetFit(len(self._samples[t]), (float(head[i, 0]), float(head[i, 1])),
-                                (float(target[i, 0]), float(target[i, 1])),
-                                _angle_err(default_gaze((float(head[i, 0]), float(head[i, 1]))), target[i]),
-                                _angle_err(_linear(model, head[i]), target[i]))
-        return DriverCalibration(driver_id, self.layout.name, model, fits)
-
-
-def _linear(model: HeadGazeModel, head: np.ndarray) -> tuple[float, float]:
-    return (model.yaw_offset_deg + model.yaw_gain * head[0], model.pitch_offset_deg + model.pitch_gain * head[1])
+        cal = DriverCalibration(driver_id, self.layout.name, model,
+                                {t: TargetFit(len(self._samples[t]), (float(head[i, 0]), float(head[i, 1])),
+                                              (float(target[i, 0]), float(target[i, 1])), 0.0, 0.0)
+                                 for i, t in enumerate(names)})
+        # score both sides as the runtime maps head to gaze: the stage without a calibration uses the
+        # layout's default model and its corrections, with one the fitted model and its corrections
+        # (scoring the latter by its linear part alone made a good calibration look worse); imported
+        # here because the stage imports this module
+        from monitor.gaze.stage import GazeStateConfig, GazeStateStage
+        default = GazeStateStage(self.layout).classifier.gaze_angles
+        calibrated = GazeStateStage(self.layout, cal).classifier.gaze_angles
+        linear = GazeStateStage(self.layout, cal, GazeStateConfig(per_target_corrections=False)).classifier.gaze_angles
+        for t, fit in cal.targets.items():
+            fit.residual_default_deg = _angle_err(default(fit.head_deg), np.array(fit.target_deg))
+            fit.residual_deg = _angle_err(calibrated(fit.head_deg), np.array(fit.target_deg))
+            samples = self._samples[t]
+            fit.frames_default_deg, fit.frames_deg, fit.frames_linear_deg = (
+                float(np.sqrt(np.mean([_angle_err(gaze((float(h[0]), float(h[1]))), g) ** 2 for h, g in samples])))
+                for gaze in (default, calibrated, linear))
+        return cal
 
 
 def _angle_err(gaze: tuple[float, float], target: np.ndarray) -> float:

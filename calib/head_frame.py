@@ -8,6 +8,8 @@ corners, the two nose corners (alae) and the two mouth corners; "left"/"right" a
   y points from the origin to that projection (down the face);
 - z = x cross y (out of the back of the head): the face looks along -z.
 This matches monitor/geometry.py: a subject facing the camera has R = identity.
+A dict of landmarks may also use the names of the synthetic labels (docs/labels.md,
+``head.landmarks_mm``: ``eye_left_outer`` ...; LABEL_NAMES), so a label's landmarks work directly.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from calib.transforms import make_transform, mean_rotation, invert
 
 LANDMARKS = ("right_eye_outer", "right_eye_inner", "left_eye_inner", "left_eye_outer",
              "nose_right", "nose_left", "mouth_right", "mouth_left")
+# the labels' names (docs/labels.md head.landmarks_mm) -> LANDMARKS; nose and mouth names are the same
+LABEL_NAMES = {"eye_right_outer": "right_eye_outer", "eye_right_inner": "right_eye_inner",
+               "eye_left_inner": "left_eye_inner", "eye_left_outer": "left_eye_outer"}
 
 
 @dataclass
@@ -32,11 +37,20 @@ class HeadFrame:
 
 
 def head_frame(landmarks: np.ndarray | dict[str, list[float]]) -> HeadFrame:
-    """Head frame from (8, 3) landmarks in `LANDMARKS` order, or a dict keyed by those names."""
+    """Head frame from (8, 3) landmarks in `LANDMARKS` order, or a dict keyed by those names or
+    the labels' (`LABEL_NAMES`); other keys are ignored."""
     if isinstance(landmarks, dict):
+        named: dict[str, list[float]] = {}
+        for key, value in landmarks.items():
+            name = LABEL_NAMES.get(key, key)
+            if name in named:  # both spellings of one landmark: which one is meant is unclear
+                raise ValueError(f"landmark {name!r} is given twice (as {name!r} and {key!r})")
+            named[name] = value
+        landmarks = named
         missing = [n for n in LANDMARKS if n not in landmarks]
         if missing:
-            raise ValueError(f"missing landmarks {missing}; need all of {LANDMARKS}")
+            raise ValueError(f"missing landmarks {missing}; need all of {LANDMARKS} "
+                             f"(or the labels' names {tuple(LABEL_NAMES)} for the eye corners)")
         landmarks = np.array([landmarks[n] for n in LANDMARKS], dtype=np.float64)
     p = np.asarray(landmarks, dtype=np.float64)
     if p.shape != (8, 3) or not np.all(np.isfinite(p)):

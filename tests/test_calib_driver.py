@@ -192,3 +192,98 @@ def test_cli_pools_sessions_recorded_with_different_mounts(layout, tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert three.returncode != 0 and "one per session" in three.stderr
 
+
+
+def _session_file(layout, path, n=40, seed=7):
+    rng = np.random.default_rng(seed)
+    path.write_text("".join(json.dumps({"t_s": k / FPS, "target": target, "estimates":
+                                        looking_at(layout, target, None, lizard_share(layout), 1.5, rng).to_json()}) + "\n"
+                            for target in layout.zone_names for k in range(n)))
+    return path
+
+
+def _calibrate(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "calib", "driver-calibrate", "--layout",
+                           str(ROOT / "calib/layouts/synthetic_cabin.json"), "--session", str(tmp_path / "session.jsonl"),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_outputs_that_cannot_be_written_are_one_line_errors(layout, tmp_path):
+    """--out-dir naming a file was a FileExistsError traceback; a --layout-default that cannot be
+    written left the driver file (and its new folder) behind. Now: exit 2, one line, nothing written."""
+    _session_file(layout, tmp_path / "session.jsonl", n=15)
+    (tmp_path / "FILE").write_text("keep")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, message in (
+            (["--out-dir", str(tmp_path / "FILE")], (f"error: {tmp_path / 'FILE'}: cannot make the folder "
+                                                     "(a file of that name exists); choose another --out-dir")),
+            (["--out-dir", str(tmp_path / "FILE" / "sub")], f"error: {tmp_path / 'FILE' / 'sub'}: cannot make"),
+            (["--out-dir", str(tmp_path / "new" / "drivers"), "--layout-default", str(tmp_path / "FILE" / "l.json")],
+             f"error: {tmp_path / 'FILE' / 'l.json'}: cannot write (Not a directory); choose another --layout-default")):
+        p = _calibrate(tmp_path, "--driver", "d", *args)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.splitlines()[-1].startswith(message), p.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "FILE").read_text() == "keep"
+
+
+@pytest.mark.parametrize("driver", ["../../x", "../x", "{tmp}/abs/x", "a/b", ".hidden", "..", "", "x y", "x\\y"])
+def test_cli_refuses_a_driver_id_that_is_not_a_plain_name(layout, tmp_path, driver):
+    """--driver names DRIVER.json in --out-dir: '../../x' wrote outside it."""
+    driver = driver.format(tmp=tmp_path)  # an absolute path, kept inside tmp_path should it be written
+    _session_file(layout, tmp_path / "session.jsonl", n=15)
+    out = tmp_path / "a" / "b"
+    p = _calibrate(tmp_path, "--driver", driver, "--out-dir", str(out))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith(f"error: driver id {driver!r} must be a plain name")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.jsonl"]
+
+
+@pytest.mark.parametrize("driver", ["alice", "driver_07", "S-3", "a.b", "3"])
+def test_plain_driver_ids_are_accepted(driver):
+    from calib.driver_calibration import check_driver_id
+    assert check_driver_id(driver) == driver
+
+
+def test_the_report_scores_both_models_as_the_runtime_maps_head_to_gaze(layout, tmp_path):
+    """The default model was scored with its per-target corrections, the calibration by its linear
+    part alone, though the runtime applies the calibration's corrections too: a good calibration
+    could be reported as making things worse. Both are now what GazeStateStage uses, without and
+    with the calibration, at the medians and over every sample of the session."""
+    from calib.driver_calibration import _angle_err
+    from monitor.gaze.stage import GazeStateConfig, GazeStateStage
+    session = session_for(layout, lizard_share(layout), seed=11)
+    cal = session.fit("lizard")
+    runtime = {"default": GazeStateStage(layout).classifier,
+               "calibrated": GazeStateStage(layout, cal).classifier,
+               "linear": GazeStateStage(layout, cal, GazeStateConfig(per_target_corrections=False)).classifier}
+    assert runtime["calibrated"].corrections is not None and runtime["default"].corrections is not None
+
+    def err(which, head, target):
+        return _angle_err(runtime[which].gaze_angles(tuple(head)), np.asarray(target))
+
+    sq = {k: [] for k in runtime}
+    for name, t in cal.targets.items():
+        assert t.residual_default_deg == pytest.approx(err("default", t.head_deg, t.target_deg), abs=1e-9)
+        assert t.residual_deg == pytest.approx(err("calibrated", t.head_deg, t.target_deg), abs=1e-9)
+        for which, value in (("default", t.frames_default_deg), ("calibrated", t.frames_deg),
+                             ("linear", t.frames_linear_deg)):
+            e = [err(which, h, g) ** 2 for h, g in session._samples[name]]
+            assert value == pytest.approx(np.sqrt(np.mean(e)), abs=1e-9)
+            sq[which] += e
+    for which in runtime:
+        assert cal.frames_rms(which) == pytest.approx(np.sqrt(np.mean(sq[which])), abs=1e-9)
+    assert cal.rms_residual_deg < 1.0 and cal.frames_rms("calibrated") < cal.frames_rms("default")
+    # a loaded file has no samples to score: the per-sample figures are not saved (format unchanged)
+    assert DriverCalibration.from_json(cal.to_json()).frames_rms("calibrated") is None
+    assert set(cal.to_json()["targets"]["road"]) == {"n", "head_deg", "target_deg", "residual_default_deg",
+                                                      "residual_deg"}
+    # the command's report says which is which, with the same figures
+    _session_file(layout, tmp_path / "session.jsonl")
+    p = _calibrate(tmp_path, "--driver", "lizard", "--out-dir", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    cal = DriverCalibration.load(tmp_path / "lizard.json")
+    assert ("without calibration: the layout's default model and its corrections; with: this fit and its "
+            "per-target corrections" in p.stdout)
+    assert (f"(RMS over targets): without {cal.rms_residual_default_deg:.2f} deg -> with {cal.rms_residual_deg:.2f} deg"
+            in p.stdout)
+    assert "over its 240 samples (RMS): without" in p.stdout

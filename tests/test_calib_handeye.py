@@ -84,3 +84,16 @@ def test_views_file_and_cli(tmp_path):
     f.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"views\[2\]\.target_to_camera: needs"):
         load_views(f)
+
+
+def test_cli_out_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    from calib.__main__ import main
+    rigs, tgts = views(n=8)
+    f = tmp_path / "views.json"
+    f.write_text(json.dumps({"views": [{"rig_to_world": transform_to_json(a), "target_to_camera": transform_to_json(b)}
+                                       for a, b in zip(rigs, tgts)]}))
+    (tmp_path / "FILE").write_text("keep")
+    assert main(["handeye", str(f), "--out", str(tmp_path / "FILE" / "x.json")]) == 2  # was NotADirectoryError
+    err = capsys.readouterr().err.splitlines()
+    assert err[1:] == [f"error: {tmp_path / 'FILE' / 'x.json'}: cannot write (Not a directory); choose another --out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE", "views.json"]

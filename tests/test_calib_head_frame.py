@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from calib.head_frame import LANDMARKS, head_frame, head_to_target
-from calib.transforms import make_transform, rotation_from_vector
+from calib.transforms import make_transform, rotation_angle_deg, rotation_from_vector
 from monitor.geometry import euler_to_matrix, matrix_to_euler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +82,25 @@ def test_cli(tmp_path):
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "yaw 20.00 pitch 5.00 roll 0.00" in p.stdout
+
+
+def test_a_synthetic_labels_landmarks_give_its_head_rotation(tmp_path):
+    """docs/labels.md names the landmarks eye_left_outer ..., the tool left_eye_outer ...: a label's
+    head.landmarks_mm was refused as 'missing landmarks'; now it recovers the label's head rotation."""
+    from monitor.sources.synthetic import open_synthetic
+    truth = list(open_synthetic(seed="0", scenario="sweeps", frames="81"))[80].truth  # head turned ~80 deg
+    head = truth["head"]
+    assert set(head["landmarks_mm"]) >= {"eye_left_outer", "eye_right_inner"}  # the labels' own names
+    hf = head_frame(head["landmarks_mm"])
+    assert rotation_angle_deg(hf.rotation.T @ np.array(head["rotation"])) < 0.2
+    assert np.allclose(hf.origin_mm, head["position_mm"], atol=0.01)
+    (tmp_path / "label.json").write_text(json.dumps(truth))
+    (tmp_path / "lm.json").write_text(json.dumps({"landmarks": head["landmarks_mm"]}))
+    for f in ("label.json", "lm.json"):
+        p = subprocess.run([sys.executable, "-m", "calib", "head-frame", str(tmp_path / f)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert f"yaw {head['yaw_deg']:.2f} pitch {head['pitch_deg']:.2f} roll {head['roll_deg']:.2f}" in p.stdout
+    both = dict(head["landmarks_mm"], left_eye_outer=head["landmarks_mm"]["eye_left_outer"])
+    with pytest.raises(ValueError, match="given twice"):
+        head_frame(both)

@@ -182,3 +182,19 @@ def test_a_recording_is_read_without_playing_it(tmp_path, monkeypatch):
     assert realsense_intrinsics(path).fx == pytest.approx(430.5)
     with pytest.raises(ValueError, match="no color stream"):
         realsense_intrinsics(path, stream="color")
+
+
+def test_cli_out_that_cannot_be_written_is_a_one_line_error(tmp_path):
+    """--out under a regular file was a NotADirectoryError traceback: now exit 2, one line, and
+    nothing written."""
+    rec = tmp_path / "cam.db3"
+    _record_software_camera(rec)
+    (tmp_path / "FILE").write_text("keep")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    p = subprocess.run([sys.executable, "-m", "calib", "intrinsics", "--bag", str(rec),
+                        "--out", str(tmp_path / "FILE" / "cam.json")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.splitlines()[-1].startswith(f"error: {tmp_path / 'FILE' / 'cam.json'}: cannot write")
+    assert p.stderr.rstrip().endswith("choose another --out") and p.stderr.count("error:") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "FILE").read_text() == "keep"

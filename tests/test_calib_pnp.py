@@ -117,3 +117,26 @@ def test_cli_writes_pose_into_layout(tmp_path):
                         str(tmp_path / "cam.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert f"warning: points ['p0'] lie outside the {INTR.width}x{INTR.height} image" in p.stderr
+
+
+@pytest.mark.parametrize("with_layout", [False, True])
+def test_cli_out_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys, with_layout):
+    """--out under a regular file (NotADirectoryError) or onto a folder: exit 2 with one line
+    naming the path, and no file left behind (before: a traceback)."""
+    from calib.__main__ import main
+    pts = {"points": [{"name": f"p{i}", "car_mm": p.tolist(), "pixel": q.tolist()}
+                      for i, (p, q) in enumerate(zip(POINTS, pixels(true_pose())))]}
+    (tmp_path / "points.json").write_text(json.dumps(pts))
+    (tmp_path / "cam.json").write_text(json.dumps({"intrinsics": INTR.to_dict()}))
+    (tmp_path / "FILE").write_text("keep")
+    (tmp_path / "folder").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = ["pnp", str(tmp_path / "points.json"), "--intrinsics", str(tmp_path / "cam.json")]
+    if with_layout:
+        args += ["--layout", str(ROOT / "calib/layouts/real_car_template.json")]
+    for out in (tmp_path / "FILE" / "new.json", tmp_path / "folder"):
+        assert main([*args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[-1].startswith(f"error: {out}") and err[-1].endswith("; choose another --out"), err
+        assert sorted(p.name for p in tmp_path.iterdir()) == before and not any((tmp_path / "folder").iterdir())
+    assert (tmp_path / "FILE").read_text() == "keep"
