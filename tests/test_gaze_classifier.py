@@ -134,3 +134,18 @@ def test_head_joint_gives_the_ray_origin_without_head_position(layout):
     assert np.allclose(got.head_position_car_mm, head) and got.zone == "left_mirror"
     conf[JOINTS_21.index("Head")] = 0.1  # not confident: the nominal head is used
     assert np.allclose(clf.classify(pose, joints).head_position_car_mm, layout.nominal_head_mm)
+
+
+@pytest.mark.parametrize("field", ["hidden_p", "spread_deg"])
+def test_eyes_with_a_nan_weight_are_ignored_not_scored_everywhere(layout, field):
+    """A NaN in the eye estimate's weights (possible through the Python API; the wire refuses it)
+    falls back to the head-only gaze instead of making every zone equally hit."""
+    from monitor.estimates import EyeGaze
+    est = looking_at(layout, "left_mirror")
+    clf = GazeZoneClassifier(layout)
+    head_only = clf.classify(est.head)
+    origin = layout.camera_pose.to_camera(layout.nominal_head_mm)
+    eyes = EyeGaze(origin, np.array([0.0, 0.0, -1.0]), (0.0, 0.0), **{field: float("nan")})
+    with_eyes = clf.classify(est.head, eyes=eyes)
+    assert with_eyes.zone == head_only.zone == "left_mirror"
+    assert with_eyes.probabilities == pytest.approx(head_only.probabilities)

@@ -163,6 +163,8 @@ def _eye_ray(camera: CameraPose, eyes: EyeGaze | None) -> tuple[np.ndarray, np.n
     """(origin car mm, unit direction car) of an eye-gaze estimate, or None if it is unusable."""
     if eyes is None:
         return None
+    if not all(v is None or np.isfinite(v) for v in (eyes.spread_deg, eyes.hidden_p)):
+        return None  # NaN weights would make every zone look hit (the wire refuses them; the API need not)
     o, d = np.asarray(eyes.origin_mm, dtype=np.float64), np.asarray(eyes.direction, dtype=np.float64)
     if o.shape != (3,) or d.shape != (3,) or not (np.all(np.isfinite(o)) and np.all(np.isfinite(d))):
         return None
