@@ -279,3 +279,101 @@ def test_bench_refuses_a_delay_no_figure_would_show(tmp_path):
     with pytest.raises(ValueError, match="inject into capture, estimator or gaze"):
         Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu", "--inject-delay", "sink=3"]),
               tmp_path)
+
+
+def _main(tmp_path, capsys, *extra):
+    """`run_monitor.py bench` in this process: (exit status, stderr); no cases can run a pipeline."""
+    from monitor.bench.pipeline import main
+    code = main(["--out", str(tmp_path / "out"), "--providers", "cpu", "--no-baselines", "--no-plots",
+                 "--cache", str(tmp_path / "cache"), *extra])
+    return code, capsys.readouterr().err
+
+
+def test_bench_checks_source_and_cache_before_creating_anything(tmp_path, capsys):
+    """A missing or broken --source, and a --cache that is a file, are one line and exit 2 before
+    OUT (or its runs/) exists; before, a RecordingError or two tracebacks after OUT/runs/ was made."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "run_monitor.py"), "bench", "--out", str(tmp_path / "out"),
+                           "--source", str(tmp_path / "nope.dmsrec"), "--providers", "cpu"],
+                          check=False, cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: --source {tmp_path / 'nope.dmsrec'}: no such recording file\n"
+    (tmp_path / "empty.dmsrec").write_bytes(b"")
+    (tmp_path / "cache.txt").write_text("not a folder")
+    for extra, expect in ((["--source", str(tmp_path / "empty.dmsrec")], "--source "),
+                          (["--source", str(tmp_path / "clip.mp4")], "bench replays a .dmsrec recording"),
+                          (["--cache", str(tmp_path / "cache.txt")], "is a file, not a folder"),
+                          (["--cache", str(tmp_path / "cache.txt" / "sub")], "cannot create the folder")):
+        code, err = _main(tmp_path, capsys, *extra)
+        assert code == 2 and err.startswith("error: ") and expect in err and err.count("\n") == 1, (extra, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.txt", "empty.dmsrec"]  # nothing made
+
+
+def test_bench_refuses_a_model_path_it_cannot_use(tmp_path, capsys):
+    """A model file the user names that is missing, unreadable or of another task is an error
+    before anything runs (before, every configuration was "unavailable" and the exit status 0)."""
+    from monitor.estimator.pipeline import DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    for extra, expect in ((["--body-model", "/nope.onnx"], "--body-model: model file /nope.onnx not found"),
+                          (["--body-model", f"full={tmp_path / 'junk.onnx'}"], "is not a loadable ONNX model"),
+                          (["--head-model", str(DEFAULT_BODY_MODEL)], "--head-model takes one of task head_pose"),
+                          (["--eye-model", str(DEFAULT_HEAD_MODEL)], "--eye-model takes one of task eye_gaze"),
+                          (["--eye-model", "/nope.onnx"], "--eye-model: model file /nope.onnx not found")):
+        code, err = _main(tmp_path, capsys, *extra)
+        assert code == 2 and err.startswith("error: ") and expect in err and err.count("\n") == 1, (extra, err)
+    assert not (tmp_path / "out").exists()
+
+
+def _machine():
+    return {"cpu": {"model": "X", "logical_cores": 2, "usable_cores": 2}, "memory_gib": 1, "load_average": [1, 1, 1],
+            "gpu": [], "versions": {"onnxruntime": "1"}}
+
+
+def test_bench_md_lists_only_the_plots_written(tmp_path):
+    from monitor.bench.report import write_outputs
+    settings = {"frames": 20, "warmup": 0, "policy": "replay"}
+    unavailable = {"name": "cpu-x", "status": "unavailable", "reason": "body model m.onnx not found",
+                   "params": {"provider": "cpu", "body": "lite", "fps": 30.0, "resolution": "640x480"}}
+    none = tmp_path / "none"
+    none.mkdir()
+    paths = write_outputs(none, {"machine": _machine(), "settings": settings, "configs": [unavailable]})
+    assert "## Plots" not in (none / "bench.md").read_text() and not (none / "plots").exists()
+    assert [p.name for p in paths] == ["bench.json", "bench.md"]
+    some = tmp_path / "some"
+    some.mkdir()
+    paths = write_outputs(some, {"machine": _machine(), "settings": settings, "configs": [_entry("a"), unavailable]})
+    section = (some / "bench.md").read_text().split("## Plots", 1)[1]
+    listed = sorted(line.split("`")[1] for line in section.splitlines() if line.startswith("- `"))
+    assert listed == sorted(p.relative_to(some).as_posix() for p in paths[2:]) == [
+        "plots/cdf_a.png", "plots/stacked_stages.png", "plots/timeline_a.png"], section
+    assert all((some / p).is_file() for p in listed)
+    no_plots = tmp_path / "no_plots"
+    no_plots.mkdir()
+    write_outputs(no_plots, {"machine": _machine(), "settings": settings, "configs": [_entry("a")]}, plots=False)
+    assert "## Plots" not in (no_plots / "bench.md").read_text()
+
+
+def test_bench_times_one_intra_op_thread_by_default_as_run_monitor(tmp_path):
+    """run_monitor.py runs each session with DMS_ORT_THREADS=1 unless told otherwise; the
+    benchmark's default configuration must time that, not ONNX Runtime's one thread per core."""
+    from monitor.bench.pipeline import Bench, build_parser
+    cases = Bench(build_parser().parse_args(["--out", str(tmp_path), "--providers", "cpu"]), tmp_path).cases()
+    assert [c.threads for c in cases] == [1] and "-t1-" in cases[0].name
+    assert cases[0].params()["intra_op_threads"] == 1
+    assert "default: 1, as run_monitor.py" in " ".join(build_parser().format_help().split())
+
+
+def test_transport_wording_names_every_link_measured():
+    result = {"machine": _machine(), "settings": {"frames": 20, "warmup": 0, "policy": "replay",
+                                                  "baseline_repeats": 3},
+              "configs": [], "baselines": {"transport": [{
+                  "resolution": "848x480",
+                  "cases": [{"transport": k, "fps_asked": 0.0, "frames": 60, "throughput_fps": 100.0,
+                             "throughput_MBps": 1.0, "one_way_ms": {}} for k in ("bus+shm", "bus", "imagezmq")],
+                  "throughput_median_fps": {}, "throughput_ratio_over_imagezmq": {}}]}}
+    md = markdown(result)
+    assert "two links" not in md
+    assert "unpaced rows (bus+shm, bus and imagezmq-style taken in turn, 3 rounds) measure throughput" in md

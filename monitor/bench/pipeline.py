@@ -30,10 +30,13 @@ from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
 from monitor.childenv import child_env
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
-                                       eye_locator_of, resolve_eye_model)
-from monitor.estimator.session import ENV_THREADS, ENV_TRT_CACHE, provider_usable, resolve_providers
+                                       eye_locator_of, missing_locator_message, resolve_eye_model)
+from monitor.estimator.session import (ENV_THREADS, ENV_TRT_CACHE, _short_ort_error, provider_usable,
+                                      resolve_providers)
 from monitor.console import say
-from monitor.preflight import make_out_dir
+from monitor.preflight import make_out_dir, scan_recording
+from monitor.recording import RecordingError
+from monitor.sources import SourceError, parse_spec
 from monitor.summary import build_summary, read_results, stage_counts, write_summary
 from monitor.supervisor import RunFailed, Supervisor
 from monitor.workers.base import RunConfig
@@ -45,11 +48,12 @@ ROLES = ["capture", "estimator", "gaze", "sink"]
 EPILOG = """\
 Each axis takes a comma-separated list; the sweep is their product, one configuration per
 combination, each run as a real pipeline (supervisor + worker processes). Providers that cannot
-run here (no GPU, libraries missing) and models without a file (e.g. no .fp16.onnx) appear in the
-tables as "unavailable" with the reason.
+run here (no GPU, libraries missing) and default models without a file (e.g. no .fp16.onnx) appear
+in the tables as "unavailable" with the reason; a model file or --source you name that is missing
+or unreadable stops the benchmark before it starts.
 
 examples:
-  python run_monitor.py bench                                     # CPU/CUDA/TensorRT, lite, 30 fps, 640x480
+  python run_monitor.py bench                                     # CPU/CUDA/TensorRT, lite, 30 fps, 640x480, 1 thread
   python run_monitor.py bench --fps 30,60,90 --resolution 640x480,848x480 --body lite,full \\
       --io-binding off,on --precision fp32,fp16 --out runs/bench-gpu
   python run_monitor.py bench --body-model lite=PATH.onnx --head-model PATH.onnx --providers cpu
@@ -107,13 +111,12 @@ def parse_onoff(text: str, option: str) -> list[bool]:
 
 def parse_body_models(items: list[str]) -> dict[str, Path]:
     """``--body-model [NAME=]PATH`` entries over the defaults (a bare PATH names the lite model)."""
-    models = dict(DEFAULT_BODY_MODELS)
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep:
-            name, path = "lite", item
-        models[name.strip()] = Path(path)
-    return models
+    return {**DEFAULT_BODY_MODELS, **dict(map(_body_model_item, items))}
+
+
+def _body_model_item(item: str) -> tuple[str, Path]:
+    name, sep, path = item.partition("=")
+    return (name.strip(), Path(path)) if sep else ("lite", Path(item))
 
 
 def variant_path(path: Path, precision: str) -> Path:
@@ -144,9 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", default="30", metavar="LIST", help="replay rates (default: %(default)s)")
     p.add_argument("--resolution", default="640x480", metavar="LIST",
                    help="frame sizes WxH (default: %(default)s)")
-    p.add_argument("--threads", default="0", metavar="LIST",
+    # 1 as run_monitor.py runs the pipeline (monitor/cli.py); 0 would time a setting users do not run
+    p.add_argument("--threads", default="1", metavar="LIST",
                    help="ONNX Runtime intra-op threads per session, 0 = its default of one per core "
-                        f"(sets {ENV_THREADS} for the workers; default: %(default)s)")
+                        f"(sets {ENV_THREADS} for the workers; default: %(default)s, as run_monitor.py; "
+                        "1,0 measures both)")
     p.add_argument("--shm", default="on", metavar="on|off|on,off",
                    help="frame buffers through the shared-memory ring (on, the pipeline's default) or the "
                         "sockets (off, run_monitor.py --no-shm) (default: %(default)s)")
@@ -551,6 +556,61 @@ class _env:
             os.environ[self.name] = self.old
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Raise ValueError with one line for the first bad file the user named, before anything is
+    created: a sweep of "unavailable" rows or a traceback from a worker is no answer to a typo.
+    Default models that are missing stay "unavailable" rows (so do fp16 variants)."""
+    if args.source:
+        try:
+            kind = parse_spec(args.source)[0]
+        except SourceError:
+            kind = ""
+        if kind != "dmsrec":  # the paced copies are cut from a recording's framesets
+            raise ValueError(f"--source {args.source}: bench replays a .dmsrec recording "
+                             "(record one with run_monitor.py --record)")
+        try:
+            scan_recording(args.source)  # missing, empty or damaged: one line that says which
+        except RecordingError as exc:
+            raise ValueError(f"--source {exc}") from None
+    cache = Path(args.cache)
+    if cache.exists() and not cache.is_dir():
+        raise ValueError(f"--cache {cache} is a file, not a folder; choose another --cache")
+    parent = next((p for p in cache.absolute().parents if p.exists()), None)
+    if not cache.exists() and parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+        raise ValueError(f"--cache {cache}: cannot create the folder under {parent}; choose another --cache")
+    defaults = build_parser().parse_args([])
+    checks = [("--body-model", _body_model_item(item)[1], "body_joints") for item in args.body_model]
+    if args.head_model != defaults.head_model:
+        checks.append(("--head-model", Path(args.head_model), "head_pose"))
+    eye = resolve_eye_model(args.eye_model)
+    if eye and eye != resolve_eye_model(defaults.eye_model):
+        checks.append(("--eye-model", Path(eye), "eye_gaze"))
+    for option, path, task in checks:
+        _check_model(option, path, task)
+        if task == "eye_gaze":
+            locator = eye_locator_of(path)
+            if locator is not None and not locator.is_file():
+                raise ValueError(missing_locator_message(path, locator))
+
+
+def _check_model(option: str, path: Path, task: str) -> None:
+    """The file exists, ONNX Runtime reads it and its contract is of the role it is given for."""
+    if not path.is_file():
+        raise ValueError(f"{option}: model file {path} not found")
+    import onnxruntime as ort
+    from monitor.estimator.contract import ModelContract, ModelContractError
+    try:
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own types for files it cannot read
+        raise ValueError(f"{option}: {path} is not a loadable ONNX model ({_short_ort_error(exc)})") from None
+    try:
+        contract = ModelContract.from_metadata(meta.custom_metadata_map, str(path))
+    except ModelContractError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+    if contract.task != task:
+        raise ValueError(f"{option}: {path} is a model of task {contract.task}; {option} takes one of task {task}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -560,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         bench = Bench(args, out, argv)
+        check_inputs(args)
         make_out_dir(out)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

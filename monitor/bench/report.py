@@ -121,7 +121,8 @@ def _warmup_words(warmup: object) -> str:
     return f"{text[:-1]} s of frames" if text.endswith("s") else f"{text} frames"
 
 
-def markdown(result: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any], plots: list[str] | None = None) -> str:
+    """bench.md; ``plots`` are the PNGs written (relative to the output folder), listed under "Plots"."""
     m = result["machine"]
     lines = ["# Pipeline latency benchmark", "",
              f"Machine: {m['cpu']['model']}, {m['cpu']['logical_cores']} logical cores "
@@ -173,9 +174,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += stage_table(c)
     base = result.get("baselines") or {}
     if base.get("transport"):
+        links = list(dict.fromkeys(c["transport"] for t in base["transport"] for c in t["cases"]))
+        turns = _alternated(links, result["settings"].get("baseline_repeats"))
         lines += ["## Transport: the bus against an imagezmq-style REQ/REP link (same frames)", "",
                   "One-way latency from just before sending to the frameset decoded at the receiver; "
-                  "unpaced rows (alternated between the two links) measure throughput, the ratio is of their medians.", "",
+                  f"unpaced rows ({turns}) measure throughput, the ratio is of their medians.", "",
                   "| frames | link | paced at | framesets | throughput fps | MB/s | one-way p50 | p90 | p99 | max |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for t in base["transport"]:
@@ -219,10 +222,22 @@ def markdown(result: dict[str, Any]) -> str:
                   "the supervisor (the benchmark process) and the idle spare workers."
                   + (f" The multi-process rows include the injected delays ({', '.join(delays)}); the single loop "
                      "runs without them, so this comparison is not like for like." if delays else ""), ""]
-    lines += ["## Plots", "", "`plots/stacked_stages.png` (mean ms per stage, paced configurations), "
-              "`plots/cdf_<configuration>.png` (latency CDF per stage), "
-              "`plots/timeline_<configuration>.png` (end to end and inference per frame over time).", ""]
+    if plots:  # only files that exist: --no-plots, or nothing that ran, writes none
+        what = {"stacked": "mean ms per stage, paced configurations", "cdf": "latency CDF per stage",
+                "timeline": "end to end and inference per frame over time"}
+        lines += ["## Plots", ""]
+        lines += [f"- `{p}` ({what.get(Path(p).name.split('_')[0], 'plot')})" for p in plots]
+        lines.append("")
     return "\n".join(lines)
+
+
+def _alternated(links: list[str], repeats: int | None) -> str:
+    """How the unpaced transport cases ran, naming every link measured (bus+shm, bus, imagezmq)."""
+    names = [{"imagezmq": "imagezmq-style"}.get(k, k) for k in links]
+    rounds = f", {repeats} round{'s' if repeats != 1 else ''}" if repeats else ""
+    if len(names) < 2:
+        return f"{''.join(names) or 'no link'}{rounds}"
+    return f"{', '.join(names[:-1])} and {names[-1]} taken in turn{rounds}"
 
 
 def stage_table(c: dict[str, Any]) -> list[str]:
@@ -256,11 +271,14 @@ def write_outputs(out: Path, result: dict[str, Any], plots: bool = True) -> list
     result["acceptance"] = acceptance(result)
     paths = [out / "bench.json", out / "bench.md"]
     paths[0].write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    paths[1].write_text(markdown(result), encoding="utf-8")
-    if plots:
+    drawn: list[Path] = []
+    if plots:  # before bench.md, which lists them
         from monitor.bench.plots import write_plots
-        paths += write_plots(out / "plots", result)
-    return paths
+        drawn = write_plots(out / "plots", result)
+        if not drawn and (out / "plots").is_dir() and not any((out / "plots").iterdir()):
+            (out / "plots").rmdir()  # no configuration ran: no empty folder either
+    paths[1].write_text(markdown(result, [p.relative_to(out).as_posix() for p in drawn]), encoding="utf-8")
+    return paths + drawn
 
 
 def main(argv: list[str] | None = None) -> int:
