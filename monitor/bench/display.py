@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,16 +65,20 @@ def run_once(recording: Path, out: Path, display: str | None, model_args: list[s
     else:
         args.append("--headless")
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if screenshot is not None:
-        server, path, after_frames = screenshot
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:  # mid-run, once the window is up
-            results = out / "results.jsonl"
-            if results.exists() and len(results.read_text().splitlines()) >= after_frames:
-                server.screenshot(path)
-                break
-            time.sleep(0.2)
-    output, _ = proc.communicate(timeout=600)
+    try:
+        if screenshot is not None:
+            server, path, after_frames = screenshot
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:  # mid-run, once the window is up
+                results = out / "results.jsonl"
+                if results.exists() and len(results.read_text().splitlines()) >= after_frames:
+                    server.screenshot(path)
+                    break
+                time.sleep(0.2)
+        output, _ = proc.communicate(timeout=600)
+    except BaseException:  # Ctrl-C, a timeout: the run must be gone before its folder is removed
+        _stop(proc)
+        raise
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({proc.returncode}):\n{output}")
     summary = json.loads((out / "summary.json").read_text())
@@ -81,6 +86,17 @@ def run_once(recording: Path, out: Path, display: str | None, model_args: list[s
         x, y, w, h = summary["display"]["window_rect"]  # keep just the window's image
         cv2.imwrite(str(screenshot[1]), cv2.imread(str(screenshot[1]))[y:y + h, x:x + w])
     return summary
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End a run_monitor.py child: it finishes its files on SIGTERM, and is killed if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def pooled_percentiles(runs: list[Path]) -> dict[str, tuple[float, float]]:
@@ -102,12 +118,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--body-model", default="")
     p.add_argument("--head-model", default="")
     p.add_argument("--screenshot", metavar="PNG", help="save one screen grab of the overlay window")
-    p.add_argument("--keep", metavar="DIR", help="keep the runs in DIR (default: a temporary folder)")
+    p.add_argument("--keep", metavar="DIR",
+                   help="keep the runs and the rendered input in DIR (default: a temporary folder, removed at the end)")
     args = p.parse_args(argv)
     model_args = [*(["--body-model", args.body_model] if args.body_model else []),
                   *(["--head-model", args.head_model] if args.head_model else [])]
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dms-bench-display-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        work = Path(args.keep)
+        work.mkdir(parents=True, exist_ok=True)
+        return measure(args, work, model_args)
+    work = Path(tempfile.mkdtemp(prefix="dms-bench-display-"))
+    try:  # the runs and the rendered input are tens of MB: not left in /tmp, also after an error or Ctrl-C
+        return measure(args, work, model_args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path, model_args: list[str]) -> int:
+    """Render the input into ``work``, run both modes there and print the comparison."""
     recording = work / "input.dmsrec"
     if not recording.exists():
         t0 = time.monotonic()
@@ -168,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "within" if rise <= TARGET_RISE else "ABOVE"
     print(f"end-to-end p99 {base['end_to_end'][1]:.3f} -> {disp['end_to_end'][1]:.3f} ms ({rise:+.1%}): "
           f"{verdict} the +{TARGET_RISE:.0%} target")
-    print(f"runs in {work}")
+    if args.keep:
+        print(f"runs in {work}")
     return 0
 
 
