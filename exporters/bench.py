@@ -5,12 +5,16 @@ behind the same `OnnxModel.run`, one loop times them all.
 
 Prints per-model inference latency (batch 1, median and p90 over --runs) and the whole per-frame
 estimator (`PoseEstimator.estimate`: pre-processing, body net, decoding, 3D lifting, head crop,
-head net) on an 848x480 depth + IR frameset. Figures depend on the machine and on its load.
+head net; no eye stage) on an 848x480 depth + IR frameset: the synthetic drive's first frame (a
+driver in the seat, so the head runs), or the first frame of a train.data pack with --pack. The
+first line records the command. Figures depend on the machine and on its load.
 """
 from __future__ import annotations
 
 import argparse
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import numpy as np
 
 from monitor.estimator.pipeline import PoseEstimator
 from monitor.estimator.session import OnnxModel
-from monitor.frames import FrameSet, Intrinsics
+from monitor.frames import FrameSet
 
 
 def _time(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
@@ -33,14 +37,15 @@ def _time(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
 
 
 def bench_frameset(width: int = 848, height: int = 480, seed: int = 0) -> FrameSet:
-    """A frame with a person-sized blob so the head path runs (speed does not depend on content)."""
-    rng = np.random.default_rng(seed)
-    depth = np.full((height, width), 1800, np.uint16)
-    yy, xx = np.mgrid[:height, :width]
-    depth[(xx - width / 2) ** 2 / 90 ** 2 + (yy - height / 2) ** 2 / 200 ** 2 < 1] = 750
-    ir = rng.integers(0, 255, (height, width), dtype=np.uint8)
-    intr = Intrinsics(width, height, 420.0, 420.0, width / 2, height / 2)
-    return FrameSet("bench", 0, 0.0, {"depth": depth, "ir": ir}, {"depth": intr, "ir": intr}, 1.0)
+    """The synthetic drive's first frame (~0.4 s to render): a driver the body model finds, so
+    estimate() times the head path too (a depth blob, used before, found no body and skipped it)."""
+    from monitor.sources import open_source
+
+    source = open_source(f"synthetic:seed={seed},width={width},height={height},frames=1")
+    try:
+        return next(iter(source))
+    finally:
+        source.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,12 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = its default)")
     ap.add_argument("--pack", default=None, help="time estimate() on the first frame of this train.data pack "
-                    "(a real synthetic driver, so the head path runs) instead of a blob frame")
+                    "instead of the synthetic drive's first frame")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",")]
     models = Path(args.models)
+    # the command goes in the header, so a table pasted into models/bench.md says how to remake it
     print(f"# exporters.bench on {platform.processor() or platform.machine()}, providers={providers}, "
-          f"threads={args.threads or 'default'}, runs={args.runs}")
+          f"threads={args.threads or 'default'}, runs={args.runs}, frame: "
+          f"{f'first of {args.pack}' if args.pack else 'synthetic drive seed 0, frame 0'}; "
+          f"`{shlex.join(['python', '-m', 'exporters.bench', *argv])}`")
     print("| model | input | median ms | p90 ms |")
     print("|---|---|---|---|")
     loaded = {}
@@ -71,12 +80,13 @@ def main(argv: list[str] | None = None) -> None:
         med, p90 = _time(lambda: m.run(x), args.runs if "vgg" not in path.name else max(args.runs // 10, 10))
         c = m.contract
         print(f"| {path.name} | {c.width}x{c.height} | {med:.2f} | {p90:.2f} |")
-    frameset = bench_frameset()
     if args.pack:
         from train.data import load_pack
         r = next(iter(load_pack(args.pack)))
         frameset = FrameSet("bench", 0, 0.0, {"depth": r.depth, "ir": r.ir},
                             {"depth": r.intrinsics, "ir": r.intrinsics}, r.depth_unit_mm)
+    else:
+        frameset = bench_frameset()
     for head_name in ("head_poseidon_ir.onnx", "head_poseidon_depth.onnx"):
         for body_name in ("body_lite.onnx", Path(args.full).name):
             if body_name not in loaded or head_name not in loaded:
