@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 m = cal.model
                 print(f"seed {seed} {mount}: calibrated gains {m.yaw_gain:.2f} / {m.pitch_gain:.2f} "
                       f"(default {layout.driver_model.yaw_gain:.2f} / {layout.driver_model.pitch_gain:.2f}), "
-                      f"target RMS {cal.rms_residual_default_deg:.1f} -> {cal.rms_residual_deg:.1f} deg")
+                      f"gaze RMS over the session's frames {cal.frames_rms('default'):.1f} -> "
+                      f"{cal.frames_rms('calibrated'):.1f} deg")
             for scenario in a.scenarios.split(","):
                 cam, frames, episodes = scene_frames(seed, mount, scenario, a.head_share, a.noise_deg, model)
                 r = run_stage(layout, cam, frames, episodes)
