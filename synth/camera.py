@@ -30,7 +30,8 @@ class CameraPreset:
 
     def intrinsics(self, width: int | None = None, height: int | None = None) -> Intrinsics:
         """Square pixels; another size keeps the horizontal field of view (the sensor mode crops)."""
-        w, h = width or self.width, height or self.height
+        # only None means native: a 0 falls through to Intrinsics, which refuses it
+        w, h = self.width if width is None else width, self.height if height is None else height
         fx = (w / 2.0) / np.tan(np.radians(self.hfov_deg) / 2.0)
         return Intrinsics(w, h, float(fx), float(fx), (w - 1) / 2.0, (h - 1) / 2.0)
 

@@ -1,6 +1,7 @@
 """A PNG grid of IR and colour-mapped depth samples with the labels drawn over them.
 
-    python -m synth.contact_sheet --out docs/img/contact_sheet.png
+    python -m synth.contact_sheet                                   # contact_sheet.png here
+    python -m synth.contact_sheet --out docs/img/contact_sheet.png  # the image docs/synth.md shows
 
 Skeleton: green = visible joint, red = occluded; head axes from the label rotation:
 x red, y green, z blue (AutoPOSE head frame, 80 mm long); the gaze zone and activity are printed.
@@ -8,6 +9,7 @@ x red, y green, z blue (AutoPOSE head frame, 80 mm long); the gaze zone and acti
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,13 +133,28 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     ap = argparse.ArgumentParser(description="Render a contact sheet of labelled synthetic frames.")
-    ap.add_argument("--out", default="docs/img/contact_sheet.png")
-    ap.add_argument("--cell-height", type=int, default=216)
+    # the default is not docs/img/contact_sheet.png: a plain run must not rewrite a tracked file
+    ap.add_argument("--out", default="contact_sheet.png",
+                    help="PNG to write (default: contact_sheet.png in the working folder; "
+                         "docs/img/contact_sheet.png is the image docs/synth.md shows)")
+    ap.add_argument("--cell-height", type=int, default=216, help="pixel height of each sample (default: 216)")
     ap.add_argument("--no-overlay", action="store_true", help="pixels only, no labels drawn")
     a = ap.parse_args(argv)
+    # checked before the minute of rendering; cv2 would raise on another suffix
+    bad = (f"--out {a.out!r}: give a path ending in .png" if not a.out.lower().endswith(".png") else
+           f"--cell-height {a.cell_height}: give at least 1 pixel" if a.cell_height < 1 else None)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     sheet = make_sheet(cell_h=a.cell_height, overlay=not a.no_overlay)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(a.out, sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    try:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        ok = cv2.imwrite(a.out, sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    except OSError:  # a file where a folder should be
+        ok = False
+    if not ok:  # imwrite reports an unwritable path by returning False
+        print(f"error: cannot write {a.out}; choose another --out", file=sys.stderr)
+        return 2
     print(f"wrote {a.out} ({sheet.shape[1]}x{sheet.shape[0]})")
     return 0
 

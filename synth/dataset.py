@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -144,15 +145,71 @@ def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
             "width": k.width, "height": k.height, "intrinsics": k.to_dict()}
 
 
+def _names(valid) -> str:
+    return ", ".join(sorted(valid))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. 640x480) as positive integers; ValueError naming the text otherwise."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 640x480")
+    return int(parts[0]), int(parts[1])
+
+
+def check_options(out: Path, frames: int, split: str, per_scene: int, cameras: tuple[str, ...],
+                  mounts: tuple[str, ...] | None, size: tuple[int, int] | None, scenario: str,
+                  workers: int) -> None:
+    """Every option checked before anything is created: a typo found by the first shard's Scene
+    would leave an empty (or part-written) output folder behind."""
+    from synth.behaviour import SCENARIOS
+    from synth.camera import MOUNTS, PRESETS
+
+    if frames < 1:
+        raise ValueError(f"--frames {frames}: give at least 1 frame")
+    if per_scene < 1:  # 0 would plan scenes of no frames forever
+        raise ValueError(f"--per-scene {per_scene}: give at least 1 frame per scene")
+    if workers < 1:
+        raise ValueError(f"--workers {workers}: give at least 1 process")
+    if split not in SPLIT_BASE:
+        raise ValueError(f"unknown split {split!r}: use one of {_names(SPLIT_BASE)}")
+    for flag, given, valid in (("--cameras", cameras, PRESETS), ("--mounts", mounts or (), MOUNTS)):
+        bad = [c for c in given if c not in valid]
+        if bad or (flag == "--cameras" and not given):
+            raise ValueError(f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}: "
+                             f"give a comma list of {_names(valid)}")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise ValueError(f"size {size}: give a positive width and height")
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder: remove it or choose another --out")
+
+
 def write_dataset(out: str | Path, frames: int, seed: int = 0, split: str = "train", per_scene: int = 64,
                   cameras: tuple[str, ...] = SPLIT_CAMERAS, mounts: tuple[str, ...] | None = None,
                   size: tuple[int, int] | None = None, masks: bool = False, clean_depth: bool = False,
                   scenario: str = "random", progress: bool = True, workers: int = 1) -> dict:
     """Render ``frames`` labelled frames into shards under ``out``; returns the index. Shards
-    are independent, so ``workers`` > 1 renders them in parallel processes (same output)."""
+    are independent, so ``workers`` > 1 renders them in parallel processes (same output).
+    Bad options raise ValueError before ``out`` is created; a failure while rendering removes
+    the folders this call created."""
     out = Path(out)
+    check_options(out, frames, split, per_scene, cameras, mounts, size, scenario, workers)
+    created = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    mounts = mounts or SPLIT_MOUNTS[split]
+    try:
+        return _write_all(out, frames, seed, split, per_scene, cameras, mounts or SPLIT_MOUNTS[split], size,
+                          masks, clean_depth, scenario, progress, workers)
+    except BaseException:  # Ctrl-C included: no half-written dataset in a folder that was not there
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise
+
+
+def _write_all(out: Path, frames: int, seed: int, split: str, per_scene: int, cameras: tuple[str, ...],
+               mounts: tuple[str, ...], size: tuple[int, int] | None, masks: bool, clean_depth: bool,
+               scenario: str, progress: bool, workers: int) -> dict:
     jobs = [{"scene": sc, "index": i, "out": str(out), "size": size, "masks": masks, "clean_depth": clean_depth,
              "scenario": scenario} for i, sc in enumerate(plan(split, seed, frames, per_scene, cameras, mounts))]
     bar = Progress(frames, f"synth {split}") if progress else None
@@ -235,6 +292,10 @@ def load_shards(root: str | Path, with_labels: bool = False) -> ShardSet:
     return ShardSet(root, with_labels)
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Write a synthetic training set in shards (docs/synth.md).")
     ap.add_argument("--out", required=True, help="output directory")
@@ -245,17 +306,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cameras", default=",".join(SPLIT_CAMERAS), help="comma list of camera presets")
     ap.add_argument("--mounts", default=None, help="comma list of mounts (default: per split)")
     ap.add_argument("--size", default=None, help="WxH render size (default: each preset's native size)")
-    ap.add_argument("--scenario", default="random")
+    ap.add_argument("--scenario", default="random", help="behaviour of every scene (default: random, a mixture)")
     ap.add_argument("--masks", action="store_true", help="also store instance masks")
     ap.add_argument("--clean-depth", action="store_true", help="also store noise-free depth")
     ap.add_argument("--workers", type=int, default=1, help="parallel processes (one shard each)")
     a = ap.parse_args(argv)
-    size = tuple(int(x) for x in a.size.lower().split("x")) if a.size else None
-    if size is not None and len(size) != 2:
-        ap.error("--size must look like 640x480")
-    index = write_dataset(a.out, a.frames, a.seed, a.split, a.per_scene, tuple(a.cameras.split(",")),
-                          tuple(a.mounts.split(",")) if a.mounts else None, size, a.masks, a.clean_depth,
-                          a.scenario, workers=a.workers)
+    try:
+        size = parse_size(a.size) if a.size else None
+        index = write_dataset(a.out, a.frames, a.seed, a.split, a.per_scene, _comma_list(a.cameras),
+                              _comma_list(a.mounts) if a.mounts else None, size, a.masks, a.clean_depth,
+                              a.scenario, workers=a.workers)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {a.out}: {exc.strerror or exc} ({exc.filename}); choose another --out",
+              file=sys.stderr)
+        return 2
     print(f"wrote {index['frames']} frames in {len(index['shards'])} shards to {a.out}")
     return 0
 

@@ -3,6 +3,8 @@
     python -m synth.export --out runs/drive.dmsrec --spec seed=1,scenario=drive
     python -m synth.export --out runs/drive.db3 --spec seed=1,camera=d435 --frames 300
 
+An existing PATH or PATH.labels.jsonl is refused unless --overwrite is given.
+
 ``.dmsrec``: the project's format (monitor/recording.py); the truth also travels in each frame's meta.
 ``.db3``: a RealSense ROS2 recording written through ``rs.software_device`` + ``rs.recorder`` by
 ``monitor.sources.realsense_writer.write_realsense_recording`` (imported only when needed).
@@ -107,10 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spec", default="", help="synthetic source options, as run_monitor.py --source synthetic:SPEC, "
                                                "e.g. seed=1,scenario=drive,camera=d435 (default: the default scene)")
     ap.add_argument("--frames", type=int, default=None, help="frames to write (default: the whole scene)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out and its labels file (default: refuse, as run_monitor.py does)")
     a = ap.parse_args(argv)
     try:
         if a.frames is not None and a.frames < 1:
             raise ValueError("--frames must be >= 1")
+        # checked before rendering (a wrong suffix is export's error): an existing recording is kept
+        if not a.overwrite and Path(a.out).suffix.lower() in SUFFIXES:
+            for path in (Path(a.out), labels_path(a.out)):
+                if path.exists():
+                    raise ValueError(f"{path} already exists: remove it or pass a new --out "
+                                     "(--overwrite replaces it)")
         n = export(a.out, a.spec, a.frames, progress=True)
     except (SourceError, ValueError, RuntimeError) as exc:  # bad spec or path, no pyrealsense2 for .db3
         print(f"error: {exc}", file=sys.stderr)

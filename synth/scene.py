@@ -53,6 +53,12 @@ class Scene:
             raise ValueError(f"unknown mount {mount!r}: use one of {sorted(MOUNTS)}")
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}: use one of {SCENARIOS}")
+        # None means the preset's rate / the scenario's length; 0 is not None (it used to mean the
+        # preset's rate), and nan/inf/negative would give no frame count
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive finite number, got {fps}")
+        if duration_s is not None and not (np.isfinite(duration_s) and duration_s >= 0):
+            raise ValueError(f"duration_s must be a finite number >= 0, got {duration_s}")
         self.seed, self.scenario = int(seed), scenario
         self.preset = PRESETS[camera]
         self.mount = MOUNTS[mount]
@@ -62,7 +68,7 @@ class Scene:
         self.back_deg = float(rng.uniform(14.0, 23.0))
         self.occupant = Occupant(self.subject, self.seat_offset, self.back_deg - 2.0)  # trunk leans 2 deg off the backrest
         self.intrinsics: Intrinsics = self.preset.intrinsics(width, height)
-        self.fps = float(fps or self.preset.fps)
+        self.fps = float(self.preset.fps if fps is None else fps)
         # mount jitter: +-25 mm and +-3 deg, times jitter_scale (training sets use wider jitter)
         self.camera_pose: CameraPose = mount_pose(self.mount, rng if jitter else None, 25.0 * jitter_scale,
                                                   3.0 * jitter_scale)

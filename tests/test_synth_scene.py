@@ -141,6 +141,40 @@ def test_bad_options_raise_source_error(spec):
         open_source(spec)
 
 
+@pytest.mark.parametrize("spec", ["fps=-5", "fps=0", "fps=nan", "fps=inf", "duration=-1", "duration=inf",
+                                  "duration=nan"])
+def test_rates_must_be_positive_finite_numbers(spec):
+    """fps=-5 / duration=-1 failed inside len() ('__len__() should return >= 0'), fps=0 silently
+    became the preset's rate and inf overflowed; each now names the option and what was given."""
+    with pytest.raises(SourceError, match=f"synthetic option {spec}: must be a positive finite number"):
+        open_source(f"synthetic:{spec}")
+
+
+def test_scene_refuses_a_zero_rate_and_a_zero_width():
+    with pytest.raises(ValueError, match="fps must be a positive finite number, got 0"):
+        Scene(fps=0)
+    with pytest.raises(ValueError, match="image size must be positive, got 0x48"):
+        Scene(width=0, height=48)  # 0 used to mean the preset's width
+    assert Scene(fps=15, width=64, height=48, duration_s=1).fps == 15 and len(Scene(duration_s=0)) == 0
+
+
+def test_a_scene_too_short_for_one_frame_names_its_length_and_rate():
+    with pytest.raises(SourceError, match=r"the scene has no frames \(0.01 s at 30 fps\)"):
+        open_source("synthetic:duration=0.01")
+    with pytest.raises(SourceError, match="the scene has no frames"):
+        open_source("synthetic:duration=0")
+
+
+@pytest.mark.parametrize("spec", ["fps=-5", "duration=-1"])
+def test_run_monitor_refuses_a_bad_rate_in_one_line(tmp_path, spec):
+    from tests.pipeline_helpers import run
+
+    code, output = run(tmp_path / "run", "--source", f"synthetic:{spec}", "--fast", "--max-frames", "5", timeout=60)
+    assert code == 2, output
+    assert f"error: synthetic option {spec}: must be a positive finite number" in output
+    assert "__len__" not in output and "Traceback" not in output and not (tmp_path / "run").exists()
+
+
 def test_shards_roundtrip(tmp_path):
     from synth.dataset import load_shards, plan, write_dataset
 

@@ -7,8 +7,8 @@ Spec: ``synthetic[:key=value,...]``, keys (all optional):
     camera=d435       d435 (848x480) | kinect_v2 (512x424) | autopose_ir (752x480)
     mount=dashboard   dashboard | mirror | pillar
     width=, height=   render size (keeps the preset's horizontal field of view)
-    fps=              frame rate (default: the preset's)
-    frames=, duration=  stop after this many frames / seconds (default: the scenario's length)
+    fps=              frame rate, a positive finite number (default: the preset's)
+    frames=, duration=  stop after this many frames / seconds, positive (default: the scenario's length)
     subject=          body/head shape seed (default: seed)
     glasses=          none | clear | sunglasses;  scarf=0|1;  daylight=0|1;  jitter=1|0
     passenger=0|1     a still front passenger (default: drawn per seed, 30% of scenes)
@@ -17,6 +17,7 @@ Frames carry ``truth`` = the label dict of docs/labels.md. Rendering is numpy-on
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 from monitor.frames import FrameSet
@@ -37,6 +38,15 @@ def _num(key: str, value: str, kind: type) -> Any:
         return kind(value)
     except ValueError:
         raise SourceError(f"synthetic option {key}={value!r}: expected a {kind.__name__}") from None
+
+
+def _positive(key: str, value: str, unit: str, zero_ok: bool = False) -> float:
+    """A positive finite number: 0 or less has no frames (a negative one made len() fail), nan and
+    inf have no frame count, and fps=0 used to fall back to the preset's rate unannounced."""
+    x = _num(key, value, float)
+    if math.isfinite(x) and (x > 0 or (zero_ok and x == 0)):
+        return x
+    raise SourceError(f"synthetic option {key}={value}: must be a positive finite number of {unit}")
 
 
 class SyntheticSource(FrameSource):
@@ -93,7 +103,7 @@ def open_synthetic(**options: str) -> SyntheticSource:
         if key in opts:
             kw[key] = _num(key, opts[key], int)
     if "fps" in opts:
-        kw["fps"] = _num("fps", opts["fps"], float)
+        kw["fps"] = _positive("fps", opts["fps"], "frames per second")
     for key in ("scenario", "camera", "mount", "glasses"):
         if key in opts:
             kw[key] = opts[key]
@@ -101,14 +111,16 @@ def open_synthetic(**options: str) -> SyntheticSource:
         if key in opts:
             kw[key] = _bool(key, opts[key])
     if "duration" in opts:
-        kw["duration_s"] = _num("duration", opts["duration"], float)
+        # 0 passes here: it is refused below as a scene with no frames, like any too-short duration
+        kw["duration_s"] = _positive("duration", opts["duration"], "seconds", zero_ok=True)
     try:
         scene = Scene(**kw)
     except ValueError as exc:
         raise SourceError(f"synthetic source: {exc}") from None
     frames = len(scene)
     if frames <= 0:
-        raise SourceError(f"synthetic option duration={opts.get('duration')}: the scene has no frames; give a longer duration")
+        raise SourceError(f"synthetic source: the scene has no frames ({scene.timeline.duration_s:g} s at "
+                          f"{scene.fps:g} fps); give a longer duration or a higher fps")
     if "frames" in opts:
         frames = _num("frames", opts["frames"], int)
         if frames <= 0:
