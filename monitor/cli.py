@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         args.distraction = distraction_thresholds(args)
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
-        from monitor.estimator.pipeline import resolve_eye_model
+        from monitor.estimator.model_files import resolve_eye_model
         args.eye_model = resolve_eye_model(args.eye_model)
         check_inputs(args, kind)
     except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors

@@ -93,7 +93,7 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
             raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
                              if option == "--eye-model" else f"{option} {path}: model file not found")
     if args.eye_model:
-        from monitor.estimator.pipeline import eye_locator_of, missing_locator_message
+        from monitor.estimator.model_files import eye_locator_of, missing_locator_message
         locator = eye_locator_of(args.eye_model)
         if locator is not None and not locator.is_file():
             raise ValueError(missing_locator_message(args.eye_model, locator))

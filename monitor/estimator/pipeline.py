@@ -23,6 +23,9 @@ from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, H
                                          flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
 from monitor.estimator.lifting import lift_joints
+from monitor.estimator.model_files import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL,  # noqa: F401 - re-exported
+                                           DEFAULT_HEAD_MODEL, MODELS_DIR, eye_locator_of, eye_locator_path,
+                                           missing_locator_message, resolve_eye_model)
 from monitor.estimator.session import DEFAULT_PROVIDERS, ModelLoadError, OnnxModel
 from monitor.frames import FrameSet, Intrinsics
 from monitor.geometry import backproject, euler_to_matrix
@@ -69,19 +72,6 @@ class HeadSpec:
                    float(crop.get("extent_mm", HEAD_EXTENT_MM)), tuple(out.get("order", ("yaw", "pitch", "roll"))))
 
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
-DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
-DEFAULT_EYE_MODEL = MODELS_DIR / "eye_gaze_ir.onnx"
-
-
-def resolve_eye_model(option: str) -> str:
-    """``--eye-model`` (run_monitor.py and its bench): "" (not given) -> the shipped model, "none" -> ""
-    (no eye stage, RunConfig's convention), else the path."""
-    option = option.strip()
-    if option.lower() == "none":
-        return ""
-    return option or str(DEFAULT_EYE_MODEL)
 # the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
 # moves the centre for the second crop (estimate_head)
 FIRST_CROP_MAX_OUTSIDE = 0.5
@@ -288,31 +278,6 @@ def _eye_stage_spec(spec_type: Any, model: OnnxModel | None, option: str) -> Any
     except ValueError as exc:
         raise ModelLoadError(f"{option} {model.path}: {exc}; use a model exported for this runtime, or run with "
                              "--eye-model none") from None
-
-
-def eye_locator_path(eye_path: str | Path, name: str) -> Path:
-    """The locator an eye model's contract names (``crop.locator``): a file next to the eye model."""
-    return Path(eye_path).parent / Path(name).name
-
-
-def missing_locator_message(eye_path: str | Path, locator_path: Path) -> str:
-    return (f"--eye-model {eye_path} cuts its crops where its eye locator finds the eyes, and that locator "
-            f"{locator_path} is missing: put it next to the eye model (the shipped pair: models/eye_gaze_ir.onnx, "
-            "models/eye_locate_ir.onnx), or run with --eye-model none")
-
-
-def eye_locator_of(eye_path: str | Path) -> Path | None:
-    """The locator file an eye model's contract names, without loading the model for inference;
-    None when it names none or the file cannot be read as a model with a contract (loading it
-    then says what is wrong)."""
-    import onnxruntime as ort
-    from monitor.estimator.contract import ModelContract
-    try:
-        meta = ort.InferenceSession(str(eye_path), providers=["CPUExecutionProvider"]).get_modelmeta()
-        name = ModelContract.from_metadata(meta.custom_metadata_map, str(eye_path)).raw.get("crop", {}).get("locator")
-    except Exception:  # noqa: BLE001 - any unreadable file: the load reports it
-        return None
-    return eye_locator_path(eye_path, name) if name else None
 
 
 def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None,
