@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise ValueError(f"--providers: {exc}") from None
         args.providers = ",".join(providers)  # checked and without blanks from here on
-        args.distraction = distraction_thresholds(args)
+        distraction_thresholds(args)  # checked before anything is made; run_pipeline takes them again
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
         from monitor.estimator.model_files import resolve_eye_model
@@ -280,7 +280,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
         delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults,
-        distraction=args.distraction)
+        distraction=distraction_thresholds(args))
     config.window = not args.headless and bool(os.environ.get("DISPLAY"))
     if config.window and not can_open_display(os.environ["DISPLAY"]):
         print(f"warning: cannot open the X display {os.environ['DISPLAY']!r}: no overlay window "
@@ -307,7 +307,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         return code  # bad input found by a worker before any frame went through: nothing is left behind
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "layout": args.layout or "default", "driver_calibration": args.driver_calibration or None,
-                "distraction": args.distraction,
+                "distraction": config.distraction,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
     if kind == "rsfile" and (sidecar := sidecar_of(args.source)) is not None:
