@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.estimator.pipeline import PoseEstimator
-from monitor.estimator.session import OnnxModel
+from monitor.estimator.session import ModelLoadError, OnnxModel
 from monitor.frames import FrameSet
 
 
@@ -62,6 +62,33 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",")]
     models = Path(args.models)
+    paths = sorted(models.glob("*.onnx")) if models.is_dir() else []
+    if Path(args.full).is_file():
+        paths.append(Path(args.full))
+    frameset = None
+    try:
+        # checked before the header: bad input gives one line and no (empty) table
+        if args.runs < 1:
+            raise ValueError(f"--runs must be >= 1 (got {args.runs})")
+        if args.threads < 0:
+            raise ValueError(f"--threads must be >= 0 (got {args.threads})")
+        if not models.is_dir():
+            raise ValueError(f"--models {models}: no such folder")
+        if not paths:
+            raise ValueError(f"--models {models} holds no .onnx models (and --full {args.full} is missing)")
+        if args.pack:
+            from train.data import load_pack
+            if not Path(args.pack).is_file():
+                raise ValueError(f"--pack {args.pack}: no such file")
+            r = next(iter(load_pack(args.pack)), None)
+            if r is None or r.depth is None:
+                raise ValueError(f"--pack {args.pack} holds no depth frame")
+            frameset = FrameSet("bench", 0, 0.0, {"depth": r.depth, "ir": r.ir},
+                                {"depth": r.intrinsics, "ir": r.intrinsics}, r.depth_unit_mm)
+        loaded = {path.name: OnnxModel(path, providers, intra_op_threads=args.threads) for path in paths}
+    except (ValueError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     # the command goes in the header, so a table pasted into models/bench.md says how to remake it
     print(f"# exporters.bench on {platform.processor() or platform.machine()}, providers={providers}, "
           f"threads={args.threads or 'default'}, runs={args.runs}, frame: "
@@ -69,23 +96,13 @@ def main(argv: list[str] | None = None) -> None:
           f"`{shlex.join(['python', '-m', 'exporters.bench', *argv])}`")
     print("| model | input | median ms | p90 ms |")
     print("|---|---|---|---|")
-    loaded = {}
-    paths = sorted(models.glob("*.onnx"))
-    if Path(args.full).is_file():
-        paths.append(Path(args.full))
     for path in paths:
-        m = OnnxModel(path, providers, intra_op_threads=args.threads)
-        loaded[path.name] = m
+        m = loaded[path.name]
         x = np.random.default_rng(0).uniform(0, 1, m.input_shape()).astype(np.float32)
         med, p90 = _time(lambda: m.run(x), args.runs if "vgg" not in path.name else max(args.runs // 10, 10))
         c = m.contract
         print(f"| {path.name} | {c.width}x{c.height} | {med:.2f} | {p90:.2f} |")
-    if args.pack:
-        from train.data import load_pack
-        r = next(iter(load_pack(args.pack)))
-        frameset = FrameSet("bench", 0, 0.0, {"depth": r.depth, "ir": r.ir},
-                            {"depth": r.intrinsics, "ir": r.intrinsics}, r.depth_unit_mm)
-    else:
+    if frameset is None:
         frameset = bench_frameset()
     for head_name in ("head_poseidon_ir.onnx", "head_poseidon_depth.onnx"):
         for body_name in ("body_lite.onnx", Path(args.full).name):

@@ -24,6 +24,7 @@ import argparse
 import copy
 import io
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from monitor.console import say
 from monitor.estimator.contract import CONTRACT_KEY, CONTRACT_VERSION, ModelContract
 
 OPSET = 17
@@ -109,31 +111,48 @@ def export_model(module: torch.nn.Module, path: str | Path, contract: dict[str, 
     _set_metadata(model, contract)
     onnx.checker.check_model(model, full_check=True)
     ModelContract.from_metadata({CONTRACT_KEY: json.dumps(contract)}, str(path))
-    onnx.save(model, str(path))
-
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (parity_batch, inp["channels"], inp["height"], inp["width"])).astype(np.float32)
-    with torch.no_grad():
-        ref32 = module(torch.from_numpy(x)).numpy()
-        ref = copy.deepcopy(module).double()(torch.from_numpy(x).double()).numpy()
-    got = _run(path, x)
-    diff = float(np.abs(got - ref).max())
-    diff32 = float(np.abs(got - ref32).max())
-    scale = float(np.abs(ref).max())
-    if diff > PARITY_TOLERANCE:
-        raise RuntimeError(f"{path}: ONNX/torch parity {diff:.3g} exceeds {PARITY_TOLERANCE} (against the float64 "
-                           "reference): the export changed the network's function")
-    fp16_path, fp16_diff = None, None
-    if fp16:
-        fp16_path = path.with_name(path.stem + ".fp16.onnx")
-        half = to_fp16(model)
-        onnx.checker.check_model(half, full_check=True)
-        onnx.save(half, str(fp16_path))
-        try:
-            fp16_diff = float(np.abs(_run(fp16_path, x) - ref).max())
-        except Exception:  # the CPU provider lacks fp16 kernels for some ops; the GPU has them
-            fp16_diff = None
+    fp16_path = path.with_name(path.stem + ".fp16.onnx") if fp16 else None
+    # both files are written beside their targets and moved into place only once the checks pass:
+    # a failed export leaves the previous (working) files as they were
+    tmp, tmp16 = _partial(path), _partial(fp16_path) if fp16_path else None
+    try:
+        tmp.write_bytes(model.SerializeToString())
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1, 1, (parity_batch, inp["channels"], inp["height"], inp["width"])).astype(np.float32)
+        with torch.no_grad():
+            ref32 = module(torch.from_numpy(x)).numpy()
+            ref = copy.deepcopy(module).double()(torch.from_numpy(x).double()).numpy()
+        got = _run(tmp, x)
+        diff = float(np.abs(got - ref).max())
+        diff32 = float(np.abs(got - ref32).max())
+        scale = float(np.abs(ref).max())
+        if not diff <= PARITY_TOLERANCE:  # NaN fails too
+            raise RuntimeError(f"{path}: ONNX/torch parity {diff:.3g} exceeds {PARITY_TOLERANCE} (against the "
+                               "float64 reference): the export changed the network's function; the file was not "
+                               "written")
+        fp16_diff = None
+        if tmp16 is not None:
+            half = to_fp16(model)
+            onnx.checker.check_model(half, full_check=True)
+            tmp16.write_bytes(half.SerializeToString())
+            try:
+                fp16_diff = float(np.abs(_run(tmp16, x) - ref).max())
+            except Exception:  # the CPU provider lacks fp16 kernels for some ops; the GPU has them
+                fp16_diff = None
+        os.replace(tmp, path)
+        if tmp16 is not None:
+            os.replace(tmp16, fp16_path)
+    finally:
+        for t in (tmp, tmp16):
+            if t is not None:
+                t.unlink(missing_ok=True)
     return ExportReport(str(path), diff, scale, str(fp16_path) if fp16_path else None, fp16_diff, diff32)
+
+
+def _partial(path: Path) -> Path:
+    """A temporary file beside ``path`` (same file system, so the move is atomic) that globs for
+    *.onnx do not pick up if a killed export leaves it behind."""
+    return path.with_name(f"{path.name}.{os.getpid()}.partial")
 
 
 def set_contract_metrics(path: str | Path, metrics: dict[str, Any]) -> list[Path]:
@@ -223,11 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, cfg in CONFIGS.items():
         rep = export_model(ExportHead(BodyNet(cfg)), out / f"{name}.onnx",
                            body_contract(cfg, False, "untrained (random weights)"), fp16=not args.no_fp16)
-        print(rep.line())
+        say(rep.line())  # a reader that went away (`| head`) must not stop the export
     for modality in ("ir", "depth"):
         rep = export_model(PoseidonNet(), out / f"head_poseidon_{modality}.onnx",
                            head_contract(modality, False, "untrained (random weights)"), fp16=not args.no_fp16)
-        print(rep.line())
+        say(rep.line())
 
 
 if __name__ == "__main__":

@@ -135,20 +135,21 @@ def main(argv: list[str] | None = None) -> None:
     data, out = Path(args.data), Path(args.out)
     synth = ["--synth-root", args.synth_root] if args.synth_root else []
     train, test = data / "train", data / "test"
+    # a folder without specs.json is an interrupted run: --overwrite replaces its packs
     if not (train / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(train), "--scenes", str(args.train_scenes),
-              "--frames-per-scene", str(args.train_frames), *synth])
+              "--frames-per-scene", str(args.train_frames), "--overwrite", *synth])
     # more drivers, fewer frames each: the models fit their 240 training drivers almost exactly
     # (body: 4 px wrist error on training frames, 40 px on new drivers), so scenes, not frames, are short
     extra = {s.name: data / s.name for s in EXTRA_SETS} if args.extra_scenes else {}
     for spec in EXTRA_SETS if args.extra_scenes else ():
         if not (extra[spec.name] / "specs.json").is_file():
-            _run(["-m", "train.data", "--out", str(extra[spec.name]), *spec.data_args(), *synth])
+            _run(["-m", "train.data", "--out", str(extra[spec.name]), *spec.data_args(), "--overwrite", *synth])
     head_extra = [str(extra[n]) for n in HEAD_EXTRA if n in extra]
     body_extra = [str(extra[n]) for n in BODY_EXTRA if n in extra]
     if not (test / "specs.json").is_file():
         _run(["-m", "train.data", "--out", str(test), "--scenes", str(args.test_scenes),
-              "--frames-per-scene", str(args.test_frames), "--seed-base", "10000", *synth])
+              "--frames-per-scene", str(args.test_frames), "--seed-base", "10000", "--overwrite", *synth])
     common = ["--train", str(train), "--test", str(test), "--seed", str(args.seed)]
     head_common = ["--train", str(train), *head_extra, "--test", str(test), "--seed", str(args.seed)]
     body_common = ["--train", str(train), *body_extra, "--test", str(test), "--seed", str(args.seed)]

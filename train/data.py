@@ -12,17 +12,21 @@ mount jitter, seat position, lighting and behaviour, so test seeds (>= 10000) ar
 subjects, seeds and mounts.
 
 Two ways in: ``synth_records`` renders scenes in-process (``synth.scene.Scene``), and
-``load_records`` reads this module's packs (``python -m train.data`` writes them). ``synth`` is
+``load_records`` reads this module's packs (``python -m train.data`` writes them; a folder that
+already holds packs is refused unless ``--overwrite``, and the loaders read only the packs its
+specs.json lists, written last: a folder still marked INCOMPLETE is refused). ``synth`` is
 imported from the repository or from ``--synth-root`` / $DMS_SYNTH_ROOT (appended to sys.path so
 this repository's own packages still win).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -139,9 +143,21 @@ def save_pack(records: Sequence[FrameRecord], path: str | Path) -> None:
         group=np.array([json.dumps(r.group) for r in records]))
 
 
+PACK_KEYS = ("depth", "ir", "intrinsics", "depth_unit_mm", "joints_uv", "joints_vis", "joints_seen",
+             "head_center_px", "head_distance_mm", "head_ypr", "group")
+
+
 def load_pack(path: str | Path) -> Iterator[FrameRecord]:
-    with np.load(path) as z:
-        d = {k: z[k] for k in z.files}
+    """The records of one pack; ValueError for a file that is not one (e.g. an eye-crop set)."""
+    try:
+        with np.load(path) as z:  # a plain .npy loads as an array: no `with`, TypeError
+            missing = [k for k in PACK_KEYS if k not in z.files]
+            d = {} if missing else {k: z[k] for k in PACK_KEYS}
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a readable train.data pack ({str(exc).splitlines()[0][:120]})") from None
+    if missing:
+        raise ValueError(f"{path} is not a train.data pack (no {', '.join(missing[:3])}); pass a pack written by "
+                         "`python -m train.data`")
     for i in range(len(d["depth"])):
         w, h, fx, fy, cx, cy = d["intrinsics"][i]
         yield FrameRecord(depth=d["depth"][i], ir=d["ir"][i], intrinsics=Intrinsics(int(w), int(h), fx, fy, cx, cy),
@@ -151,36 +167,134 @@ def load_pack(path: str | Path) -> Iterator[FrameRecord]:
                           joints_seen=d["joints_seen"][i].astype(bool), group=json.loads(str(d["group"][i])))
 
 
+SPECS_FILE = "specs.json"
+# present while train.data writes a folder: one left behind marks an interrupted run
+INCOMPLETE_FILE = "INCOMPLETE"
+PACK_GLOB = "pack_*.npz"
+REWRITE = "rewrite it with `python -m train.data --out {} ... --overwrite`"
+
+
+def pack_files(folder: str | Path) -> list[Path]:
+    """The packs of a folder. A train.data folder: the packs its specs.json lists, so packs an
+    earlier run left are not read; one that train.data did not finish (no specs.json, its
+    INCOMPLETE marker) is refused. A folder of packs put together by hand (neither file): all of
+    its .npz files."""
+    folder = Path(folder)
+    specs = folder / SPECS_FILE
+    if (folder / INCOMPLETE_FILE).exists():
+        raise ValueError(f"{folder}: train.data did not finish writing this folder (its {INCOMPLETE_FILE} marker is "
+                         f"there: an interrupted run?); {REWRITE.format(folder)}")
+    if not specs.is_file():
+        files = sorted(folder.glob("*.npz"))
+        if not files:
+            raise ValueError(f"{folder}: no .npz packs; write them with `python -m train.data`")
+        return files
+    try:
+        d = json.loads(specs.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{specs}: unreadable ({exc}); {REWRITE.format(folder)}") from None
+    if isinstance(d, list):
+        # specs.json of a train.data that did not list its packs: all of them, if each holds listed scenes
+        files = sorted(folder.glob(PACK_GLOB))
+        seeds = {s.get("seed") for s in d if isinstance(s, dict)}
+        for f in files:
+            with np.load(f) as z:
+                stray = {json.loads(str(g)).get("seed") for g in z["group"]} - seeds
+            if stray:
+                raise ValueError(f"{f}: scenes {sorted(stray, key=str)[:5]} are not in {specs} (a pack of an earlier "
+                                 f"run?); {REWRITE.format(folder)}")
+    elif isinstance(d, dict) and isinstance(d.get("packs"), list):
+        files = [folder / str(name) for name in d["packs"]]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise ValueError(f"{folder}: packs {missing[:3]} listed in {SPECS_FILE} are missing; "
+                             f"{REWRITE.format(folder)}")
+    else:
+        raise ValueError(f"{specs}: not a train.data specs file; {REWRITE.format(folder)}")
+    if not files:
+        raise ValueError(f"{folder}: no packs; write them with `python -m train.data`")
+    return files
+
+
 def load_records(paths: Iterable[str | Path]) -> Iterator[FrameRecord]:
-    """Records from pack files or folders of packs."""
+    """Records from pack files or folders of packs (`pack_files`). The paths are checked now, before
+    any record is read, so a bad one fails fast (ValueError)."""
+    files: list[Path] = []
     for p in paths:
         p = Path(p)
-        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
-        if not files:
-            raise ValueError(f"{p}: no .npz packs; write them with `python -m train.data`")
-        for f in files:
-            yield from load_pack(f)
+        if p.is_dir():
+            files += pack_files(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"{p}: no such pack file or folder; write one with `python -m train.data`")
+    return (rec for f in files for rec in load_pack(f))
+
+
+def prepare_out(out: str | Path, overwrite: bool = False) -> bool:
+    """Make ``out`` ready before rendering and mark it INCOMPLETE. A folder that already holds packs,
+    a specs.json or the marker is refused unless ``overwrite``; then they are removed, after the
+    marker is written, so an interrupted rewrite leaves a folder the loaders refuse. Returns whether
+    the folder is new."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; choose another --out")
+    new = not out.exists()
+    ours = [] if new else [f for f in (out / SPECS_FILE, out / INCOMPLETE_FILE) if f.exists()] + sorted(
+        out.glob(PACK_GLOB))
+    if ours and not overwrite:
+        raise ValueError(f"--out {out} already holds train.data packs; pass --overwrite to replace them or "
+                         "choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE_FILE).write_text("python -m train.data is writing this folder, or was stopped before it "
+                                       "finished; rewrite it with --overwrite\n")
+    for f in ours:
+        if f.name != INCOMPLETE_FILE:
+            f.unlink()
+    return new
 
 
 def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Path, synth_root: str | None = None,
-                per_pack: int = 200, log=print, activity: str | None = None) -> int:
+                per_pack: int = 200, log=print, activity: str | None = None, overwrite: bool = False) -> int:
+    if frames_per_scene < 1 or per_pack < 1:
+        raise ValueError(f"--frames-per-scene must be >= 1 (got {frames_per_scene})" if frames_per_scene < 1
+                         else f"per_pack must be >= 1 (got {per_pack})")
+    if not specs:
+        raise ValueError("no scenes to render: --scenes must be >= 1")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    new = prepare_out(out, overwrite)
     buckets: dict[tuple, list[FrameRecord]] = {}
-    n, t0, written = 0, time.monotonic(), 0
-    for rec in synth_records(specs, frames_per_scene, synth_root, activity=activity):
-        key = rec.depth.shape
-        buckets.setdefault(key, []).append(rec)
-        n += 1
-        if len(buckets[key]) >= per_pack:
-            save_pack(buckets.pop(key), out / f"pack_{written:04d}.npz")
-            written += 1
-        if n % 200 == 0:
-            log(f"[data] {n} frames, {(time.monotonic() - t0) / n * 1000:.0f} ms/frame")
-    for recs in buckets.values():
-        save_pack(recs, out / f"pack_{written:04d}.npz")
-        written += 1
-    (out / "specs.json").write_text(json.dumps([s.__dict__ for s in specs], indent=0))
+    n, t0, packs = 0, time.monotonic(), []
+
+    def save(recs: list[FrameRecord]) -> None:
+        name = f"pack_{len(packs):04d}.npz"
+        packs.append(name)
+        save_pack(recs, out / name)
+
+    try:
+        for rec in synth_records(specs, frames_per_scene, synth_root, activity=activity):
+            key = rec.depth.shape
+            buckets.setdefault(key, []).append(rec)
+            n += 1
+            if len(buckets[key]) >= per_pack:
+                save(buckets.pop(key))
+            if n % 200 == 0:
+                log(f"[data] {n} frames, {(time.monotonic() - t0) / n * 1000:.0f} ms/frame")
+        for recs in buckets.values():
+            save(recs)
+        if not n:
+            raise ValueError("no frames to write (no scene had a frame inside --activity?)")
+        # written last: its presence marks a finished folder, and it names the packs to read
+        (out / SPECS_FILE).write_text(json.dumps({"scenes": [s.__dict__ for s in specs], "frames": n,
+                                                  "frames_per_scene": frames_per_scene, "packs": packs}, indent=0))
+        (out / INCOMPLETE_FILE).unlink()
+    except BaseException:
+        for name in (*packs, SPECS_FILE, INCOMPLETE_FILE):  # a failed run leaves nothing half-written behind
+            (out / name).unlink(missing_ok=True)
+        if new:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     return n
 
 
@@ -198,12 +312,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--activity", default=None,
                     help="only frames inside this hand action (e.g. reach_media_centre: the head model read "
                          "glances during reaches ~5 deg low, docs/gaze_state.md)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace the packs and specs.json already in --out (default: refuse such a folder)")
     args = ap.parse_args(argv)
-    specs = scene_specs(args.scenes, args.seed_base, mounts=tuple(m for m in args.mounts.split(",") if m),
-                        scenarios=tuple(s for s in args.scenarios.split(",") if s))
-    n = write_packs(specs, args.frames_per_scene, args.out, args.synth_root, activity=args.activity)
+    mounts = tuple(m for m in args.mounts.split(",") if m)
+    scenarios = tuple(s for s in args.scenarios.split(",") if s)
+    bad = ("--scenes must be >= 1" if args.scenes < 1 else
+           "--frames-per-scene must be >= 1" if args.frames_per_scene < 1 else
+           "--mounts is empty" if not mounts else "--scenarios is empty" if not scenarios else None)
+    try:
+        if bad:
+            raise ValueError(bad)
+        specs = scene_specs(args.scenes, args.seed_base, mounts=mounts, scenarios=scenarios)
+        n = write_packs(specs, args.frames_per_scene, args.out, args.synth_root, activity=args.activity,
+                        overwrite=args.overwrite)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}; choose another --out", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"[data] wrote {n} frames to {args.out}")
-
 
 if __name__ == "__main__":
     main()

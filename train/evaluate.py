@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from monitor.estimator import body_io
 from monitor.estimator.head_crop import flip_test_angles
 from monitor.estimator.pipeline import PoseEstimator
-from monitor.estimator.session import OnnxModel
+from monitor.estimator.session import ModelLoadError, OnnxModel
 from monitor.frames import FrameSet
 from monitor.metrics import head_pose_metrics, keypoint_metrics
 from train.body import predict
@@ -36,15 +37,43 @@ from train.occlusion import occlude_batch
 from train.rotation import rotate_batch
 
 
-def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.onnx",
+HEAD_FILES = {m: f"head_poseidon_{m}.onnx" for m in ("ir", "depth")}
+BODY_FILE = "body_lite.onnx"
+
+
+def _checked_model(path: Path, task: str, modality: str | None = None) -> OnnxModel:
+    """Load ``path`` and hold it to what its file name promises, by its contract (task, image
+    modality): a depth head saved under the IR name would otherwise be scored on IR crops, and
+    --write-contracts would put those figures into it."""
+    m = OnnxModel(path, ["cpu"])
+    c = m.contract
+    if c.task != task:
+        raise ValueError(f"{path} is a {c.task} model (its contract says so), not {task}; pass the right file")
+    if modality is not None and c.modality != modality:
+        raise ValueError(f"{path} is a head model for {c.modality} images (its contract says so), not {modality}; "
+                         f"name it {HEAD_FILES.get(c.modality, c.modality)}")
+    return m
+
+
+def evaluate_models(models: Path, test: list[str], body_name: str = BODY_FILE,
                     e2e_frames: int | None = None) -> dict:
+    """Every expected model in ``models`` (head_poseidon_ir/depth.onnx, ``body_name``), each checked
+    against its contract; ValueError when the folder is missing or holds none of them, or a file is
+    not the model its name says (ModelLoadError when one cannot be loaded)."""
+    models = Path(models)
+    if not models.is_dir():
+        raise ValueError(f"--models {models}: no such folder")
+    heads = {m: _checked_model(models / name, "head_pose", m) for m, name in HEAD_FILES.items()
+             if (models / name).is_file()}
+    body = _checked_model(models / body_name, "body_joints") if (models / body_name).is_file() else None
+    if not heads and body is None:
+        raise ValueError(f"--models {models} holds none of {', '.join(HEAD_FILES.values())}, {body_name}: "
+                         "nothing to evaluate")
     records = list(load_records(test))
+    if not records:
+        raise ValueError(f"--test {' '.join(test)}: no frames")
     out: dict = {"test": test, "frames": len(records)}
-    for modality in ("ir", "depth"):
-        path = models / f"head_poseidon_{modality}.onnx"
-        if not path.is_file():
-            continue
-        m = OnnxModel(path, ["cpu"])
+    for modality, m in heads.items():
         rays: list = []  # the crops' viewing rays, for the rotation stress test
         x, y = make_crops(records, modality, dict(m.contract.normalisation), max_abs_yaw=TEST_MAX_ABS_YAW,
                           rays=rays)
@@ -62,10 +91,8 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
         out[f"head_{modality}_flip_test_table"] = flipped.table()
         if modality == "depth":
             out.update(_stress_tests(run_flipped, x, y, np.asarray(rays)))
-    body_path = models / body_name
     e2e_step = max(len(records) // e2e_frames, 1) if e2e_frames else 1
-    if body_path.is_file():
-        body = OnnxModel(body_path, ["cpu"])
+    if body is not None:
         c = body.contract
         stride = int(c.outputs[0]["stride"])
         gt, pred, conf = predict(lambda x: body.run(x)[c.outputs[0]["name"]], records, (c.height, c.width), stride,
@@ -88,12 +115,9 @@ def evaluate_models(models: Path, test: list[str], body_name: str = "body_lite.o
                                     c.modality)
         flipped = keypoint_metrics(gt, pred_f, conf_f, names=c.joint_names)
         out["body"].update(labelled_flip_test=flipped.to_dict(), labelled_flip_test_table=flipped.table())
-        for modality in ("ir", "depth"):
-            hp = models / f"head_poseidon_{modality}.onnx"
-            if hp.is_file():
-                head = OnnxModel(hp, ["cpu"])
-                out[f"end_to_end_{modality}"] = _end_to_end(body, head, records[::e2e_step])
-                out[f"end_to_end_{modality}_flip_test"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
+        for modality, head in heads.items():
+            out[f"end_to_end_{modality}"] = _end_to_end(body, head, records[::e2e_step])
+            out[f"end_to_end_{modality}_flip_test"] = _end_to_end(body, head, records[::e2e_step], head_flip=True)
     return out
 
 
@@ -148,7 +172,7 @@ def contract_metrics(res: dict) -> dict[str, dict]:
     return out
 
 
-def write_contract_metrics(models: Path, res: dict, body_name: str = "body_lite.onnx") -> list[Path]:
+def write_contract_metrics(models: Path, res: dict, body_name: str = BODY_FILE) -> list[Path]:
     from exporters.export import set_contract_metrics
 
     written = []
@@ -162,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="models")
     ap.add_argument("--test", nargs="+", required=True)
-    ap.add_argument("--body", default="body_lite.onnx")
+    ap.add_argument("--body", default=None, help=f"body model file in --models (default: {BODY_FILE}, skipped "
+                    "when missing)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--e2e-frames", type=int, default=None, help="end-to-end check on about this many frames")
     ap.add_argument("--write-contracts", action="store_true",
@@ -170,9 +195,21 @@ def main(argv: list[str] | None = None) -> None:
                          "metrics.test / test_flip / test_set; fp16 variants too), so the file states what was "
                          "measured on this test set")
     args = ap.parse_args(argv)
-    res = evaluate_models(Path(args.models), args.test, args.body, args.e2e_frames)
+    body_name = args.body or BODY_FILE
+    try:
+        # everything is checked before the (long) evaluation, and nothing is written on bad input
+        if args.body and not (Path(args.models) / body_name).is_file():
+            raise ValueError(f"--body {Path(args.models) / body_name}: no such model file")
+        if args.e2e_frames is not None and args.e2e_frames < 1:
+            raise ValueError(f"--e2e-frames must be >= 1 (got {args.e2e_frames})")
+        if args.out and (Path(args.out).is_dir() or not Path(args.out).resolve().parent.is_dir()):
+            raise ValueError(f"--out {args.out}: not a file in an existing folder")
+        res = evaluate_models(Path(args.models), args.test, body_name, args.e2e_frames)
+    except (ValueError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.write_contracts:
-        for path in write_contract_metrics(Path(args.models), res, args.body):
+        for path in write_contract_metrics(Path(args.models), res, body_name):
             print(f"wrote the test figures into {path}'s contract")
     for key, value in res.items():
         if key.endswith("_table"):

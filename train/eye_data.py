@@ -14,11 +14,14 @@ Scenes: the `gaze` and `drive` scenarios first (they hold the glances), all
 cameras, the dashboard and mirror mounts (pillar stays the unseen test mount), as train.data.
 
     python -m train.eye_data --out DATA/eyes_train.npz --scenes 1200 --frames-per-scene 4
-    python -m train.eye_data --out DATA/eyes_test.npz --scenes 60 --frames-per-scene 8 --seed-base 10000
+    python -m train.eye_data --out DATA/eyes_test.npz --scenes 60 --frames-per-scene 8 --seed-base 10000 --crops 2
+
+(the test set of the shipped eye model and of train.all takes 2 crops a frame, not the default 4)
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -104,7 +107,7 @@ def render_eye_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_p
 
 def add_set_args(ap: argparse.ArgumentParser, crops_default: int, crops_help: str) -> None:
     """The options of a crop-set command (this one, train.eye_locate_data): output, scenes, crops."""
-    ap.add_argument("--out", required=True, help="npz file to write")
+    ap.add_argument("--out", required=True, help="npz file to write (.npz is added when missing)")
     ap.add_argument("--scenes", type=int, required=True)
     ap.add_argument("--frames-per-scene", type=int, default=4)
     ap.add_argument("--seed-base", type=int, default=0, help="test sets use >= 10000")
@@ -113,17 +116,37 @@ def add_set_args(ap: argparse.ArgumentParser, crops_default: int, crops_help: st
                                                       "or $DMS_SYNTH_ROOT)")
 
 
+def set_out_path(args: argparse.Namespace) -> Path:
+    """The file a crop-set command writes, checked before rendering: numpy's savez adds ".npz" to a
+    name without it, so the path is taken with that suffix (and reported so); counts must be >= 1."""
+    for name in ("scenes", "frames_per_scene", "crops"):
+        if getattr(args, name) < 1:
+            _fail(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(args, name)})")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")
+    if out.is_dir():
+        _fail(f"--out {out} is a folder; name an .npz file")
+    return out
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_set_args(ap, 4, "crops per frame (the first unjittered)")
     ap.add_argument("--labels", choices=LABEL_FRAMES, default="crop",
                     help="gaze relative to the frame each crop was cut in (default) or to the true head")
     args = ap.parse_args(argv)
+    out = set_out_path(args)
     data = render_eye_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, args.labels,
                           synth_root=args.synth_root)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **data)
-    print(f"[eye_data] wrote {len(data['x'])} crops to {args.out}; eyes' midpoint in the head frame "
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **data)
+    print(f"[eye_data] wrote {len(data['x'])} crops to {out}; eyes' midpoint in the head frame "
           f"{np.round(data['eye_offset_mm'], 1).tolist()} mm")
 
 

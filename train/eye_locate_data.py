@@ -18,14 +18,13 @@ there). Scenes as train.eye_data (the same training drivers).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from calib.transforms import rotation_from_vector
 from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDTH, eye_crop
 from monitor.frames import Intrinsics
-from train.eye_data import add_set_args, scene_frames
+from train.eye_data import add_set_args, scene_frames, set_out_path
 
 ROTATION_JITTER_DEG = 5.0
 # head-frame x, y, z: the runtime's guess was off by up to 10 / 23 / 5 mm (|median| per run, 22 validation and
@@ -80,10 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_set_args(ap, 3, "jittered crops per frame")
     args = ap.parse_args(argv)
+    out = set_out_path(args)
     data = render_locate_set(args.scenes, args.frames_per_scene, args.seed_base, args.crops, synth_root=args.synth_root)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **data)
-    print(f"[eye_locate_data] wrote {len(data['x'])} crops to {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **data)
+    print(f"[eye_locate_data] wrote {len(data['x'])} crops to {out}")
 
 
 if __name__ == "__main__":
