@@ -30,6 +30,9 @@ from monitor.metrics import KeypointMetrics, keypoint_metrics
 from train.augment import random_affine
 from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
                             read_onnx_weights)
+from train.options import (BUDGET_HELP, OUT_HELP, Budget, InputError, check_final_loss, check_init, check_numbers,
+                           check_out, count_frames, default_out, open_records, out_folder, positive,
+                           refuse_bad_input, set_threads)
 from train.records import FrameRecord
 
 SIGMA = 7.0
@@ -102,9 +105,11 @@ def load_body_onnx_weights(net: BodyNet, path: str | Path) -> BodyNet:
     return net
 
 
-def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, minutes: float, seed: int = 0,
+def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, minutes: float | None, seed: int = 0,
                batch: int = 16, lr: float = 1e-3, weight_decay: float = 1e-4, max_steps: int | None = None,
                init: str | None = None, log=print) -> tuple[BodyNet, dict]:
+    """Stops at whichever comes first, ``max_steps`` steps or ``minutes`` (train.options.Budget)."""
+    budget = Budget(minutes, max_steps)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = BodyNet(config)
@@ -113,21 +118,14 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(train.images)
-    deadline = time.monotonic() + minutes * 60.0
-    step, losses, t0 = 0, [], time.monotonic()
-    total_steps = max_steps
+    step, losses, t0 = 0, [], budget.start()
     net.train()
     if init:
         freeze_batch_norm(net)  # their statistics are folded into the convolutions
-    while True:
-        if max_steps is not None and step >= max_steps:
-            break
-        if max_steps is None and time.monotonic() > deadline:
-            break
-        # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
-        frac = step / total_steps if total_steps else (time.monotonic() - t0) / (minutes * 60.0)
+    while not budget.done(step):
+        # cosine decay over the budget nearer its end (wall clock: speed varies on a shared CPU)
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(lr, frac)
+            g["lr"] = cosine_lr(lr, budget.progress(step))
         idx = rng.integers(0, n, batch)
         x, t, m = make_batch(train, idx, config, normalisation, rng)
         beliefs = net(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
@@ -141,7 +139,7 @@ def train_body(train: BodyArrays, config: BodyNetConfig, normalisation: dict, mi
             log(f"[body {config.name}] step {step} loss {np.mean(losses[-100:]):.3f} "
                 f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step")
     net = net.to(memory_format=torch.contiguous_format).eval()
-    return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay,
+    return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "weight_decay": weight_decay,
                  "final_loss": float(np.mean(losses[-100:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1), "train_frames": n, "seed": seed,
                  "init": str(init) if init else None}
@@ -176,19 +174,17 @@ def evaluate_torch(net: BodyNet, records: Iterable[FrameRecord], normalisation: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from train.data import load_records
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", nargs="+", required=True, help="shard directories (synthetic) for training")
-    ap.add_argument("--test", nargs="+", required=True, help="held-out shard directories")
+    ap.add_argument("--train", nargs="+", required=True, help="train.data pack files or folders for training")
+    ap.add_argument("--test", nargs="+", required=True, help="held-out train.data pack files or folders")
     ap.add_argument("--config", default="body_lite", choices=sorted(CONFIGS))
-    ap.add_argument("--minutes", type=float, default=20.0)
-    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--minutes", type=float, default=20.0, help=f"wall-clock budget (default 20); {BUDGET_HELP}")
+    ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="models")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="<config>"))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
     ap.add_argument("--max-frames", type=int, default=None, help="use at most this many training frames")
     ap.add_argument("--max-test", type=int, default=None, help="evaluate on at most this many test frames")
     ap.add_argument("--init", default=None, metavar="MODEL.onnx",
@@ -196,31 +192,49 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--oversample", type=float, default=2.0,
                     help="training copies are kept at this multiple of the letterbox scale")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
     from itertools import islice
 
     from exporters.export import BODY_NORMALISATION, body_contract, export_model
 
     config = CONFIGS[args.config]
     norm = dict(BODY_NORMALISATION)
-    train = reduce_records(islice(load_records(args.train), args.max_frames), tuple(config.input_hw),
-                           oversample=args.oversample)
+    args.out = args.out or default_out(config.name)
+    with refuse_bad_input():  # everything is checked before the training starts
+        check_numbers(args)
+        for name in ("max_frames", "max_test"):
+            if getattr(args, name) is not None and getattr(args, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(args, name)}")
+        positive(args.oversample, "--oversample", "a positive multiple of the letterbox scale")
+        check_out(args.out)
+        check_init(lambda p: load_body_onnx_weights(BodyNet(config), p), args.init,
+                   f"an ONNX export of {config.name}")
+        set_threads(args.threads)
+        # the test set is read after training: open and count it now
+        open_records(args.test, "--test", "train.body")
+        if count_frames(args.test) == 0:
+            raise InputError(f"--test {' '.join(args.test)}: no frames")
+        try:
+            train = reduce_records(islice(open_records(args.train, "--train", "train.body"), args.max_frames),
+                                   tuple(config.input_hw), oversample=args.oversample)
+        except ValueError as exc:  # no usable frames
+            raise InputError(f"--train: {exc}") from None
     print(f"[body] {len(train.images)} training frames")
-    net, info = train_body(train, config, norm, args.minutes, args.seed, args.batch, args.lr,
-                           max_steps=args.max_steps, init=args.init)
-    info["train_sets"] = args.train
-    test = list(islice(load_records(args.test), args.max_test))
-    metrics = evaluate_torch(net, test, norm)
-    print(metrics.table())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data_desc = f"synthetic shards {args.train}; test {args.test}"
-    contract = body_contract(config, True, data_desc, {"test": metrics.to_dict(), "training": info})
-    torch.save(net.state_dict(), out / f"{config.name}.pt")  # for fine-tuning
-    rep = export_model(ExportHead(net), out / f"{config.name}.onnx", contract)
-    print(rep.line())
-    (out / f"{config.name}.metrics.json").write_text(json.dumps({"metrics": metrics.to_dict(), "training": info,
-                                                                   "export": rep.__dict__}, indent=1))
+    with out_folder(args.out) as out:
+        net, info = train_body(train, config, norm, args.minutes, args.seed, args.batch, args.lr,
+                               max_steps=args.max_steps, init=args.init)
+        check_final_loss(info)
+        info["train_sets"] = args.train
+        test = list(islice(open_records(args.test, "--test", "train.body"), args.max_test))
+        metrics = evaluate_torch(net, test, norm)
+        print(metrics.table())
+        data_desc = f"synthetic shards {args.train}; test {args.test}"
+        contract = body_contract(config, True, data_desc, {"test": metrics.to_dict(), "training": info})
+        torch.save(net.state_dict(), out / f"{config.name}.pt")  # for fine-tuning
+        rep = export_model(ExportHead(net), out / f"{config.name}.onnx", contract)
+        print(rep.line())
+        (out / f"{config.name}.metrics.json").write_text(json.dumps({"metrics": metrics.to_dict(), "training": info,
+                                                                       "export": rep.__dict__}, indent=1))
+    print(f"wrote the model to {out}")
 
 
 if __name__ == "__main__":

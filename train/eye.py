@@ -23,6 +23,9 @@ import torch
 from exporters.eye_net import ANGLE_SCALE, OUTPUT_ORDER, EyeGazeNet
 from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr
+from train.options import (BUDGET_HELP, EYE_SET, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
+                           check_numbers, check_out, default_out, load_crop_set, out_folder, refuse_bad_input,
+                           set_threads)
 
 DEFAULT_LOCATOR = "eye_locate_ir.onnx"  # train.eye_locate's model
 
@@ -75,11 +78,13 @@ def spread_nll(sq_error: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
     return (sq_error / (2.0 * spread ** 2) + 2.0 * torch.log(spread)).mean()
 
 
-def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, batch: int = 64,
+def train_eye(x: np.ndarray, y: np.ndarray, minutes: float | None, lr: float = 2e-3, batch: int = 64,
               seed: int = 0, max_steps: int | None = None, balance: float = 0.0,
               log=print) -> tuple[EyeGazeNet, dict]:
+    """Stops at whichever comes first, ``max_steps`` steps or ``minutes`` (train.options.Budget)."""
     if len(x) == 0:
         raise ValueError("no eye crops to train on")
+    budget = Budget(minutes, max_steps)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     sample_p = balance_weights(y, balance)
@@ -87,14 +92,11 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, ba
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
     mirror = torch.tensor([-1.0, 1.0])
-    t0, step, losses = time.monotonic(), 0, []
+    t0, step, losses = budget.start(), 0, []
     net.train()
-    while True:
-        frac = step / max_steps if max_steps else (time.monotonic() - t0) / (minutes * 60.0)
-        if frac >= 1.0:
-            break
+    while not budget.done(step):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(lr, frac)
+            g["lr"] = cosine_lr(lr, budget.progress(step))
         idx = torch.from_numpy(rng.choice(len(x), batch, p=sample_p) if sample_p is not None
                                else rng.integers(0, len(x), batch))
         xb, yb = xt[idx][:, None], yt[idx]
@@ -117,7 +119,7 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float, lr: float = 2e-3, ba
             log(f"[eye] step {step} loss {np.mean(losses[-500:]):.4f} "
                 f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
     net.eval()
-    return net, {"steps": step, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x), "balance": balance,
+    return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x), "balance": balance,
                  "final_loss": float(np.mean(losses[-500:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1)}
 
@@ -194,9 +196,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_data")
-    ap.add_argument("--test", required=True)
-    ap.add_argument("--minutes", type=float, default=20.0)
-    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--test", required=True, help="a held-out npz set from python -m train.eye_data")
+    ap.add_argument("--minutes", type=float, default=20.0, help=f"wall-clock budget (default 20); {BUDGET_HELP}")
+    ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
@@ -208,41 +210,55 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"eye locator file (next to the exported model) that centres the crops at run time "
                          f"(default {DEFAULT_LOCATOR}, python -m train.eye_locate; '' for none: crops at the head "
                          "centre's guess)")
-    ap.add_argument("--out", default="models")
+    ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="eye"))
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    sets = [np.load(p) for p in args.train]
+    args.out = args.out or default_out("eye")
+    with refuse_bad_input():  # everything is checked and loaded before the training starts
+        check_numbers(args)
+        at_least_zero(args.balance, "--balance")
+        check_out(args.out)
+        shape = (CROP_HEIGHT, CROP_WIDTH)
+        sets = [load_crop_set(p, "--train", EYE_SET, ("x", "y", "eye_offset_mm", "seed"), shape, "train.eye")
+                for p in args.train]
+        test = load_crop_set(args.test, "--test", EYE_SET, ("x", "y", "first"), shape, "train.eye")
+        frames = {label_frame_of(st) for st in sets}
+        if len(frames) > 1:
+            raise InputError(f"the training sets mix label frames {sorted(frames)}: regenerate them with one --labels")
+        test_frame = label_frame_of(test)
+        if frames != {test_frame}:
+            raise InputError(f"the test set's labels are in the {test_frame!r} frame, the training sets' in "
+                             f"{sorted(frames)[0]!r}: the jittered figures would compare different labels")
+        set_threads(args.threads)
     x = np.concatenate([s["x"] for s in sets])
     y = np.concatenate([s["y"] for s in sets])
     offset = np.median(np.stack([s["eye_offset_mm"] for s in sets]), axis=0)
-    test = np.load(args.test)
-    frames = {label_frame_of(st) for st in sets}
-    if len(frames) > 1:
-        raise SystemExit(f"the training sets mix label frames {sorted(frames)}: regenerate them with one --labels")
-    test_frame = label_frame_of(test)
-    if frames != {test_frame}:
-        raise SystemExit(f"the test set's labels are in the {test_frame!r} frame, the training sets' in "
-                         f"{sorted(frames)[0]!r}: the jittered figures would compare different labels")
-    net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps, args.balance)
-    info["label_frame"] = frames.pop()
+    for st in sets:  # the concatenation holds the crops now
+        del st["x"]
+    with out_folder(args.out) as out:
+        net, info = train_eye(x, y, args.minutes, args.lr, args.batch, args.seed, args.max_steps, args.balance)
+        check_final_loss(info)
+        info["label_frame"] = frames.pop()
 
-    def run(b: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy(b)).numpy()
+        def run(b: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return net(torch.from_numpy(b)).numpy()
 
-    metrics = evaluate_sets(run, test)
-    print(json.dumps(metrics, indent=1))
-    out = Path(args.out)
-    desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
-    report = export_model(net, out / "eye_gaze_ir.onnx",
-                          eye_contract(True, desc, offset, metrics, net.output_order, args.locator), fp16=False)
-    print(report.line())
-    (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
-                                                            "eye_offset_mm": offset.tolist()}, indent=1))
-    seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
-    card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line(), seeds)
-    print(f"wrote {card}")
+        metrics = evaluate_sets(run, test)
+        print(json.dumps(metrics, indent=1))
+        desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
+        report = export_model(net, out / "eye_gaze_ir.onnx",
+                              eye_contract(True, desc, offset, metrics, net.output_order, args.locator), fp16=False)
+        print(report.line())
+        (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
+                                                                "eye_offset_mm": offset.tolist()}, indent=1))
+        seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+        card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line(), seeds)
+        print(f"wrote {card}")
+    if args.locator and not (out / args.locator).is_file():
+        # the contract names the locator; the runtime refuses the model until it sits beside it
+        print(f"note: the contract names the locator {args.locator}, which is not in {out}: put it there "
+              "(python -m train.eye_locate --out the same folder, or copy models/eye_locate_ir.onnx) "
+              "before running this model, or retrain with --locator ''")
 
 
 def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str,

@@ -26,6 +26,8 @@ from exporters.eye_net import LOCATE_ORDER, LOCATE_SCALE_MM, EyeLocateNet
 from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDTH
 from train.eye_locate_data import CENTRE_CLIP_SD, CENTRE_SD_MM
 from train.finetune import cosine_lr
+from train.options import (BUDGET_HELP, LOCATE_SET, OUT_HELP, Budget, check_final_loss, check_numbers, check_out,
+                           default_out, load_crop_set, out_folder, refuse_bad_input, set_threads)
 
 MODEL_NAME = "eye_locate_ir"
 HIDDEN_LOSS_WEIGHT = 0.1
@@ -62,13 +64,15 @@ def locate_metrics(pred: np.ndarray, truth: np.ndarray, hidden: np.ndarray | Non
 
 def train_locator(x: np.ndarray, y: np.ndarray, hidden: np.ndarray, lr: float = 2e-3, batch: int = 64,
                   seed: int = 0, max_steps: int = 8000, hidden_weight: float = HIDDEN_LOSS_WEIGHT,
-                  log=print) -> tuple[EyeLocateNet, dict]:
+                  minutes: float | None = None, log=print) -> tuple[EyeLocateNet, dict]:
+    """Stops at whichever comes first, ``max_steps`` steps or ``minutes`` (None: no wall-clock cap)."""
     if len(x) == 0:
         raise ValueError("no locator crops to train on")
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if len(hidden) != len(x):
         raise ValueError(f"{len(hidden)} eyewear labels for {len(x)} crops")
+    budget = Budget(minutes, max_steps)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = EyeLocateNet()
@@ -76,11 +80,11 @@ def train_locator(x: np.ndarray, y: np.ndarray, hidden: np.ndarray, lr: float = 
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
     ht = torch.from_numpy(np.asarray(hidden, np.float32))
     mirror = torch.tensor([-1.0, 1.0])
-    t0, losses = time.monotonic(), []
+    t0, losses, step = budget.start(), [], 0
     net.train()
-    for step in range(max_steps):
+    while not budget.done(step):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(lr, step / max_steps)
+            g["lr"] = cosine_lr(lr, budget.progress(step))
         idx = torch.from_numpy(rng.integers(0, len(x), batch))
         xb, yb, hb = xt[idx][:, None], yt[idx], ht[idx]
         flip = torch.from_numpy(rng.uniform(size=batch) < 0.5)
@@ -95,11 +99,12 @@ def train_locator(x: np.ndarray, y: np.ndarray, hidden: np.ndarray, lr: float = 
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        if (step + 1) % 500 == 0:
-            log(f"[eye_locate] step {step + 1} loss {np.mean(losses[-500:]):.4f} "
-                f"{(time.monotonic() - t0) / (step + 1) * 1000:.0f} ms/step", flush=True)
+        step += 1
+        if step % 500 == 0:
+            log(f"[eye_locate] step {step} loss {np.mean(losses[-500:]):.4f} "
+                f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
     net.eval()
-    return net, {"steps": max_steps, "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
+    return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
                  "hidden_weight": hidden_weight,
                  "final_loss": float(np.mean(losses[-500:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1)}
@@ -125,40 +130,44 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_locate_data")
-    ap.add_argument("--test", required=True)
-    ap.add_argument("--max-steps", type=int, default=8000)
+    ap.add_argument("--test", required=True, help="a held-out npz set from python -m train.eye_locate_data")
+    ap.add_argument("--max-steps", type=int, default=8000, help=f"step budget (default 8000); {BUDGET_HELP}")
+    ap.add_argument("--minutes", type=float, default=None, help="wall-clock cap (default: none, the steps alone)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--out", default="models")
+    ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="eye_locate"))
     args = ap.parse_args(argv)
-    if args.max_steps < 1:
-        ap.error("--max-steps must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    sets = [np.load(p) for p in args.train]
+    args.out = args.out or default_out("eye_locate")
+    with refuse_bad_input():  # everything is checked and loaded before the training starts
+        check_numbers(args)
+        check_out(args.out)
+        shape = (LOCATE_HEIGHT, LOCATE_WIDTH)
+        sets = [load_crop_set(p, "--train", LOCATE_SET, ("x", "y", "hidden", "seed"), shape, "train.eye_locate")
+                for p in args.train]
+        test = load_crop_set(args.test, "--test", LOCATE_SET, ("x", "y", "hidden"), shape, "train.eye_locate")
+        set_threads(args.threads)
     x = np.concatenate([s["x"] for s in sets])
     y = np.concatenate([s["y"] for s in sets])
-    missing = [p for p, st in zip(args.train + [args.test], sets + [np.load(args.test)]) if "hidden" not in st]
-    if missing:
-        raise SystemExit(f"{missing}: no eyewear labels ('hidden'); regenerate with python -m train.eye_locate_data")
     hidden = np.concatenate([s["hidden"] for s in sets])
-    test = np.load(args.test)
-    net, info = train_locator(x, y, hidden, args.lr, args.batch, args.seed, args.max_steps)
-    with torch.no_grad():
-        pred = np.concatenate([net(torch.from_numpy(test["x"][i:i + 1024, None].astype(np.float32))).numpy()
-                               for i in range(0, len(test["x"]), 1024)])
-    metrics = asdict(locate_metrics(pred, test["y"], test["hidden"]))
-    print(json.dumps(metrics, indent=1))
-    out = Path(args.out)
-    desc = f"synthetic IR locator crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}"
-    report = export_model(net, out / f"{MODEL_NAME}.onnx", locate_contract(True, desc, metrics), fp16=False)
-    print(report.line())
-    (out / f"{MODEL_NAME}.train.json").write_text(json.dumps({"train": info, "test": metrics}, indent=1))
-    seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
-    card = write_card(out / f"{MODEL_NAME}.md", info, metrics, args, report.line(), seeds)
-    print(f"wrote {card}")
+    for st in sets:  # the concatenation holds the crops now
+        del st["x"]
+    with out_folder(args.out) as out:
+        net, info = train_locator(x, y, hidden, args.lr, args.batch, args.seed, args.max_steps, minutes=args.minutes)
+        check_final_loss(info)
+        with torch.no_grad():
+            pred = np.concatenate([net(torch.from_numpy(test["x"][i:i + 1024, None].astype(np.float32))).numpy()
+                                   for i in range(0, len(test["x"]), 1024)])
+        metrics = asdict(locate_metrics(pred, test["y"], test["hidden"]))
+        print(json.dumps(metrics, indent=1))
+        desc = f"synthetic IR locator crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}"
+        report = export_model(net, out / f"{MODEL_NAME}.onnx", locate_contract(True, desc, metrics), fp16=False)
+        print(report.line())
+        (out / f"{MODEL_NAME}.train.json").write_text(json.dumps({"train": info, "test": metrics}, indent=1))
+        seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+        card = write_card(out / f"{MODEL_NAME}.md", info, metrics, args, report.line(), seeds)
+        print(f"wrote {card}")
 
 
 def write_card(path: Path, info: dict, m: dict, args: argparse.Namespace, export_line: str,
@@ -166,7 +175,8 @@ def write_card(path: Path, info: dict, m: dict, args: argparse.Namespace, export
     """The model card: data, command and the figures this run measured (docs/models.md, Eye gaze)."""
     from train.eye_locate_data import ROTATION_JITTER_DEG
     scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
-    cmd = (f"python -m train.eye_locate --train {' '.join(args.train)} --test {args.test} --max-steps {args.max_steps} "
+    cap = f" --minutes {args.minutes:g}" if args.minutes else ""
+    cmd = (f"python -m train.eye_locate --train {' '.join(args.train)} --test {args.test} --max-steps {args.max_steps}{cap} "
            f"--lr {args.lr:g} --batch {args.batch} --seed {args.seed} --threads {args.threads} --out {args.out}")
     sd = " / ".join(f"{v:g}" for v in CENTRE_SD_MM)
     text = f"""# {MODEL_NAME}

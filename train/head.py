@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -25,6 +24,9 @@ from monitor.metrics import HeadPoseMetrics, head_pose_metrics
 from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_lr, freeze_batch_norm,
                             read_onnx_weights)
 from train.occlusion import occlude_batch
+from train.options import (BUDGET_HELP, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
+                           check_init, check_numbers, check_out, default_out, fraction, open_records,
+                           out_folder, refuse_bad_input, set_threads)
 from train.rotation import rotate_batch
 from train.records import FrameRecord
 
@@ -90,11 +92,12 @@ def pose_balance_weights(ypr: np.ndarray, power: float, bin_deg: float = 10.0,
     return w / w.sum()
 
 
-def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batch: int = 64, lr: float = 1e-3,
+def train_head(x: np.ndarray, y: np.ndarray, minutes: float | None, seed: int = 0, batch: int = 64, lr: float = 1e-3,
                weight_decay: float = 1e-4, max_steps: int | None = None, dropout: float = 0.5,
                init: str | None = None, balance: float = 0.0, occlusion: float = 0.0,
                rays: np.ndarray | None = None, rotation: float = 0.0,
                max_rotation_deg: float = MAX_ROTATION_DEG, log=print) -> tuple[PoseidonNet, dict]:
+    """Stops at whichever comes first, ``max_steps`` steps or ``minutes`` (train.options.Budget)."""
     if len(x) == 0:
         raise ValueError("no head crops to train on: check that the records carry head labels and images")
     if rotation > 0 and (rays is None or len(rays) != len(x)):
@@ -102,26 +105,20 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     sample_p = pose_balance_weights(y, balance)
-    net = PoseidonNet(dropout=dropout)
-    if init and init.endswith(".onnx"):
-        load_onnx_weights(net, init)
-    elif init:
-        net.load_state_dict(torch.load(init))
+    budget = Budget(minutes, max_steps)
+    net = load_init(PoseidonNet(dropout=dropout), init)
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convs on CPU
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     flip_sign = torch.tensor([-1.0, 1.0, -1.0])
-    t0, step, losses, total = time.monotonic(), 0, [], max_steps
+    t0, step, losses = budget.start(), 0, []
     net.train()
     if init and init.endswith(".onnx"):
         freeze_batch_norm(net)  # its statistics were folded into the convolutions
-    while True:
-        if (max_steps is not None and step >= max_steps) or (max_steps is None and time.monotonic() - t0 > minutes * 60):
-            break
-        # cosine decay over the step budget, or over the wall-clock budget (speed varies on a shared CPU)
-        frac = step / total if total else (time.monotonic() - t0) / (minutes * 60.0)
+    while not budget.done(step):
+        # cosine decay over the budget nearer its end (wall clock: speed varies on a shared CPU)
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(lr, frac)
+            g["lr"] = cosine_lr(lr, budget.progress(step))
         idx = torch.from_numpy(rng.choice(len(x), batch, p=sample_p) if sample_p is not None
                                else rng.integers(0, len(x), batch))
         xb, yb = xt[idx], yt[idx]
@@ -143,7 +140,8 @@ def train_head(x: np.ndarray, y: np.ndarray, minutes: float, seed: int = 0, batc
             log(f"[head] step {step} loss {np.mean(losses[-200:]):.4f} "
                 f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step")
     net = net.to(memory_format=torch.contiguous_format).eval()
-    return net, {"steps": step, "batch": batch, "lr": lr, "weight_decay": weight_decay, "dropout": dropout,
+    return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr,
+                 "weight_decay": weight_decay, "dropout": dropout,
                  "final_loss": float(np.mean(losses[-200:])) if losses else None,
                  "train_seconds": round(time.monotonic() - t0, 1), "train_crops": len(x), "seed": seed,
                  "balance": balance, "balance_max_ratio": BALANCE_MAX_RATIO if balance > 0 else None,
@@ -165,14 +163,13 @@ def torch_runner(net: PoseidonNet):
 
 def main(argv: list[str] | None = None) -> None:
     from exporters.export import HEAD_NORMALISATION, export_model, head_contract
-    from train.data import load_records
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", nargs="+", required=True)
-    ap.add_argument("--test", nargs="+", required=True)
+    ap.add_argument("--train", nargs="+", required=True, help="train.data pack files or folders")
+    ap.add_argument("--test", nargs="+", required=True, help="held-out train.data pack files or folders")
     ap.add_argument("--modality", choices=("ir", "depth"), required=True)
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--minutes", type=float, default=10.0, help=f"wall-clock budget (default 10); {BUDGET_HELP}")
+    ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--jitter", type=int, default=3, help="jittered crops per training frame")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -195,40 +192,65 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-rotation", type=float, default=MAX_ROTATION_DEG,
                     help="largest in-plane rotation, degrees either way")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="models")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="head-<modality>"))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
     if (args.occlusion or args.rotation) and args.modality != "depth":
         ap.error("--occlusion and --rotation work on normalised depth crops; they have no IR counterpart yet")
-    for name in ("occlusion", "rotation"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            ap.error(f"--{name} is a fraction of the crops, 0..1; got {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
+    args.out = args.out or default_out(f"head-{args.modality}")
     norm = HEAD_NORMALISATION[args.modality]
-    rng = np.random.default_rng(args.seed)
     rays: list = []
-    x, y = make_crops(load_records(args.train), args.modality, norm, args.jitter, rng,
-                      centre_sd=args.centre_sd, scale_range=args.scale_range, rays=rays)
-    xt, yt = make_crops(load_records(args.test), args.modality, norm, max_abs_yaw=TEST_MAX_ABS_YAW)
+    with refuse_bad_input():  # everything is checked and loaded before the training starts
+        check_numbers(args)
+        rng = np.random.default_rng(args.seed)
+        for name in ("occlusion", "rotation"):
+            fraction(getattr(args, name), f"--{name}")
+        if args.jitter < 0:
+            raise InputError(f"--jitter must be 0 or more, got {args.jitter}")
+        fraction(args.dropout, "--dropout", upper_open=True)
+        fraction(args.scale_range, "--scale-range", upper_open=True)  # distances scale by 1 +- it
+        for name in ("centre_sd", "balance", "max_rotation"):
+            at_least_zero(getattr(args, name), "--" + name.replace("_", "-"))
+        check_out(args.out)
+        check_init(lambda p: load_init(PoseidonNet(), p), args.init,
+                   "a POSEidon head model (.onnx export or .pt state dict)")
+        set_threads(args.threads)
+        x, y = make_crops(open_records(args.train, "--train", "train.head"), args.modality, norm, args.jitter, rng,
+                          centre_sd=args.centre_sd, scale_range=args.scale_range, rays=rays)
+        xt, yt = make_crops(open_records(args.test, "--test", "train.head"), args.modality, norm,
+                            max_abs_yaw=TEST_MAX_ABS_YAW)
+        for option, n in (("--train", len(x)), ("--test", len(xt))):
+            if n == 0:
+                raise InputError(f"{option}: no usable head crops (frames need head labels, a {args.modality} "
+                                 "image and the head mostly inside it)")
     print(f"[head {args.modality}] {len(x)} training crops, {len(xt)} test crops")
-    net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
-                           dropout=args.dropout, init=args.init, balance=args.balance,
-                           occlusion=args.occlusion, rays=np.asarray(rays), rotation=args.rotation,
-                           max_rotation_deg=args.max_rotation)
-    info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range,
-                train_sets=args.train)
-    metrics = evaluate(torch_runner(net), xt, yt)
-    print(metrics.table())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    contract = head_contract(args.modality, True, f"synthetic shards {args.train}; test {args.test}",
-                             {"test": metrics.to_dict(), "training": info})
-    torch.save(net.state_dict(), out / f"head_poseidon_{args.modality}.pt")  # for fine-tuning (--init)
-    rep = export_model(net, out / f"head_poseidon_{args.modality}.onnx", contract)
-    print(rep.line())
-    (out / f"head_poseidon_{args.modality}.metrics.json").write_text(
-        json.dumps({"metrics": metrics.to_dict(), "training": info, "export": rep.__dict__}, indent=1))
+    with out_folder(args.out) as out:
+        net, info = train_head(x, y, args.minutes, args.seed, args.batch, args.lr, max_steps=args.max_steps,
+                               dropout=args.dropout, init=args.init, balance=args.balance,
+                               occlusion=args.occlusion, rays=np.asarray(rays), rotation=args.rotation,
+                               max_rotation_deg=args.max_rotation)
+        check_final_loss(info)
+        info.update(init=args.init, jitter=args.jitter, centre_sd=args.centre_sd, scale_range=args.scale_range,
+                    train_sets=args.train)
+        metrics = evaluate(torch_runner(net), xt, yt)
+        print(metrics.table())
+        contract = head_contract(args.modality, True, f"synthetic shards {args.train}; test {args.test}",
+                                 {"test": metrics.to_dict(), "training": info})
+        torch.save(net.state_dict(), out / f"head_poseidon_{args.modality}.pt")  # for fine-tuning (--init)
+        rep = export_model(net, out / f"head_poseidon_{args.modality}.onnx", contract)
+        print(rep.line())
+        (out / f"head_poseidon_{args.modality}.metrics.json").write_text(
+            json.dumps({"metrics": metrics.to_dict(), "training": info, "export": rep.__dict__}, indent=1))
+    print(f"wrote the model to {out}")
 
+
+def load_init(net: PoseidonNet, init: str | None) -> PoseidonNet:
+    """--init: an exported .onnx (batch norms folded: freeze them) or a .pt state dict."""
+    if init and init.endswith(".onnx"):
+        load_onnx_weights(net, init)
+    elif init:
+        net.load_state_dict(torch.load(init))
+    return net
 
 
 def load_onnx_weights(net: PoseidonNet, path: str) -> PoseidonNet:
