@@ -228,3 +228,25 @@ def test_eye_prints_no_locator_note_when_the_locator_is_there_or_none_is_named(t
     main(_argv("eye", data, tmp_path / "a"))
     main(_argv("eye", data, tmp_path / "b", "--locator", ""))
     assert "note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind, default", [("head", 10.0), ("body", 20.0), ("eye", 20.0)])
+def test_max_steps_alone_has_no_clock_cap_and_neither_gives_the_default_minutes(monkeypatch, tmp_path, data,
+                                                                                 kind, default):
+    """--max-steps alone meant the steps alone before the budget was shared; the default --minutes
+    must not become a cap then (it would change the steps and the learning-rate schedule)."""
+    import importlib
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def trained(*a, **k):
+        seen.append(a[3] if kind == "body" else a[2])  # the minutes argument
+        raise Stop
+    monkeypatch.setattr(importlib.import_module(f"train.{kind}"), TRAIN_FN[kind], trained)
+    argv = _argv(kind, data, tmp_path / "out")  # gives --max-steps 2, no --minutes
+    for args in (argv, [a for a in argv if a not in ("--max-steps", "2")], [*argv, "--minutes", "5"]):
+        with pytest.raises(Stop):
+            _main(kind)(args)
+    assert seen == [None, default, 5.0]

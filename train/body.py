@@ -32,7 +32,7 @@ from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_l
                             read_onnx_weights)
 from train.options import (BUDGET_HELP, OUT_HELP, Budget, InputError, check_final_loss, check_init, check_numbers,
                            check_out, count_frames, default_out, open_records, out_folder, positive,
-                           refuse_bad_input, set_threads)
+                           refuse_bad_input, set_threads, resolve_minutes)
 from train.records import FrameRecord
 
 SIGMA = 7.0
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train", nargs="+", required=True, help="train.data pack files or folders for training")
     ap.add_argument("--test", nargs="+", required=True, help="held-out train.data pack files or folders")
     ap.add_argument("--config", default="body_lite", choices=sorted(CONFIGS))
-    ap.add_argument("--minutes", type=float, default=20.0, help=f"wall-clock budget (default 20); {BUDGET_HELP}")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help=f"wall-clock budget (default 20 when --max-steps is not given, else none); {BUDGET_HELP}")
     ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--oversample", type=float, default=2.0,
                     help="training copies are kept at this multiple of the letterbox scale")
     args = ap.parse_args(argv)
+    args.minutes = resolve_minutes(args.minutes, args.max_steps, 20.0)
     from itertools import islice
 
     from exporters.export import BODY_NORMALISATION, body_contract, export_model

@@ -25,7 +25,7 @@ from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr
 from train.options import (BUDGET_HELP, EYE_SET, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
                            check_numbers, check_out, default_out, load_crop_set, out_folder, refuse_bad_input,
-                           set_threads)
+                           set_threads, resolve_minutes)
 
 DEFAULT_LOCATOR = "eye_locate_ir.onnx"  # train.eye_locate's model
 
@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_data")
     ap.add_argument("--test", required=True, help="a held-out npz set from python -m train.eye_data")
-    ap.add_argument("--minutes", type=float, default=20.0, help=f"wall-clock budget (default 20); {BUDGET_HELP}")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help=f"wall-clock budget (default 20 when --max-steps is not given, else none); {BUDGET_HELP}")
     ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                          "centre's guess)")
     ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="eye"))
     args = ap.parse_args(argv)
+    args.minutes = resolve_minutes(args.minutes, args.max_steps, 20.0)
     args.out = args.out or default_out("eye")
     with refuse_bad_input():  # everything is checked and loaded before the training starts
         check_numbers(args)
@@ -273,7 +275,8 @@ def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, 
                 "crop's)" if info["balance"] > 0 else "crops drawn uniformly")
     scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
     steps = f" --max-steps {args.max_steps}" if args.max_steps else ""
-    cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test} --minutes {args.minutes:g}{steps} "
+    cap = f" --minutes {args.minutes:g}" if args.minutes is not None else ""
+    cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test}{cap}{steps} "
            f"--lr {args.lr:g} --batch {args.batch} --balance {args.balance:g} --seed {args.seed} --threads {args.threads} --out {args.out}")
     text = f"""# eye_gaze_ir
 

@@ -26,7 +26,7 @@ from train.finetune import (batch_norms_to_identity, copy_conv_weights, cosine_l
 from train.occlusion import occlude_batch
 from train.options import (BUDGET_HELP, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
                            check_init, check_numbers, check_out, default_out, fraction, open_records,
-                           out_folder, refuse_bad_input, set_threads)
+                           out_folder, refuse_bad_input, set_threads, resolve_minutes)
 from train.rotation import rotate_batch
 from train.records import FrameRecord
 
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train", nargs="+", required=True, help="train.data pack files or folders")
     ap.add_argument("--test", nargs="+", required=True, help="held-out train.data pack files or folders")
     ap.add_argument("--modality", choices=("ir", "depth"), required=True)
-    ap.add_argument("--minutes", type=float, default=10.0, help=f"wall-clock budget (default 10); {BUDGET_HELP}")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help=f"wall-clock budget (default 10 when --max-steps is not given, else none); {BUDGET_HELP}")
     ap.add_argument("--max-steps", type=int, default=None, help="step budget (default: none, --minutes alone)")
     ap.add_argument("--jitter", type=int, default=3, help="jittered crops per training frame")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help=OUT_HELP.format(kind="head-<modality>"))
     ap.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
+    args.minutes = resolve_minutes(args.minutes, args.max_steps, 10.0)
     if (args.occlusion or args.rotation) and args.modality != "depth":
         ap.error("--occlusion and --rotation work on normalised depth crops; they have no IR counterpart yet")
     args.out = args.out or default_out(f"head-{args.modality}")

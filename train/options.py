@@ -117,6 +117,12 @@ class Budget:
         return "steps" if self.max_steps is not None and step >= self.max_steps else "minutes"
 
 
+def resolve_minutes(minutes: float | None, max_steps: int | None, default: float) -> float | None:
+    """--minutes as given; without it, the trainer's default only when --max-steps is not given
+    either, so --max-steps alone means the steps alone (no clock cap), as it always did."""
+    return default if minutes is None and max_steps is None else minutes
+
+
 BUDGET_HELP = ("training stops at whichever comes first, --max-steps or --minutes (the other is a cap); "
                "the cosine learning rate follows the one nearer its end")
 
