@@ -112,7 +112,8 @@ def cmd_head_frame(a: argparse.Namespace) -> None:
     from calib.head_frame import head_frame
     from monitor.geometry import matrix_to_euler
     data = read_json(a.landmarks, "landmarks")
-    if isinstance(data, dict):  # a synthetic label, or its head object, holds them as head.landmarks_mm
+    if isinstance(data, dict):  # a labels-file line, a synthetic label or its head object: head.landmarks_mm
+        data = data["labels"] if isinstance(data.get("labels"), dict) else data  # {"frame": N, "labels": {...}}
         data = data.get("head", data) if isinstance(data.get("head"), dict) else data
         data = data.get("landmarks", data.get("landmarks_mm", data))
     try:

@@ -7,7 +7,7 @@ models again. The stage is the pipeline's own (monitor/gaze/stage.py) fed the sa
 the same device times, the camera pose the synthetic source stated (truth.camera.extrinsics);
 the evaluation is monitor/gaze/evaluate_run.py's. Nothing in the run folders is changed. The
 layout and calibration are the ones given here (default: the synthetic cabin, none), not read back
-from the run.
+from the run; the distraction thresholds are the run's own (summary.json run.distraction).
 
     python scripts/gaze_rerun.py runs/g_*                      # the stage as shipped
     python scripts/gaze_rerun.py runs/g_* --no-road-ahead      # without road-ahead auto-calibration
@@ -16,6 +16,7 @@ from the run.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calib.driver_calibration import DriverCalibration  # noqa: E402
 from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
-from monitor.gaze.evaluate_run import (evaluate_gaze, format_pooled_details, format_report,  # noqa: E402
-                                       pooled, read_jsonl)
+from monitor.gaze.evaluate_run import (distraction_config_of, evaluate_gaze,  # noqa: E402
+                                       format_pooled_details, format_report, pooled, read_jsonl)
 from monitor.gaze.stage import GazeStateConfig  # noqa: E402
 from monitor.validate import estimates_from_meta  # noqa: E402
 from monitor.wire import WireError  # noqa: E402
@@ -87,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         if not records:
             print(f"{run}: no results.jsonl lines", file=sys.stderr)
             continue
-        new_records, events = rerun(records, GazeStateStage(layout, calibration, config))
-        result = evaluate_gaze(new_records, events, layout.road_zones)
+        summary_path = run / "summary.json"
+        run_info = (json.loads(summary_path.read_text()).get("run") or {}) if summary_path.exists() else {}
+        thresholds = distraction_config_of(run_info)  # as the run was made (--long-distraction-s ...)
+        new_records, events = rerun(records, GazeStateStage(layout, calibration, replace(config, distraction=thresholds)))
+        result = evaluate_gaze(new_records, events, layout.road_zones, config=thresholds)
         if not result:
             print(f"{run}: no gaze truth in results.jsonl", file=sys.stderr)
             continue

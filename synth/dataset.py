@@ -203,7 +203,12 @@ def write_dataset(out: str | Path, frames: int, seed: int = 0, split: str = "tra
                           masks, clean_depth, scenario, progress, workers)
     except BaseException:  # Ctrl-C included: no half-written dataset in a folder that was not there
         if created:
-            shutil.rmtree(created[-1], ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)  # only this run's own folder: others may write beside it
+            for parent in created[1:]:  # then the parents it made, while nothing else went into them
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         raise
 
 

@@ -96,7 +96,8 @@ def test_a_synthetic_labels_landmarks_give_its_head_rotation(tmp_path):
     assert np.allclose(hf.origin_mm, head["position_mm"], atol=0.01)
     (tmp_path / "label.json").write_text(json.dumps(truth))
     (tmp_path / "lm.json").write_text(json.dumps({"landmarks": head["landmarks_mm"]}))
-    for f in ("label.json", "lm.json"):
+    (tmp_path / "line.json").write_text(json.dumps({"frame": 80, "labels": truth}))  # a .labels.jsonl line
+    for f in ("label.json", "lm.json", "line.json"):
         p = subprocess.run([sys.executable, "-m", "calib", "head-frame", str(tmp_path / f)], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr

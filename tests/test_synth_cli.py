@@ -61,6 +61,16 @@ def test_dataset_failing_while_rendering_removes_the_folders_it_made(tmp_path, m
         synth.dataset.write_dataset(tmp_path / "kept" / "b", frames=2, progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["kept"] and list((tmp_path / "kept").iterdir()) == []
 
+    def other_run_finishes_beside(job):  # e.g. the test split rendered in parallel into a sibling folder
+        (tmp_path / "sd" / "data" / "test").mkdir()
+        (tmp_path / "sd" / "data" / "test" / "index.json").write_text("{}")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(synth.dataset, "_write_shard", other_run_finishes_beside)
+    with pytest.raises(KeyboardInterrupt):
+        synth.dataset.write_dataset(tmp_path / "sd" / "data" / "train", frames=2, progress=False)
+    assert (tmp_path / "sd" / "data" / "test" / "index.json").exists()  # the other run's output stays
+    assert not (tmp_path / "sd" / "data" / "train").exists()
+
 
 def test_dataset_still_writes_with_good_options(tmp_path, capsys):
     from synth.dataset import main
