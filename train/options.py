@@ -261,21 +261,26 @@ def check_out(out: str) -> None:
         raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"--out {out}: {parent} is not writable; choose another --out")
-    made = [d for d in [p, *p.parents] if not d.exists()]
-    try:  # access() says yes to root even where the kernel says no (/proc): try it, and undo
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=p):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot write --out {out}: {exc.strerror or exc}; choose another --out") from None
-    finally:
-        _remove_empty(made)
+    # access() says yes to root even where the kernel says no (/proc): try it, and undo
+    _remove_empty(_make_writable(out))
 
 
 @contextlib.contextmanager
 def out_folder(out: str) -> Iterator[Path]:
     """Make --out (checked with ``check_out``) and prove it writable before training; if the run
     then fails, the folders made here are removed again when nothing was written to them."""
+    with refuse_bad_input():
+        made = _make_writable(out)
+    try:
+        yield Path(out)
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _make_writable(out: str) -> list[Path]:
+    """Make --out and write a throw-away file in it; the folders made (innermost first), or
+    InputError with those removed again."""
     p = Path(out)
     made = [d for d in [p, *p.parents] if not d.exists()]
     try:
@@ -284,12 +289,8 @@ def out_folder(out: str) -> Iterator[Path]:
             pass
     except OSError as exc:
         _remove_empty(made)
-        fail(f"cannot write --out {out}: {exc.strerror or exc}; choose another --out")
-    try:
-        yield p
-    except BaseException:
-        _remove_empty(made)
-        raise
+        raise InputError(f"cannot write --out {out}: {exc.strerror or exc}; choose another --out") from None
+    return made
 
 
 def _remove_empty(dirs: list[Path]) -> None:

@@ -45,7 +45,6 @@ class Debouncer:
         self._cand_frames = 0
         # the stretch of updates that differ from ``current``: label -> (frames, first time)
         self._away: dict[str, tuple[int, float]] = {}
-        self._away_frames = 0
 
     def pending_since(self, label: str) -> float | None:
         """Start time of an unconfirmed run of ``label`` (None when ``label`` is not the candidate)."""
@@ -56,7 +55,7 @@ class Debouncer:
         """Feed one frame; returns (confirmed label, its start time). ``start_hint_s`` backdates a
         new candidate (e.g. to a dropout's first frame); ``force`` confirms it at once."""
         if label == self.current:
-            self._cand, self._away, self._away_frames = None, {}, 0
+            self._cand, self._away = None, {}
             return self.current, self.since
         if label == self._cand:
             self._cand_frames += 1
@@ -65,10 +64,9 @@ class Debouncer:
             self._cand_start = t_s if start_hint_s is None else start_hint_s
         frames, first = self._away.get(label, (0, self._cand_start))  # new in the stretch: a new candidate too
         self._away[label] = (frames + 1, first)
-        self._away_frames += 1
         if force or (self._cand_frames >= self.config.min_frames and t_s - self._cand_start >= self._need(label)):
             self._confirm(label, self._cand_start)
-        elif self.current is not None and self._away_frames >= 2 * self.config.min_frames:
+        elif self.current is not None and sum(n for n, _ in self._away.values()) >= 2 * self.config.min_frames:
             ready = [(n, name != UNKNOWN, name == label, name) for name, (n, start) in self._away.items()
                      if n >= self.config.min_frames and t_s - start >= self._need(name)]
             if ready:
@@ -82,4 +80,4 @@ class Debouncer:
 
     def _confirm(self, label: str, since: float) -> None:
         self.current, self.since = label, since
-        self._cand, self._away, self._away_frames = None, {}, 0
+        self._cand, self._away = None, {}
