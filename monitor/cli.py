@@ -21,6 +21,7 @@ from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.sources.labels import sidecar_of
 from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
+from monitor.gaze.stage import GAZE_SCORINGS
 from monitor.gaze.state import UNKNOWN_POLICIES, DistractionConfig
 from monitor.console import say
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unknown-policy", choices=UNKNOWN_POLICIES, default="off_road",
                    help="a face not seen for over 0.5 s counts as off_road (default), on_road, or keeps the "
                         "last state (hold) in the distraction timers (docs/gaze_state.md)")
+    p.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
+                   help="how the head-only gaze (no eyes, or eyes hidden behind sunglasses) is scored: ray (the "
+                        "head-to-gaze model's ray against the zones; default) or head-space (in head angles, "
+                        "allowing for how much a driver's head turn varies per glance: better on the validation "
+                        "drives, not on the held-out ones; docs/gaze_state.md)")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
     p.add_argument("--no-shm", dest="shm", action="store_false",
@@ -280,7 +286,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
         delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults,
-        distraction=distraction_thresholds(args))
+        distraction=distraction_thresholds(args), gaze_scoring=args.gaze_scoring)
     config.window = not args.headless and bool(os.environ.get("DISPLAY"))
     if config.window and not can_open_display(os.environ["DISPLAY"]):
         print(f"warning: cannot open the X display {os.environ['DISPLAY']!r}: no overlay window "
@@ -307,7 +313,7 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
         return code  # bad input found by a worker before any frame went through: nothing is left behind
     run_info = {"source": args.source, "policy": policy, "realtime": args.realtime,
                 "layout": args.layout or "default", "driver_calibration": args.driver_calibration or None,
-                "distraction": config.distraction,
+                "distraction": config.distraction, "gaze_scoring": config.gaze_scoring,
                 "transport": args.transport, "wall_s": round((supervisor.ended_at or time.monotonic())
                                                              - supervisor.started_at, 3)}
     if kind == "rsfile" and (sidecar := sidecar_of(args.source)) is not None:

@@ -7,11 +7,13 @@ models again. The stage is the pipeline's own (monitor/gaze/stage.py) fed the sa
 the same device times, the camera pose the synthetic source stated (truth.camera.extrinsics);
 the evaluation is monitor/gaze/evaluate_run.py's. Nothing in the run folders is changed. The
 layout and calibration are the ones given here (default: the synthetic cabin, none), not read back
-from the run; the distraction thresholds are the run's own (summary.json run.distraction).
+from the run; the distraction thresholds and the gaze scoring are the run's own (summary.json
+run.distraction, run.gaze_scoring).
 
     python scripts/gaze_rerun.py runs/g_*                      # the stage as shipped
     python scripts/gaze_rerun.py runs/g_* --no-road-ahead      # without road-ahead auto-calibration
     python scripts/gaze_rerun.py runs/g_* --driver-calibration driver.json
+    python scripts/gaze_rerun.py runs/g_* --gaze-scoring head-space   # score the head in head angles
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
 from monitor.gaze.evaluate_run import (distraction_config_of, evaluate_gaze,  # noqa: E402
                                        format_pooled_details, format_report, pooled, read_jsonl)
-from monitor.gaze.stage import GazeStateConfig  # noqa: E402
+from monitor.gaze.stage import GAZE_SCORINGS, GazeStateConfig, gaze_state_config  # noqa: E402
+from monitor.gaze.state import DistractionConfig  # noqa: E402
 from monitor.validate import estimates_from_meta  # noqa: E402
 from monitor.wire import WireError  # noqa: E402
 
@@ -55,6 +58,22 @@ def rerun(records: list[dict[str, Any]], stage: GazeStateStage) -> tuple[list[di
     return out, events
 
 
+def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionConfig) -> GazeStateConfig:
+    """The stage settings of ``scoring`` with the run's thresholds and the options' overrides."""
+    config = gaze_state_config(scoring, thresholds)
+    if a.no_road_ahead:
+        config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
+    if a.no_eyes_hidden_fallback:
+        config = replace(config, eyes_hidden_fallback=False)
+    if a.eye_weight is not None:
+        config = replace(config, eye_weight=a.eye_weight)
+    if a.head_spread is not None:
+        config = replace(config, head_spread_deg=a.head_spread or None)
+    overrides = {name: value for name, value in (("noise_deg", a.head_noise), ("share_spread", a.share_spread),
+                                                 ("other_sigmas", a.other_sigmas)) if value is not None}
+    return replace(config, head_share=replace(config.head_share, **overrides)) if overrides else config
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (with results.jsonl from a synthetic source)")
@@ -70,17 +89,14 @@ def main(argv: list[str] | None = None) -> int:
                          "GazeStateConfig's)")
     ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
                     help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
+    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
+                    help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
+                         "summary.json run.gaze_scoring); the options above and below apply on top")
+    ap.add_argument("--head-noise", type=float, default=None, help="head-space scoring: error across the glance (deg)")
+    ap.add_argument("--share-spread", type=float, default=None, help="head-space scoring: relative spread of the head share")
+    ap.add_argument("--other-sigmas", type=float, default=None, help="head-space scoring: where 'other' starts (sigmas)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
-    config = GazeStateConfig()
-    if a.no_road_ahead:
-        config = replace(config, road_ahead=replace(config.road_ahead, enabled=False))
-    if a.no_eyes_hidden_fallback:
-        config = replace(config, eyes_hidden_fallback=False)
-    if a.eye_weight is not None:
-        config = replace(config, eye_weight=a.eye_weight)
-    if a.head_spread is not None:
-        config = replace(config, head_spread_deg=a.head_spread or None)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
     results = []
     for run in a.runs:
@@ -91,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         summary_path = run / "summary.json"
         run_info = (json.loads(summary_path.read_text()).get("run") or {}) if summary_path.exists() else {}
         thresholds = distraction_config_of(run_info)  # as the run was made (--long-distraction-s ...)
-        new_records, events = rerun(records, GazeStateStage(layout, calibration, replace(config, distraction=thresholds)))
+        config = stage_config(a, a.gaze_scoring or run_info.get("gaze_scoring") or "ray", thresholds)
+        new_records, events = rerun(records, GazeStateStage(layout, calibration, config))
         result = evaluate_gaze(new_records, events, layout.road_zones, config=thresholds)
         if not result:
             print(f"{run}: no gaze truth in results.jsonl", file=sys.stderr)

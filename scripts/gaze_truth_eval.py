@@ -35,6 +35,7 @@ from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.estimates import Estimates, HeadPose  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
 from monitor.gaze.evaluate_run import evaluate_gaze, format_pooled_details, format_report, pooled  # noqa: E402
+from monitor.gaze.stage import GAZE_SCORINGS, gaze_state_config  # noqa: E402
 from monitor.geometry import euler_to_matrix, matrix_to_euler  # noqa: E402
 
 
@@ -96,8 +97,8 @@ def scene_frames(seed: int, mount: str, scenario: str, head_share: float, noise_
     return cam, frames, episodes
 
 
-def run_stage(layout, cam, frames, episodes, calibration=None):
-    stage = GazeStateStage(layout, calibration)
+def run_stage(layout, cam, frames, episodes, calibration=None, scoring="ray"):
+    stage = GazeStateStage(layout, calibration, gaze_state_config(scoring))
     stage.set_camera_pose(cam)
     records, events = [], []
     for t, head, zone in frames:
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise-deg", type=float, default=0.0)
     ap.add_argument("--head-share", type=float, default=1.0)
     ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
+                    help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: %(default)s)")
     ap.add_argument("--head-model", help="head-pose ONNX model run on the crop at the truth head centre")
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT))
     ap.add_argument("--verbose", action="store_true", help="one report per sequence")
@@ -157,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                       f"{cal.frames_rms('calibrated'):.1f} deg")
             for scenario in a.scenarios.split(","):
                 cam, frames, episodes = scene_frames(seed, mount, scenario, a.head_share, a.noise_deg, model)
-                r = run_stage(layout, cam, frames, episodes)
+                r = run_stage(layout, cam, frames, episodes, scoring=a.gaze_scoring)
                 plain.append(r)
                 if a.verbose:
                     print(format_report(f"seed {seed} {mount} {scenario}", r))
                 if cal is not None:
-                    rc = run_stage(layout, cam, frames, episodes, cal)
+                    rc = run_stage(layout, cam, frames, episodes, cal, a.gaze_scoring)
                     tuned.append(rc)
                     if a.verbose:
                         print(format_report(f"seed {seed} {mount} {scenario} calibrated", rc))

@@ -188,6 +188,32 @@ def test_offline_rerun_reproduces_the_pipeline_stage(tmp_path):
     assert "pooled over 1 runs: dwell accuracy" in cli.stdout
 
 
+def test_the_run_scores_the_gaze_as_it_is_told_and_rerun_follows(tmp_path):
+    """--gaze-scoring head-space reaches the gaze worker and summary.json; scripts/gaze_rerun.py
+    then rescores with the run's own scoring and reproduces it frame for frame. Seed 20001 wears
+    sunglasses, so the eyes weigh little and the two scorings give different probabilities."""
+    from pipeline_helpers import results, run, summary
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from gaze_rerun import rerun
+    from monitor.gaze.stage import gaze_state_config
+    code, output = run(tmp_path / "run", "--source", "synthetic:seed=20001,scenario=drive,frames=60", "--fast",
+                       "--gaze-scoring", "head-space", timeout=240)
+    assert code == 0, output
+    assert summary(tmp_path / "run")["run"]["gaze_scoring"] == "head-space"
+    records = results(tmp_path / "run")
+    layout = load_layout(ROOT / "calib/layouts/synthetic_cabin.json")
+    share, _ = rerun(records, GazeStateStage(layout, config=gaze_state_config("head-space")))
+    ray, _ = rerun(records, GazeStateStage(layout))
+    assert [r["gaze"] for r in share] == [r["gaze"] for r in records]
+    assert [r["gaze"]["probabilities"] for r in ray] != [r["gaze"]["probabilities"] for r in records]
+    cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=120)
+    again = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path / "run"),
+                            "--gaze-scoring", "head-space"], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == again.returncode == 0, cli.stderr + again.stderr
+    assert cli.stdout == again.stdout  # the run's own scoring is the default
+
+
 def test_a_run_is_rescored_with_the_layout_it_ran_with(layout, tmp_path):
     """evaluate_run reads the run's layout from its summary.json: the road zones decide whether an
     unscripted event is implied by where the driver looked or unexplained."""

@@ -1,6 +1,7 @@
 """Per-frame cost of the gaze/state stage: python -m monitor.gaze.bench [--frames N] [--layout PATH].
 
-Prints the mean and p99 time of GazeStateStage.process on constructed head poses (no model), and
+Prints the mean and p99 time of GazeStateStage.process on constructed head poses (no model;
+``--gaze-scoring`` picks the head-only scoring, as run_monitor.py's option does), and
 with --noise-sweep the raw per-frame zone accuracy of an ideal driver (looking at each zone centre
 and turning the head exactly as the layout's driver model assumes, 30 mm seat jitter) against the
 head-pose error per axis, i.e. how accurate the estimator must be for a given layout.
@@ -15,7 +16,7 @@ import numpy as np
 from calib.layout import DEFAULT_LAYOUT, load_layout
 from monitor.estimates import Estimates, HeadPose
 from monitor.gaze.ray import angles_to_direction, head_rotation_facing
-from monitor.gaze.stage import GazeStateStage
+from monitor.gaze.stage import GAZE_SCORINGS, GazeStateStage, gaze_state_config
 
 
 
@@ -24,10 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=5000)
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT))
     ap.add_argument("--noise-sweep", action="store_true")
+    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
+                    help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: %(default)s)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     if a.noise_sweep:
-        noise_sweep(layout)
+        noise_sweep(layout, a.gaze_scoring)
     cam = layout.camera_pose
     rng = np.random.default_rng(0)
     inputs = []
@@ -35,20 +38,21 @@ def main(argv: list[str] | None = None) -> None:
         r = cam.rotation.T @ head_rotation_facing(angles_to_direction(*rng.uniform([-60, -15], [60, 25])))
         head = layout.nominal_head_mm + rng.normal(0, 20, 3)
         inputs.append(Estimates(HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))))
-    stage = GazeStateStage(layout)
+    stage = GazeStateStage(layout, config=gaze_state_config(a.gaze_scoring))
     times = np.empty(a.frames)
     for i, est in enumerate(inputs):
         t0 = time.perf_counter_ns()
         stage.process(est, i / 30.0)
         times[i] = (time.perf_counter_ns() - t0) / 1000.0
-    print(f"GazeStateStage.process over {a.frames} frames, {len(layout.zones)} zones: "
+    print(f"GazeStateStage.process ({a.gaze_scoring} scoring) over {a.frames} frames, {len(layout.zones)} zones: "
           f"mean {times.mean():.1f} us, p50 {np.percentile(times, 50):.1f} us, p99 {np.percentile(times, 99):.1f} us")
 
 
-def noise_sweep(layout, per_zone: int = 500) -> None:
+def noise_sweep(layout, scoring: str = "ray", per_zone: int = 500) -> None:
     from monitor.gaze.classifier import GazeZoneClassifier
     from monitor.gaze.ray import direction_to_angles
     clf = GazeZoneClassifier(layout)
+    clf.use_head_share(gaze_state_config(scoring).head_share)
     cam = layout.camera_pose
     for noise in (0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
         rng = np.random.default_rng(1)
@@ -62,7 +66,7 @@ def noise_sweep(layout, per_zone: int = 500) -> None:
                 r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
                 pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
                 hits += clf.classify(pose).zone == zone.name
-        print(f"head-pose error {noise:3.1f} deg per axis: raw zone accuracy {hits / (per_zone * len(layout.zones)):.3f}")
+        print(f"head-pose error {noise:3.1f} deg per axis ({scoring} scoring): raw zone accuracy {hits / (per_zone * len(layout.zones)):.3f}")
 
 
 if __name__ == "__main__":

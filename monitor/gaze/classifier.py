@@ -6,7 +6,8 @@ head-to-gaze model (`HeadGazeModel`): gaze angle = offset + gain * head angle pe
 layout's default model is used unless a per-driver calibration supplies its own (the calibrated
 classifier). The ray's origin is the head pose's position; without one (no depth) the body
 joint "Head" (if its confidence is at least `MIN_JOINT_CONFIDENCE`), else the layout's nominal
-head centre.
+head centre. With `use_head_share` the head-only part is scored in head angles instead, allowing
+for the spread of the driver's head share (monitor/gaze/head_share.py; `--gaze-scoring head-space`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from calib.layout import CabinLayout, CameraPose, HeadGazeModel
 from monitor.estimates import EyeGaze, HeadPose, Joints
+from monitor.gaze.head_share import HeadShareConfig, HeadShareScorer
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction
 from monitor.gaze.zones import UNKNOWN, ZoneScorer
 
@@ -65,7 +67,14 @@ class GazeZoneClassifier:
         self.head_spread_deg: float | None = None
         # with the eye locator's P(eyes hidden): scale the eye weight by 1 - P (sunglasses -> the head)
         self.eyes_hidden_fallback = True
+        # with this set, the head-only gaze is scored in head space (monitor/gaze/head_share.py)
+        self.head_share: HeadShareScorer | None = None
         self._empty = {label: 0.0 for label in self.scorer.labels}
+
+    def use_head_share(self, config: HeadShareConfig | None) -> None:
+        """Score the head-only gaze in head space with ``config`` (None or disabled: as a ray)."""
+        enabled = config is not None and config.enabled
+        self.head_share = HeadShareScorer(self.layout, self.head_angles_for, config) if enabled else None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -129,22 +138,51 @@ class GazeZoneClassifier:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
         origin, _, head_angles = ray
         off = self.head_offset_deg
-        gaze_angles = self.gaze_angles((head_angles[0] + off[0], head_angles[1] + off[1]))
+        head = (head_angles[0] + off[0], head_angles[1] + off[1])
+        gaze_angles = self.gaze_angles(head)
         eye_ray = _eye_ray(self.camera, eyes)
+        if self.head_share is not None:
+            return self._classify_head_share(origin, head, head_angles, gaze_angles, eye_ray, eyes)
         if eye_ray is not None and self.eye_weight > 0:
             # the eyes' ray is cut with the same head pose, so it carries the same bias: the
             # road-ahead offset applies to it too; then blended with the head-only model's gaze
             eye_origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_az, eye_el = eye_az + off[0], eye_el + off[1]
-            w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
-            if self.eyes_hidden_fallback and eyes.hidden_p is not None:
-                w *= 1.0 - eyes.hidden_p
+            w = self._eye_share(eyes)
             if w > 0:  # eyes with no weight (hidden): exactly the head-only ray, its origin included
                 origin = eye_origin
             gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
         direction = angles_to_direction(*gaze_angles)
-        p = self.scorer.probabilities(origin, direction)
+        return self._estimate(self.scorer.probabilities(origin, direction), origin, direction, head_angles, gaze_angles)
+
+    def _classify_head_share(self, origin: np.ndarray, head: tuple[float, float], head_angles: tuple[float, float],
+                             gaze_angles: tuple[float, float], eye_ray: tuple[np.ndarray, np.ndarray] | None,
+                             eyes: EyeGaze | None) -> ZoneEstimate:
+        """The head scored in head space (monitor/gaze/head_share.py), mixed with the eyes' ray
+        scored against the zones, weighted by the eye weight: p = w p_eyes + (1 - w) p_head. The
+        reported gaze ray is the blend of the two rays, as without the head-share scorer."""
+        p = self.head_share.probabilities(origin, head)
+        w = self._eye_share(eyes) if eye_ray is not None else 0.0
+        if w > 0:
+            eye_origin, eye_dir = eye_ray
+            eye_az, eye_el = direction_to_angles(eye_dir)
+            eye_az, eye_el = eye_az + self.head_offset_deg[0], eye_el + self.head_offset_deg[1]
+            p_eyes = self.scorer.probabilities(eye_origin, angles_to_direction(eye_az, eye_el))
+            p = w * p_eyes + (1.0 - w) * p
+            origin = eye_origin
+            gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
+        return self._estimate(p, origin, angles_to_direction(*gaze_angles), head_angles, gaze_angles)
+
+    def _eye_share(self, eyes: EyeGaze) -> float:
+        """The eyes' weight against the head-only gaze for this frame's eye estimate."""
+        w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
+        if self.eyes_hidden_fallback and eyes.hidden_p is not None:
+            w *= 1.0 - eyes.hidden_p
+        return w
+
+    def _estimate(self, p: np.ndarray, origin: np.ndarray, direction: np.ndarray, head_angles: tuple[float, float],
+                  gaze_angles: tuple[float, float]) -> ZoneEstimate:
         probs = {label: float(v) for label, v in zip(self.scorer.labels, p)}
         return ZoneEstimate(self.scorer.labels[int(np.argmax(p))], probs, True, origin, direction,
                             head_angles, gaze_angles)

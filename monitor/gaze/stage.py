@@ -12,7 +12,7 @@ timers treat it as described in monitor/gaze/state.py (held for ``unknown_hold_s
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +21,7 @@ from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
 from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
 from monitor.gaze.classifier import GazeZoneClassifier
+from monitor.gaze.head_share import HeadShareConfig
 from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.state import OFF, ON, UNKNOWN, DistractionConfig, DistractionMonitor
@@ -65,6 +66,9 @@ class GazeStateConfig:
     # with an eye locator that says whether opaque eyewear hides the eyes: the eye weight is also
     # scaled by 1 - P(hidden), so the head-only gaze model takes over behind sunglasses
     eyes_hidden_fallback: bool = True
+    # score the head-only gaze in head space, with the spread of the driver's head share
+    # (monitor/gaze/head_share.py); off: the head-to-gaze model's ray is scored like the eyes' ray
+    head_share: HeadShareConfig = field(default_factory=lambda: HeadShareConfig(enabled=False))
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -73,6 +77,23 @@ class GazeStateConfig:
             raise ValueError(f"eye_weight must be in [0, 1], got {self.eye_weight}")
         if self.head_spread_deg is not None and not self.head_spread_deg > 0:
             raise ValueError(f"head_spread_deg must be > 0 or None, got {self.head_spread_deg}")
+
+
+# Named head-only scorings (run_monitor.py --gaze-scoring): "ray", the head-to-gaze model's ray
+# scored against the zones (the default); "head-space", the head scored in head space with the
+# head share's spread (monitor/gaze/head_share.py), the eyes weighed against it by their spread
+# (head_spread_deg 12, the best with it on the validation drives; docs/gaze_state.md).
+GAZE_SCORINGS = ("ray", "head-space")
+
+
+def gaze_state_config(scoring: str = "ray", distraction: DistractionConfig | None = None) -> GazeStateConfig:
+    """The stage settings of a named scoring (GAZE_SCORINGS), with these distraction rules."""
+    if scoring not in GAZE_SCORINGS:
+        raise ValueError(f"unknown gaze scoring {scoring!r}: use one of {', '.join(GAZE_SCORINGS)}")
+    config = GazeStateConfig(distraction=distraction or DistractionConfig())
+    if scoring == "head-space":
+        config = replace(config, head_share=HeadShareConfig(), head_spread_deg=12.0)
+    return config
 
 
 class GazeStateStage:
@@ -91,6 +112,7 @@ class GazeStateStage:
         self.classifier.eye_weight = self.config.eye_weight
         self.classifier.head_spread_deg = self.config.head_spread_deg
         self.classifier.eyes_hidden_fallback = self.config.eyes_hidden_fallback
+        self.classifier.use_head_share(self.config.head_share)
         self._road = frozenset(layout.road_zones)
         self.reset()
 
@@ -182,4 +204,4 @@ class GazeStateStage:
         return onset
 
 
-__all__ = ["GazeStateStage", "GazeStateConfig"]
+__all__ = ["GAZE_SCORINGS", "GazeStateStage", "GazeStateConfig", "gaze_state_config"]

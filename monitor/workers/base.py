@@ -71,6 +71,8 @@ class RunConfig:
     driver_calibration: str = ""
     # the distraction rules' settings (monitor.gaze.state.DistractionConfig fields; {}: its defaults)
     distraction: dict[str, Any] = field(default_factory=dict)
+    # how the head-only gaze is scored (monitor.gaze.stage.GAZE_SCORINGS)
+    gaze_scoring: str = "ray"
     # per-worker: which frame to resume after (the supervisor sets it when restarting capture)
     skip_frames: int = 0
     incarnation: int = 0

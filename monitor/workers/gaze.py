@@ -8,7 +8,8 @@ from calib.driver_calibration import DriverCalibration
 from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout
 from monitor.display.links import display_link_policy
 from monitor.validate import estimates_from_meta
-from monitor.gaze import DistractionConfig, GazeStateConfig, GazeStateStage
+from monitor.gaze import DistractionConfig, GazeStateStage
+from monitor.gaze.stage import gaze_state_config
 from monitor.sources.base import SourceError
 from monitor.wire import Message, WireError
 from monitor.workers.base import Worker
@@ -26,7 +27,7 @@ class GazeWorker(Worker):
         except (OSError, ValueError) as exc:
             raise SourceError(f"cannot use the cabin layout / driver calibration: {exc}") from None
         self.stage = GazeStateStage(layout, calibration,
-                                    GazeStateConfig(distraction=DistractionConfig(**cfg.distraction)))
+                                    gaze_state_config(cfg.gaze_scoring, DistractionConfig(**cfg.distraction)))
         self._camera_pose: dict | None = None
         self.info["layout"] = str(cfg.layout or DEFAULT_LAYOUT)
         self.rx = self.add_receiver("estimator", topics=frozenset({"estimates"}))
