@@ -6,6 +6,7 @@ import pytest
 
 from calib.layout import CameraPose, load_layout, look_at_rotation
 from monitor.gaze import GazeZoneClassifier
+from monitor.gaze.stage import GAZE_SCORINGS, gaze_state_config
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction, head_rotation_facing
 from gaze_fakes import head_pose, looking_at
 
@@ -20,9 +21,17 @@ def layout():
 HEAD_OFFSETS = [(0, 0, 0), (60, -40, 50), (-50, 30, -80), (0, 60, 100)]
 
 
-@pytest.mark.parametrize("offset", HEAD_OFFSETS)
-def test_each_zone_from_several_head_positions(layout, offset):
+def classifier(layout, scoring):
+    """The classifier as the stage builds it for ``scoring`` (run_monitor.py --gaze-scoring)."""
     clf = GazeZoneClassifier(layout)
+    clf.use_head_share(gaze_state_config(scoring).head_share)
+    return clf
+
+
+@pytest.mark.parametrize("scoring", GAZE_SCORINGS)
+@pytest.mark.parametrize("offset", HEAD_OFFSETS)
+def test_each_zone_from_several_head_positions(layout, offset, scoring):
+    clf = classifier(layout, scoring)
     head = layout.nominal_head_mm + np.array(offset, dtype=float)
     for zone in layout.zone_names:
         est = clf.classify(looking_at(layout, zone, head).head)
@@ -31,10 +40,11 @@ def test_each_zone_from_several_head_positions(layout, offset):
         assert set(est.probabilities) == set(layout.zone_names) | {"other"}
 
 
+@pytest.mark.parametrize("scoring", GAZE_SCORINGS)
 @pytest.mark.parametrize("layout_name", ["real_car_template.json", "dmd_nine_zones.json"])
-def test_user_defined_zone_sets(layout_name):
+def test_user_defined_zone_sets(layout_name, scoring):
     lay = load_layout(LAYOUTS / layout_name)
-    clf = GazeZoneClassifier(lay)
+    clf = classifier(lay, scoring)
     for zone in lay.zone_names:
         assert clf.classify(looking_at(lay, zone).head).zone == zone
 
