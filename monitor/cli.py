@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
                    help="how the head-only gaze (no eyes, or eyes hidden behind sunglasses) is scored: ray (the "
                         "head-to-gaze model's ray against the zones; default) or head-space (in head angles, "
-                        "allowing for how much a driver's head turn varies per glance: better on the validation "
-                        "drives, not on the held-out ones; docs/gaze_state.md)")
+                        "allowing for how much a driver's head turn varies per glance, with the eyes weighed by "
+                        "their own spread; zones scored at their targets, so for small zones such as the "
+                        "synthetic cabin's: better on the validation drives, not on the held-out ones; "
+                        "docs/gaze_state.md)")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
     p.add_argument("--no-shm", dest="shm", action="store_false",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -69,9 +70,29 @@ def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionCon
         config = replace(config, eye_weight=a.eye_weight)
     if a.head_spread is not None:
         config = replace(config, head_spread_deg=a.head_spread or None)
-    overrides = {name: value for name, value in (("noise_deg", a.head_noise), ("share_spread", a.share_spread),
-                                                 ("other_sigmas", a.other_sigmas)) if value is not None}
-    return replace(config, head_share=replace(config.head_share, **overrides)) if overrides else config
+    overrides = head_space_options(a)
+    return replace(config, head_space=replace(config.head_space, **overrides)) if overrides else config
+
+
+def head_space_options(a: argparse.Namespace) -> dict[str, float]:
+    """The HeadSpaceConfig fields the --head-space-* options set."""
+    return {name: value for name, value in (("noise_deg", a.head_space_noise), ("share_spread", a.head_space_spread),
+                                            ("other_sigmas", a.head_space_other)) if value is not None}
+
+
+def number(low: float, high: float = math.inf, strict: bool = False):
+    """An argparse type: a finite number in [low, high] (above low with ``strict``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (strict and value == low):
+            bound = f"above {low:g}" if strict else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number {bound}"
+                                             + (f" and at most {high:g}" if math.isfinite(high) else ""))
+        return value
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,21 +101,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT), help="cabin layout (default: the synthetic cabin)")
     ap.add_argument("--driver-calibration", help="per-driver calibration JSON to classify with")
     ap.add_argument("--no-road-ahead", action="store_true", help="turn road-ahead auto-calibration off")
-    ap.add_argument("--eye-weight", type=float, default=None,
+    ap.add_argument("--eye-weight", type=number(0.0, 1.0), default=None,
                     help="weight of the eye-gaze ray against the head-only gaze, 0-1 (runs made with --eye-model; "
                          "default: GazeStateConfig's)")
-    ap.add_argument("--head-spread", type=float, default=None,
+    ap.add_argument("--head-spread", type=number(0.0), default=None,
                     help="head-only gaze's expected per-axis error (deg) for eye models with a spread output: the eye "
-                         "weight is scaled by head^2 / (head^2 + eye spread^2); 0 turns that off (default: "
-                         "GazeStateConfig's)")
+                         "weight is scaled by head^2 / (head^2 + eye spread^2); 0 turns that off (default: the "
+                         "scoring's, off for ray, 12 for head-space)")
     ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
                     help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
                          "summary.json run.gaze_scoring); the options above and below apply on top")
-    ap.add_argument("--head-noise", type=float, default=None, help="head-space scoring: error across the glance (deg)")
-    ap.add_argument("--share-spread", type=float, default=None, help="head-space scoring: relative spread of the head share")
-    ap.add_argument("--other-sigmas", type=float, default=None, help="head-space scoring: where 'other' starts (sigmas)")
+    ap.add_argument("--head-space-noise", type=number(0.0, strict=True), default=None, metavar="DEG",
+                    help="head-space scoring: the head-pose error across a glance (HeadSpaceConfig.noise_deg)")
+    ap.add_argument("--head-space-spread", type=number(0.0), default=None, metavar="K",
+                    help="head-space scoring: relative spread of the head share (HeadSpaceConfig.share_spread)")
+    ap.add_argument("--head-space-other", type=number(0.0, strict=True), default=None, metavar="SIGMAS",
+                    help="head-space scoring: the score of 'other', in sigmas (HeadSpaceConfig.other_sigmas)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None
@@ -107,7 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         summary_path = run / "summary.json"
         run_info = (json.loads(summary_path.read_text()).get("run") or {}) if summary_path.exists() else {}
         thresholds = distraction_config_of(run_info)  # as the run was made (--long-distraction-s ...)
-        config = stage_config(a, a.gaze_scoring or run_info.get("gaze_scoring") or "ray", thresholds)
+        scoring = a.gaze_scoring or run_info.get("gaze_scoring") or "ray"
+        if scoring not in GAZE_SCORINGS:
+            print(f"error: {run}: summary.json names an unknown gaze scoring {scoring!r}; pass --gaze-scoring",
+                  file=sys.stderr)
+            return 2
+        if scoring != "head-space" and head_space_options(a):
+            print(f"error: {run} was scored with {scoring!r}: --head-space-* options need --gaze-scoring head-space",
+                  file=sys.stderr)
+            return 2
+        config = stage_config(a, scoring, thresholds)
         new_records, events = rerun(records, GazeStateStage(layout, calibration, config))
         result = evaluate_gaze(new_records, events, layout.road_zones, config=thresholds)
         if not result:

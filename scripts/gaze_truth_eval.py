@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mounts", default="dashboard")
     ap.add_argument("--scenarios", default="drive,vats,activities")
     ap.add_argument("--noise-deg", type=float, default=0.0)
-    ap.add_argument("--head-share", type=float, default=1.0)
+    ap.add_argument("--head-share", type=float, default=1.0, metavar="F",
+                    help="scale every glance's head share by F (0.6: a 'lizard' driver who turns the head less; "
+                         "not to be confused with --gaze-scoring head-space)")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: %(default)s)")

@@ -24,7 +24,7 @@ HEAD_OFFSETS = [(0, 0, 0), (60, -40, 50), (-50, 30, -80), (0, 60, 100)]
 def classifier(layout, scoring):
     """The classifier as the stage builds it for ``scoring`` (run_monitor.py --gaze-scoring)."""
     clf = GazeZoneClassifier(layout)
-    clf.use_head_share(gaze_state_config(scoring).head_share)
+    clf.use_head_space(gaze_state_config(scoring).head_space)
     return clf
 
 

@@ -52,7 +52,7 @@ def noise_sweep(layout, scoring: str = "ray", per_zone: int = 500) -> None:
     from monitor.gaze.classifier import GazeZoneClassifier
     from monitor.gaze.ray import direction_to_angles
     clf = GazeZoneClassifier(layout)
-    clf.use_head_share(gaze_state_config(scoring).head_share)
+    clf.use_head_space(gaze_state_config(scoring).head_space)
     cam = layout.camera_pose
     for noise in (0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
         rng = np.random.default_rng(1)

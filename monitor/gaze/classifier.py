@@ -6,8 +6,8 @@ head-to-gaze model (`HeadGazeModel`): gaze angle = offset + gain * head angle pe
 layout's default model is used unless a per-driver calibration supplies its own (the calibrated
 classifier). The ray's origin is the head pose's position; without one (no depth) the body
 joint "Head" (if its confidence is at least `MIN_JOINT_CONFIDENCE`), else the layout's nominal
-head centre. With `use_head_share` the head-only part is scored in head angles instead, allowing
-for the spread of the driver's head share (monitor/gaze/head_share.py; `--gaze-scoring head-space`).
+head centre. With `use_head_space` the head-only part is scored in head angles instead, allowing
+for the spread of the driver's head share (monitor/gaze/head_space.py; `--gaze-scoring head-space`).
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ import numpy as np
 
 from calib.layout import CabinLayout, CameraPose, HeadGazeModel
 from monitor.estimates import EyeGaze, HeadPose, Joints
-from monitor.gaze.head_share import HeadShareConfig, HeadShareScorer
+from monitor.gaze.head_space import HeadSpaceConfig, HeadSpaceScorer
 from monitor.gaze.ray import angles_to_direction, direction_to_angles, face_direction
 from monitor.gaze.zones import UNKNOWN, ZoneScorer
 
 
 MIN_JOINT_CONFIDENCE = 0.3
+# a head centre farther than this from the layout's nominal head (per axis) is a bad estimate
+MAX_HEAD_OFFSET_MM = 1000.0
 
 
 @dataclass
@@ -67,14 +69,15 @@ class GazeZoneClassifier:
         self.head_spread_deg: float | None = None
         # with the eye locator's P(eyes hidden): scale the eye weight by 1 - P (sunglasses -> the head)
         self.eyes_hidden_fallback = True
-        # with this set, the head-only gaze is scored in head space (monitor/gaze/head_share.py)
-        self.head_share: HeadShareScorer | None = None
+        # with this set, the head-only gaze is scored in head angles (monitor/gaze/head_space.py)
+        self.head_space: HeadSpaceScorer | None = None
         self._empty = {label: 0.0 for label in self.scorer.labels}
 
-    def use_head_share(self, config: HeadShareConfig | None) -> None:
-        """Score the head-only gaze in head space with ``config`` (None or disabled: as a ray)."""
-        enabled = config is not None and config.enabled
-        self.head_share = HeadShareScorer(self.layout, self.head_angles_for, config) if enabled else None
+    def use_head_space(self, config: HeadSpaceConfig | None) -> None:
+        """Score the head-only gaze in head angles with ``config`` (None: as a ray, the default).
+        Uses this classifier's model and corrections: call it again after changing them."""
+        self.head_space = None if config is None else HeadSpaceScorer(self.layout, self.head_angles_for,
+                                                                      self.gaze_angles, config)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -89,7 +92,10 @@ class GazeZoneClassifier:
         pos = head.position_mm
         if pos is None or not np.all(np.isfinite(pos)):
             pos = _head_joint(joints)
-        origin = self.layout.nominal_head_mm if pos is None else self.camera.to_car(np.asarray(pos, dtype=np.float64))
+        with np.errstate(over="ignore", invalid="ignore"):  # a wild position is refused just below
+            origin = None if pos is None else self.camera.to_car(np.asarray(pos, dtype=np.float64))
+        if origin is None or not np.all(np.abs(origin - self.layout.nominal_head_mm) <= MAX_HEAD_OFFSET_MM):
+            origin = self.layout.nominal_head_mm  # no position, or one no seat allows (overflow included)
         face = face_direction(self.camera.rotation @ rot)
         return origin, face, direction_to_angles(face)
 
@@ -141,8 +147,8 @@ class GazeZoneClassifier:
         head = (head_angles[0] + off[0], head_angles[1] + off[1])
         gaze_angles = self.gaze_angles(head)
         eye_ray = _eye_ray(self.camera, eyes)
-        if self.head_share is not None:
-            return self._classify_head_share(origin, head, head_angles, gaze_angles, eye_ray, eyes)
+        if self.head_space is not None:
+            return self._classify_head_space(origin, head, head_angles, gaze_angles, eye_ray, eyes)
         if eye_ray is not None and self.eye_weight > 0:
             # the eyes' ray is cut with the same head pose, so it carries the same bias: the
             # road-ahead offset applies to it too; then blended with the head-only model's gaze
@@ -156,13 +162,14 @@ class GazeZoneClassifier:
         direction = angles_to_direction(*gaze_angles)
         return self._estimate(self.scorer.probabilities(origin, direction), origin, direction, head_angles, gaze_angles)
 
-    def _classify_head_share(self, origin: np.ndarray, head: tuple[float, float], head_angles: tuple[float, float],
+    def _classify_head_space(self, origin: np.ndarray, head: tuple[float, float], head_angles: tuple[float, float],
                              gaze_angles: tuple[float, float], eye_ray: tuple[np.ndarray, np.ndarray] | None,
                              eyes: EyeGaze | None) -> ZoneEstimate:
-        """The head scored in head space (monitor/gaze/head_share.py), mixed with the eyes' ray
+        """The head scored in head angles (monitor/gaze/head_space.py), mixed with the eyes' ray
         scored against the zones, weighted by the eye weight: p = w p_eyes + (1 - w) p_head. The
-        reported gaze ray is the blend of the two rays, as without the head-share scorer."""
-        p = self.head_share.probabilities(origin, head)
+        reported gaze ray is the blend of the two rays, as with ray scoring, so it can point at
+        another zone than the one chosen (e.g. short of the media centre on a small head turn)."""
+        p = self.head_space.probabilities(origin, head)
         w = self._eye_share(eyes) if eye_ray is not None else 0.0
         if w > 0:
             eye_origin, eye_dir = eye_ray

@@ -21,7 +21,7 @@ from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates
 from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
 from monitor.gaze.classifier import GazeZoneClassifier
-from monitor.gaze.head_share import HeadShareConfig
+from monitor.gaze.head_space import HeadSpaceConfig
 from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
 from monitor.gaze.state import OFF, ON, UNKNOWN, DistractionConfig, DistractionMonitor
@@ -66,9 +66,9 @@ class GazeStateConfig:
     # with an eye locator that says whether opaque eyewear hides the eyes: the eye weight is also
     # scaled by 1 - P(hidden), so the head-only gaze model takes over behind sunglasses
     eyes_hidden_fallback: bool = True
-    # score the head-only gaze in head space, with the spread of the driver's head share
-    # (monitor/gaze/head_share.py); off: the head-to-gaze model's ray is scored like the eyes' ray
-    head_share: HeadShareConfig = field(default_factory=lambda: HeadShareConfig(enabled=False))
+    # set: the head-only gaze is scored in head angles, allowing for the spread of the driver's head
+    # share (monitor/gaze/head_space.py); None: the head-to-gaze model's ray is scored like the eyes'
+    head_space: HeadSpaceConfig | None = None
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -80,9 +80,9 @@ class GazeStateConfig:
 
 
 # Named head-only scorings (run_monitor.py --gaze-scoring): "ray", the head-to-gaze model's ray
-# scored against the zones (the default); "head-space", the head scored in head space with the
-# head share's spread (monitor/gaze/head_share.py), the eyes weighed against it by their spread
-# (head_spread_deg 12, the best with it on the validation drives; docs/gaze_state.md).
+# scored against the zones (the default); "head-space", the head scored in head angles with the
+# head share's spread (monitor/gaze/head_space.py) and the eyes weighed against it by their own
+# spread (head_spread_deg 12: the best with it on the validation drives; docs/gaze_state.md).
 GAZE_SCORINGS = ("ray", "head-space")
 
 
@@ -92,7 +92,7 @@ def gaze_state_config(scoring: str = "ray", distraction: DistractionConfig | Non
         raise ValueError(f"unknown gaze scoring {scoring!r}: use one of {', '.join(GAZE_SCORINGS)}")
     config = GazeStateConfig(distraction=distraction or DistractionConfig())
     if scoring == "head-space":
-        config = replace(config, head_share=HeadShareConfig(), head_spread_deg=12.0)
+        config = replace(config, head_space=HeadSpaceConfig(), head_spread_deg=12.0)
     return config
 
 
@@ -112,7 +112,7 @@ class GazeStateStage:
         self.classifier.eye_weight = self.config.eye_weight
         self.classifier.head_spread_deg = self.config.head_spread_deg
         self.classifier.eyes_hidden_fallback = self.config.eyes_hidden_fallback
-        self.classifier.use_head_share(self.config.head_share)
+        self.classifier.use_head_space(self.config.head_space)
         self._road = frozenset(layout.road_zones)
         self.reset()
 

@@ -1,0 +1,201 @@
+"""Head-only zone scoring in head angles (monitor/gaze/head_space.py) on constructed head poses;
+tests/test_gaze_classifier.py also runs its per-zone and user-layout checks with it."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calib.layout import HeadGazeModel, load_layout
+from monitor.estimates import EyeGaze
+from monitor.gaze import GazeZoneClassifier
+from monitor.gaze.head_space import HeadSpaceConfig, HeadSpaceScorer
+from monitor.gaze.ray import angles_to_direction, direction_to_angles
+from monitor.gaze.stage import GazeStateConfig, GazeStateStage, gaze_state_config
+from gaze_fakes import head_pose
+
+LAYOUTS = Path(__file__).resolve().parents[1] / "calib" / "layouts"
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return load_layout(LAYOUTS / "synthetic_cabin.json")
+
+
+def classifiers(layout):
+    """(plain ray scoring, head-space scoring) with the layout's default driver model."""
+    plain = GazeZoneClassifier(layout)
+    scored = GazeZoneClassifier(layout)
+    scored.use_head_space(HeadSpaceConfig())
+    return plain, scored
+
+
+def short_turn(layout, zone, fraction, head_mm=None):
+    """A head that turns ``fraction`` of the way from the road to where the driver model expects
+    the head for ``zone`` (a glance made more with the eyes than the average driver's)."""
+    clf = GazeZoneClassifier(layout)
+    head_mm = layout.nominal_head_mm if head_mm is None else head_mm
+    road = np.array(clf.road_head_angles())
+    target = np.array(clf.head_angles_for(direction_to_angles(layout.zone(zone).target_mm(head_mm) - head_mm)))
+    az, el = road + fraction * (target - road)
+    return head_pose(angles_to_direction(az, el), head_mm, layout.camera_pose)
+
+
+def test_a_short_head_turn_to_the_media_centre_is_not_the_dashboard(layout):
+    """The case it is for: a reach to the media centre with 60 % of the expected head turn. As a
+    ray through the head-to-gaze model it falls short, on the dashboard's side; in head space it
+    lies on the line from the road to the media centre, where the head share's spread reaches."""
+    plain, scored = classifiers(layout)
+    pose = short_turn(layout, "media_centre", 0.6)
+    assert plain.classify(pose).zone != "media_centre"
+    assert scored.classify(pose).zone == "media_centre"
+
+
+@pytest.mark.parametrize("fraction", [0.6, 0.8, 1.2, 1.4])
+def test_dashboard_glances_with_any_head_share_stay_dashboard(layout, fraction):
+    """The spread is along each zone's own line: a dashboard glance made with more or less head
+    turn is still the dashboard, and does not drift into the media centre."""
+    _, scored = classifiers(layout)
+    assert scored.classify(short_turn(layout, "dashboard", fraction)).zone == "dashboard"
+
+
+def test_looking_far_away_from_every_zone_is_other(layout):
+    _, scored = classifiers(layout)
+    pose = head_pose(angles_to_direction(-75.0, 0.0), layout.nominal_head_mm, layout.camera_pose)
+    assert scored.classify(pose).zone == "other"
+    pose = head_pose(angles_to_direction(10.0, -35.0), layout.nominal_head_mm, layout.camera_pose)
+    assert scored.classify(pose).zone == "other"  # up at the roof
+
+
+def test_eyes_mix_by_their_weight(layout):
+    """Visible eyes (P(hidden) 0) give the eyes' ray scored against the zones exactly; hidden
+    eyes (P 1) give the head-space scores exactly; in between, the mixture."""
+    plain, scored = classifiers(layout)
+    pose = short_turn(layout, "media_centre", 0.6)
+    origin = pose.position_mm
+    to_mirror = layout.zone("left_mirror").target_mm(layout.nominal_head_mm) - layout.nominal_head_mm
+    direction = layout.camera_pose.rotation.T @ (to_mirror / np.linalg.norm(to_mirror))
+    visible = EyeGaze(origin, direction, (0.0, 0.0), hidden_p=0.0)
+    hidden = EyeGaze(origin, direction, (0.0, 0.0), hidden_p=1.0)
+    half = EyeGaze(origin, direction, (0.0, 0.0), hidden_p=0.5)
+    p_eyes = plain.classify(pose, eyes=visible).probabilities
+    assert scored.classify(pose, eyes=visible).probabilities == pytest.approx(p_eyes)
+    assert scored.classify(pose, eyes=visible).zone == "left_mirror"
+    p_head = scored.classify(pose).probabilities
+    assert scored.classify(pose, eyes=hidden).probabilities == pytest.approx(p_head)
+    p_half = scored.classify(pose, eyes=half).probabilities
+    assert p_half == pytest.approx({k: 0.5 * p_eyes[k] + 0.5 * p_head[k] for k in p_head})
+
+
+def test_the_stage_scores_in_head_space_when_asked(layout):
+    """The stage's default is the ray ("ray"); gaze_state_config("head-space") turns the scorer on
+    and weighs the eyes by their spread."""
+    from monitor.estimates import Estimates
+    pose = short_turn(layout, "media_centre", 0.6)
+    ray = GazeStateStage(layout)
+    share = GazeStateStage(layout, config=gaze_state_config("head-space"))
+    assert ray.classifier.head_space is None and share.classifier.head_space is not None
+    assert share.config.head_spread_deg == 12.0 and ray.config.head_spread_deg is None
+    assert gaze_state_config("ray") == GazeStateConfig()
+    assert share.process(Estimates(pose), 0.0)[0].raw_zone == "media_centre"
+    assert ray.process(Estimates(pose), 0.0)[0].raw_zone != "media_centre"
+    with pytest.raises(ValueError, match="unknown gaze scoring"):
+        gaze_state_config("nearest")
+
+
+@pytest.mark.parametrize("bad", [dict(noise_deg=0), dict(share_spread=-0.1), dict(other_sigmas=0),
+                                 dict(noise_deg=float("nan")), dict(share_spread=float("inf"))])
+def test_config_refuses_nonsense(bad):
+    with pytest.raises(ValueError):
+        HeadSpaceConfig(**bad)
+
+
+def test_a_head_turned_past_the_target_is_other(layout):
+    """Nobody turns the head further than where they look: past a head turned all the way to the
+    right mirror (share 1, ~61 deg) only the pose error counts, so a head 75 deg to the right (looking
+    out of the side window) is "other", not the right mirror; the mirror itself still is."""
+    _, scored = classifiers(layout)
+    far = head_pose(angles_to_direction(75.0, 4.0), layout.nominal_head_mm, layout.camera_pose)
+    assert scored.classify(far).zone == "other"  # without the cap: the right mirror (p 0.69)
+    assert scored.classify(short_turn(layout, "right_mirror", 1.0)).zone == "right_mirror"
+    assert scored.classify(short_turn(layout, "right_mirror", 1.25)).zone == "right_mirror"  # share 0.87
+
+
+def test_the_road_ahead_offset_moves_the_head_before_scoring(layout):
+    """The scorer sees the head with the road-ahead offset added, as the ray does."""
+    _, scored = classifiers(layout)
+    pose = short_turn(layout, "media_centre", 0.6)
+    az, el = direction_to_angles(scored.head_ray(pose)[1])
+    moved = head_pose(angles_to_direction(az - 6.0, el + 3.0), layout.nominal_head_mm, layout.camera_pose)
+    plain = scored.classify(pose).probabilities
+    assert scored.classify(moved).zone != "media_centre"
+    scored.head_offset_deg = (6.0, -3.0)
+    assert scored.classify(moved).probabilities == pytest.approx(plain, abs=1e-9)
+
+
+def test_the_eyes_weight_position_and_reported_ray(layout):
+    """With eyes the mixture uses the eye weight (eye_weight x spread share x (1 - P hidden)), the
+    reported origin is the eyes' and the reported ray the blend of the head-only and eye rays."""
+    plain, scored = classifiers(layout)
+    pose = short_turn(layout, "media_centre", 0.6)
+    to_mirror = layout.zone("left_mirror").target_mm(layout.nominal_head_mm) - layout.nominal_head_mm
+    eye_origin_car = layout.nominal_head_mm + np.array([0.0, 30.0, 80.0])
+    eyes = EyeGaze(layout.camera_pose.to_camera(eye_origin_car),
+                   layout.camera_pose.rotation.T @ (to_mirror / np.linalg.norm(to_mirror)), (0.0, 0.0),
+                   spread_deg=4.0, hidden_p=0.2)
+    scored.eye_weight, scored.head_spread_deg = 0.5, 4.0
+    w = 0.5 * 0.5 * 0.8  # eye weight x 4^2 / (4^2 + 4^2) x (1 - 0.2)
+    p_head = scored.classify(pose).probabilities
+    head_only_angles = scored.classify(pose).gaze_angles_deg
+    clear = EyeGaze(eyes.origin_mm, eyes.direction, (0.0, 0.0), spread_deg=None, hidden_p=0.0)
+    p_eyes = plain.classify(pose, eyes=clear).probabilities  # the eyes' ray alone, scored as a ray
+    got = scored.classify(pose, eyes=eyes)
+    assert got.probabilities == pytest.approx({k: w * p_eyes[k] + (1 - w) * p_head[k] for k in p_head})
+    assert np.allclose(got.head_position_car_mm, eye_origin_car)
+    eye_angles = direction_to_angles(to_mirror)
+    expected = [h + w * (e - h) for h, e in zip(head_only_angles, eye_angles)]
+    assert got.gaze_angles_deg == pytest.approx(expected)
+    assert np.allclose(got.gaze_direction_car, angles_to_direction(*expected))
+
+
+def test_a_calibrated_model_scores_with_its_own_inverse(layout):
+    """A driver calibration's model (here: twice the default gains, a "lizard") sets where each
+    zone's head direction is: its own glances score right with it, not with the default model."""
+    m = layout.driver_model
+    lizard = HeadGazeModel(2 * m.yaw_gain, 2 * m.pitch_gain, m.yaw_offset_deg, m.pitch_offset_deg)
+    calibrated = GazeZoneClassifier(layout, lizard)
+    calibrated.use_head_space(HeadSpaceConfig())
+    _, default = classifiers(layout)
+    head = layout.nominal_head_mm
+    mine, theirs = calibrated.head_space._geometry(head).heads, default.head_space._geometry(head).heads
+    for i, zone in enumerate(layout.zone_names):
+        az, el = calibrated.head_angles_for(direction_to_angles(layout.zone(zone).target_mm(head) - head))
+        assert mine[i] == pytest.approx((az, el), abs=0.2)  # the zone sits where this driver's head points
+        if zone != "road":
+            assert np.hypot(*(mine[i] - theirs[i])) > 1.5
+        pose = head_pose(angles_to_direction(az, el), head, layout.camera_pose)
+        assert calibrated.classify(pose).zone == zone
+
+
+@pytest.mark.parametrize("position", [1.797e308, 5e4])
+def test_an_unusable_head_position_falls_back_to_the_nominal_head(layout, position):
+    """A position no seat allows (50 m away, or one that overflows to inf in the car frame) must not
+    reach the scorer's position cache or the ray: the nominal head is used, as without a position."""
+    plain, scored = classifiers(layout)
+    pose = short_turn(layout, "media_centre", 0.6)
+    pose.position_mm = np.full(3, position)
+    for clf in (plain, scored):
+        got = clf.classify(pose)
+        assert np.allclose(got.head_position_car_mm, layout.nominal_head_mm)
+    assert scored.classify(pose).zone == "media_centre"
+
+
+def test_zone_geometry_is_cached_per_cell_and_bounded(layout):
+    clf = GazeZoneClassifier(layout)
+    scorer = HeadSpaceScorer(layout, clf.head_angles_for, clf.gaze_angles, HeadSpaceConfig())
+    scorer.MAX_CACHE = 3
+    head = layout.nominal_head_mm
+    first = scorer._geometry(head)
+    assert scorer._geometry(head + 2.0) is first  # the same 10 mm cell
+    for dx in (40.0, 80.0, 120.0):
+        scorer._geometry(head + np.array([dx, 0.0, 0.0]))
+    assert len(scorer._cache) <= 3 and scorer._geometry(head) is not first  # cleared once full
