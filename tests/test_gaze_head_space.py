@@ -199,3 +199,32 @@ def test_zone_geometry_is_cached_per_cell_and_bounded(layout):
     for dx in (40.0, 80.0, 120.0):
         scorer._geometry(head + np.array([dx, 0.0, 0.0]))
     assert len(scorer._cache) <= 3 and scorer._geometry(head) is not first  # cleared once full
+
+
+def test_the_score_is_the_documented_one(layout):
+    """docs/gaze_state.md step 6, written out: the line runs from the road's head direction to the
+    zone's, the spread along it is sqrt(n^2 + (k L)^2), the Gaussian's normalisation is in the score
+    and "other" scores -0.5 other_sigmas^2."""
+    clf = GazeZoneClassifier(layout)
+    config = HeadSpaceConfig()
+    scorer = HeadSpaceScorer(layout, clf.head_angles_for, clf.gaze_angles, config)
+    head_mm = layout.nominal_head_mm
+    g = scorer._geometry(head_mm)
+    road = g.heads[layout.zone_names.index("road")]
+    n, k = config.noise_deg, config.share_spread
+    h = np.array([9.0, 8.0])
+    logits = []
+    for i, zone in enumerate(layout.zone_names):
+        line = g.heads[i] - road
+        length = np.linalg.norm(line)
+        u = line / length if length > 1e-6 else np.zeros(2)
+        assert g.unit[i] == pytest.approx(u)
+        s = np.hypot(n, k * length)
+        d = h - g.heads[i]
+        a = float(d @ u)
+        c2 = float(d @ d) - a * a
+        d2 = (min(a, g.room[i]) / s) ** 2 + (max(a - g.room[i], 0.0) / n) ** 2 + c2 / n ** 2
+        logits.append(-0.5 * d2 - np.log(s / n))
+    logits.append(-0.5 * config.other_sigmas ** 2)
+    p = np.exp(np.array(logits) - max(logits))
+    assert scorer.probabilities(head_mm, tuple(h)) == pytest.approx(p / p.sum())
