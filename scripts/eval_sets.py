@@ -8,6 +8,9 @@ scenes (10000-10059), so each names drivers no model has seen:
     validation      seeds 30000-30003 x dashboard, mirror x drive (8 runs): make choices here
     validation_pillar  seeds 30000-30003 x pillar x drive (4 runs): the unseen mount's
                     validation (first used in the thirteenth session)
+    validation_activities  seeds 30000-30003 x dashboard, pillar x vats, activities (16 runs):
+                    the held-out set's other scenarios (hands near the face, phone, VATS glances)
+                    on the validation drivers (first used in the seventeenth session)
     held_out        seeds 20000-20002 x dashboard, pillar x drive, and 20000-20001 x dashboard,
                     pillar x vats, activities (14 runs): the acceptance figure; every use is a
                     spent look, so use it once per candidate, after validation
@@ -68,6 +71,7 @@ def _grid(seeds: range, mounts: tuple[str, ...], scenarios: tuple[str, ...]) -> 
 EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
     "validation": _grid(range(30000, 30004), ("dashboard", "mirror"), ("drive",)),
     "validation_pillar": _grid(range(30000, 30004), ("pillar",), ("drive",)),
+    "validation_activities": _grid(range(30000, 30004), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out": _grid(range(20000, 20003), ("dashboard", "pillar"), ("drive",))
     + _grid(range(20000, 20002), ("dashboard", "pillar"), ("vats", "activities")),
 }

@@ -23,6 +23,8 @@ def _names(set_name: str) -> list[str]:
 def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
     assert _names("validation") == [f"{s}_{m}_drive" for s in range(30000, 30004) for m in ("dashboard", "mirror")]
     assert _names("validation_pillar") == [f"{s}_pillar_drive" for s in range(30000, 30004)]
+    assert sorted(_names("validation_activities")) == sorted(
+        f"{s}_{m}_{sc}" for s in range(30000, 30004) for m in ("dashboard", "pillar") for sc in ("vats", "activities"))
     assert sorted(_names("held_out")) == sorted(
         [f"{s}_{m}_drive" for s in (20000, 20001, 20002) for m in ("dashboard", "pillar")]
         + [f"{s}_{m}_{sc}" for s in (20000, 20001) for m in ("dashboard", "pillar") for sc in ("vats", "activities")])
