@@ -147,39 +147,30 @@ class GazeZoneClassifier:
         head = (head_angles[0] + off[0], head_angles[1] + off[1])
         gaze_angles = self.gaze_angles(head)
         eye_ray = _eye_ray(self.camera, eyes)
-        if self.head_space is not None:
-            return self._classify_head_space(origin, head, head_angles, gaze_angles, eye_ray, eyes)
+        ray_origin, ray_angles, w = origin, gaze_angles, 0.0
         if eye_ray is not None and self.eye_weight > 0:
             # the eyes' ray is cut with the same head pose, so it carries the same bias: the
             # road-ahead offset applies to it too; then blended with the head-only model's gaze
             eye_origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
-            eye_az, eye_el = eye_az + off[0], eye_el + off[1]
+            eye_angles = (eye_az + off[0], eye_el + off[1])
             w = self._eye_share(eyes)
             if w > 0:  # eyes with no weight (hidden): exactly the head-only ray, its origin included
-                origin = eye_origin
-            gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
-        direction = angles_to_direction(*gaze_angles)
-        return self._estimate(self.scorer.probabilities(origin, direction), origin, direction, head_angles, gaze_angles)
-
-    def _classify_head_space(self, origin: np.ndarray, head: tuple[float, float], head_angles: tuple[float, float],
-                             gaze_angles: tuple[float, float], eye_ray: tuple[np.ndarray, np.ndarray] | None,
-                             eyes: EyeGaze | None) -> ZoneEstimate:
-        """The head scored in head angles (monitor/gaze/head_space.py), mixed with the eyes' ray
-        scored against the zones, weighted by the eye weight: p = w p_eyes + (1 - w) p_head. The
-        reported gaze ray is the blend of the two rays, as with ray scoring, so it can point at
-        another zone than the one chosen (e.g. short of the media centre on a small head turn)."""
-        p = self.head_space.probabilities(origin, head)
-        w = self._eye_share(eyes) if eye_ray is not None else 0.0
-        if w > 0:
-            eye_origin, eye_dir = eye_ray
-            eye_az, eye_el = direction_to_angles(eye_dir)
-            eye_az, eye_el = eye_az + self.head_offset_deg[0], eye_el + self.head_offset_deg[1]
-            p_eyes = self.scorer.probabilities(eye_origin, angles_to_direction(eye_az, eye_el))
-            p = w * p_eyes + (1.0 - w) * p
-            origin = eye_origin
-            gaze_angles = (gaze_angles[0] + w * (eye_az - gaze_angles[0]), gaze_angles[1] + w * (eye_el - gaze_angles[1]))
-        return self._estimate(p, origin, angles_to_direction(*gaze_angles), head_angles, gaze_angles)
+                ray_origin = eye_origin
+            ray_angles = (gaze_angles[0] + w * (eye_angles[0] - gaze_angles[0]),
+                          gaze_angles[1] + w * (eye_angles[1] - gaze_angles[1]))
+        direction = angles_to_direction(*ray_angles)
+        if self.head_space is None:
+            p = self.scorer.probabilities(ray_origin, direction)
+        else:
+            # the head scored in head angles (monitor/gaze/head_space.py), mixed with the eyes' own
+            # ray scored against the zones by the eye weight: p = w p_eyes + (1 - w) p_head. The
+            # reported ray stays the blend above, so it can point at another zone than the one
+            # chosen (e.g. short of the media centre on a small head turn)
+            p = self.head_space.probabilities(origin, head)
+            if w > 0:
+                p = w * self.scorer.probabilities(eye_origin, angles_to_direction(*eye_angles)) + (1.0 - w) * p
+        return self._estimate(p, ray_origin, direction, head_angles, ray_angles)
 
     def _eye_share(self, eyes: EyeGaze) -> float:
         """The eyes' weight against the head-only gaze for this frame's eye estimate."""
