@@ -16,7 +16,11 @@ from monitor.geometry import euler_to_matrix
 from synth.cabin import GAZE_TARGETS, GAZE_ZONES, WHEEL
 from synth.occupant import R_CAR_HEAD_NEUTRAL, Pose
 
-SCENARIOS = ("drive", "gaze", "sweeps", "activities", "vats", "random")
+SCENARIOS = ("drive", "gaze", "sweeps", "activities", "vats", "random", "hands")
+# hand actions done with the left hand (the others use the right); "hands" scenes draw from
+# FACE_HANDS, the hand-to-face actions (training data for the face-cover model: train.face_cover_data)
+LEFT_HAND_ACTIONS = ("hand_near_face", "chin_on_hand")
+FACE_HANDS = ("hand_near_face", "hand_near_face_right", "hand_over_mouth", "chin_on_hand", "phone_to_ear")
 EYE_POINT = np.array([0.0, -655.0, -95.0])  # nominal eye midpoint of a driver looking ahead
 # realistic head share of a glance (rest by the eyes) and dwell times, per target
 HEAD_SHARE = {"left_mirror": 0.55, "right_mirror": 0.7, "rear_mirror": 0.6, "dashboard": 0.35,
@@ -58,7 +62,7 @@ class Sweep:
 
 @dataclass(frozen=True)
 class HandAction:
-    kind: str          # hand_near_face | phone_to_ear | reach_media_centre
+    kind: str          # hand_near_face | phone_to_ear | reach_media_centre | the other FACE_HANDS
     start_s: float
     end_s: float
     ramp_s: float = 0.7
@@ -158,7 +162,7 @@ class Timeline:
         for a in self.hands:
             if a.start_s <= t < a.end_s:
                 w = min(_smooth((t - a.start_s) / a.ramp_s), _smooth((a.end_s - t) / a.ramp_s))
-                hand_goal["right" if a.kind != "hand_near_face" else "left"] = (a.kind, float(w))
+                hand_goal["left" if a.kind in LEFT_HAND_ACTIONS else "right"] = (a.kind, float(w))
                 activity = a.kind
                 if a.kind == "phone_to_ear":
                     pose.head_ypr = (pose.head_ypr[0], pose.head_ypr[1], pose.head_ypr[2] - 12 * w)
@@ -316,6 +320,14 @@ def build_timeline(scenario: str, seed: int, eye_point: np.ndarray = EYE_POINT,
         p.drive(1.5)
         p.vats()
         p.drive(1.5)
+    elif scenario == "hands":  # hand-to-face actions of either hand, with glances between
+        target_len = duration_s or 24.0
+        p.drive(1.0)
+        while p.t < target_len:
+            p.hand(str(rng.choice(FACE_HANDS)), float(rng.uniform(2.0, 4.0)))
+            if rng.random() < 0.5:
+                p.glance(str(rng.choice(GAZE_ZONES)))
+            p.drive(float(rng.uniform(0.5, 1.5)))
     else:  # random: a mixture for training sets
         target_len = duration_s or 30.0
         while p.t < target_len:

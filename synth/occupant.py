@@ -231,6 +231,15 @@ class Occupant:
         if kind == "hand_near_face":  # left palm on the left cheek / jaw
             palm = to_car(np.array([48 * fw, 62, -22]) * hs)
             wrist = to_car(np.array([62 * fw, 150, -40]) * hs)
+        elif kind == "hand_near_face_right":  # right palm on the right cheek / jaw (the mirror image)
+            palm = to_car(np.array([-48 * fw, 62, -22]) * hs)
+            wrist = to_car(np.array([-62 * fw, 150, -40]) * hs)
+        elif kind == "hand_over_mouth":  # right hand held in front of the mouth (a yawn, a cough)
+            palm = to_car(np.array([-4 * fw, 62, -48]) * hs)
+            wrist = to_car(np.array([-40 * fw, 150, -70]) * hs)
+        elif kind == "chin_on_hand":  # chin resting on the left hand, elbow low
+            palm = to_car(np.array([8 * fw, 112, -34]) * hs)
+            wrist = to_car(np.array([22 * fw, 200, -30]) * hs)
         elif kind == "phone_to_ear":  # right hand holding a phone at the right ear
             palm = to_car(np.array([-100 * fw, 15, 20]) * hs)
             wrist = to_car(np.array([-108 * fw, 110, 5]) * hs)

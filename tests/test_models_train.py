@@ -123,3 +123,21 @@ def test_activity_filter_draws_frames_inside_the_hand_action_only():
     for i in (idx[0], idx[-1]):
         assert scene.render(int(i)).labels["activity"] == "reach_media_centre"
     assert len(_frames_in_activity(Scene(seed=3, scenario="gaze", width=64, height=48), "reach_media_centre")) == 0
+
+
+def test_face_cover_recipe_keeps_the_pillar_out_of_training(tmp_path, monkeypatch):
+    """train.all's face-cover step: new drivers in every set, none shared between sets or with the
+    evaluation sets (seeds 20000+), and the A-pillar set only as the reported test, never trained on."""
+    from train import all as train_all
+    calls = []
+    monkeypatch.setattr(train_all, "_run", calls.append)
+    train_all.train_face_cover(tmp_path, tmp_path / "m", 50, 0, [])
+    sets = [*train_all.COVER_SETS, train_all.COVER_TEST, train_all.COVER_PILLAR]
+    seeds = [s for _, first, n, _ in sets for s in range(first, first + n)]
+    assert len(seeds) == len(set(seeds)) and max(seeds) < 20000
+    data_calls, (train_call,) = calls[:-1], calls[-1:]
+    assert [c[1] for c in data_calls] == ["train.face_cover_data"] * len(sets)
+    assert [("--mounts" in c) for c in data_calls] == [False] * (len(sets) - 1) + [True]  # default: dashboard, mirror
+    trained = train_call[train_call.index("--train") + 1:train_call.index("--test")]
+    assert trained == [str(tmp_path / f"{n}.npz") for n, *_ in train_all.COVER_SETS]
+    assert train_call[train_call.index("--test-unseen") + 1] == str(tmp_path / "cover_test_pillar.npz")

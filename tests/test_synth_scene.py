@@ -280,3 +280,23 @@ def test_an_object_on_the_lens_renders_as_no_depth():
     depth, ir = sensor.apply(z, np.ones_like(z), np.full_like(z, 0.5), (0, 0))
     assert depth.shape == (48, 64) and ir.dtype == np.uint8
     assert (depth[-10:, -10:] == 0).all() and (depth[:30, :30] > 0).mean() > 0.5
+
+
+def test_hands_scenario_draws_hand_to_face_actions_of_either_hand():
+    """synth's "hands" scenes (training data for the face-cover model): only FACE_HANDS actions, each
+    moving its own hand to the face; the hand lands over the face in the labels."""
+    from synth.behaviour import FACE_HANDS, LEFT_HAND_ACTIONS
+    from train.face_cover_data import hand_covers_face
+    scene = Scene(seed=8001, scenario="hands", mount="dashboard")
+    kinds = [h.kind for h in scene.timeline.hands]
+    assert len(kinds) >= 4 and set(kinds) <= set(FACE_HANDS)
+    for action in scene.timeline.hands:
+        if action.kind == "phone_to_ear":
+            continue
+        f = scene.render(int((action.start_s + action.end_s) / 2 * scene.fps))
+        side = "Left" if action.kind in LEFT_HAND_ACTIONS else "Right"
+        names = f.labels["joints"]["names"]
+        hand = np.array(f.labels["joints"]["xyz_mm"][names.index("Hand" + side)])
+        assert f.labels["activity"] == action.kind
+        assert np.linalg.norm(hand - np.array(f.labels["head"]["position_mm"])) < 200  # at the face
+        assert hand_covers_face(f.labels)

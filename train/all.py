@@ -14,6 +14,9 @@
    train.eye_locate_data) and the eye locator that finds the eyes for the eye crop (train.eye_locate,
    LOCATE_STEPS steps); IR eye crops from the same scenes (train.eye_data) and the eye model
    (train.eye, EYE_STEPS steps); their cards and figures come from the training commands themselves;
+   face cover: depth head crops from dashboard/mirror scenes with and without synth's "hands"
+   scenes (train.face_cover_data, COVER_SETS) and the detector of a hand over the face
+   (train.face_cover, COVER_STEPS steps; its card and figures come from the command itself);
 5. evaluation of the exported ONNX files (train.evaluate) -> models/metrics.json;
 6. speed (exporters.bench) -> models/bench.md; 7. model cards models/*.md (train.cards).
 Every step is seeded; wall-clock budgets (``--*-minutes``) bound the training (the eye model: a
@@ -71,6 +74,14 @@ EYE_STEPS = 18027
 LOCATE_SETS = (("locate_train_a", 0), ("locate_train_b", 1200))
 LOCATE_STEPS = 8000
 BODY_EXTRA = ("train_b", "train_c", "train_d")
+# the shipped face-cover model's recipe (models/face_cover_depth.md): (name, first seed, scenes, scenarios);
+# "" = train.face_cover_data's default list, which draws synth's "hands" scenes twice as often; the first
+# set predates that list. The A-pillar set is the detector's validation (reported, not trained on).
+_NO_HANDS = "activities,drive,random,gaze,vats,sweeps"
+COVER_SETS = (("cover_train_a", 8000, 1500, _NO_HANDS), ("cover_train_b", 12000, 1500, ""))
+COVER_TEST = ("cover_test", 11400, 120, "")
+COVER_PILLAR = ("cover_test_pillar", 11200, 60, _NO_HANDS)
+COVER_STEPS = 6000
 
 
 def _run(args: list[str]) -> None:
@@ -108,6 +119,19 @@ def train_eye_locator(data: Path, out: Path, steps: int, seed: int, synth: list[
           "--seed", str(seed), "--threads", "2", "--out", str(out)])
 
 
+def train_face_cover(data: Path, out: Path, steps: int, seed: int, synth: list[str]) -> None:
+    paths = {}
+    for name, first, scenes, scenarios in (*COVER_SETS, COVER_TEST, COVER_PILLAR):
+        paths[name] = data / f"{name}.npz"
+        if not paths[name].is_file():
+            _run(["-m", "train.face_cover_data", "--out", str(paths[name]), "--scenes", str(scenes),
+                  "--seed-base", str(first), *(["--scenarios", scenarios] if scenarios else []),
+                  *(["--mounts", "pillar"] if name == COVER_PILLAR[0] else []), *synth])
+    _run(["-m", "train.face_cover", "--train", *(str(paths[n]) for n, *_ in COVER_SETS),
+          "--test", str(paths[COVER_TEST[0]]), "--test-unseen", str(paths[COVER_PILLAR[0]]),
+          "--max-steps", str(steps), "--seed", str(seed), "--threads", "2", "--out", str(out)])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/data/models")
@@ -125,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eye-steps", type=int, default=EYE_STEPS,
                     help="eye-model training steps (0: skip the eye model and its locator)")
     ap.add_argument("--locate-steps", type=int, default=LOCATE_STEPS, help="eye-locator training steps")
+    ap.add_argument("--cover-steps", type=int, default=COVER_STEPS,
+                    help="face-cover model training steps (0: skip it)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.eye_steps > 0 and args.locate_steps < 1:
@@ -167,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.eye_steps > 0:
         train_eye_locator(data, out, args.locate_steps, args.seed, synth)
         train_eye_model(data, out, args.eye_steps, args.seed, synth)
+    if args.cover_steps > 0:
+        train_face_cover(data, out, args.cover_steps, args.seed, synth)
     # --e2e-frames 240: the end-to-end figures of the shipped cards are on every third test frame
     _run(["-m", "train.evaluate", "--models", str(out), "--test", str(test), "--e2e-frames", "240",
           "--write-contracts", "--out", str(out / "metrics.json")])

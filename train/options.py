@@ -21,6 +21,7 @@ import numpy as np
 
 EYE_SET = "an eye crop set (python -m train.eye_data)"
 LOCATE_SET = "an eye-locator crop set (python -m train.eye_locate_data)"
+COVER_SET = "a face-cover crop set (python -m train.face_cover_data)"
 RECORD_PACK = "a train.data pack (python -m train.data)"
 
 
@@ -150,6 +151,8 @@ def _kind_of(keys: Sequence[str]) -> str:
         return RECORD_PACK
     if "hidden" in k and "x" in k:
         return LOCATE_SET
+    if "covered" in k and "x" in k:
+        return COVER_SET
     if "eye_offset_mm" in k or "first" in k:
         return EYE_SET
     return "an unknown .npz (keys " + ", ".join(sorted(k)[:6]) + ")"
@@ -197,9 +200,10 @@ def count_frames(paths: Sequence[str]) -> int:
 
 
 def load_crop_set(path: str, option: str, kind: str, required: Sequence[str], crop_hw: tuple[int, int],
-                  trainer: str) -> dict[str, np.ndarray]:
-    """A train.eye_data / train.eye_locate_data set, read whole and checked: its kind, the arrays
-    ``required``, crops of ``crop_hw`` and one label per crop."""
+                  trainer: str, label_key: str = "y", label_shape: tuple[int, ...] = (2,)) -> dict[str, np.ndarray]:
+    """A train.eye_data / train.eye_locate_data / train.face_cover_data set, read whole and checked:
+    its kind, the arrays ``required``, crops of ``crop_hw`` and one label (``label_key``, of
+    ``label_shape``) per crop."""
     p = Path(path)
     keys = _npz_keys(p, option, f"{kind}, one .npz file")
     if _kind_of(keys) != kind:
@@ -213,12 +217,13 @@ def load_crop_set(path: str, option: str, kind: str, required: Sequence[str], cr
             data = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{option} {p}: unreadable ({exc})") from None
-    x, y = data["x"], data["y"]
+    x, y = data["x"], data[label_key]
     if x.ndim != 3 or tuple(x.shape[1:]) != tuple(crop_hw):
         raise InputError(f"{option} {p}: crops of shape {tuple(x.shape[1:])}, {trainer} expects {tuple(crop_hw)}")
     if len(x) == 0:
         raise InputError(f"{option} {p}: no crops")
-    if y.shape != (len(x), 2) or any(len(data[k]) != len(x) for k in ("first", "hidden", "seed") if k in data):
+    if y.shape != (len(x), *label_shape) or any(len(data[k]) != len(x) for k in ("first", "hidden", "seed", "mount")
+                                                 if k in data):
         raise InputError(f"{option} {p}: {len(x)} crops but labels of shape {y.shape}; regenerate the set")
     return data
 

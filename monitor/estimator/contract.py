@@ -16,7 +16,7 @@ from typing import Any
 
 CONTRACT_KEY = "dms_contract"
 CONTRACT_VERSION = 1
-TASKS = ("body_joints", "head_pose", "eye_gaze", "eye_locate")
+TASKS = ("body_joints", "head_pose", "eye_gaze", "eye_locate", "face_cover")
 MODALITIES = ("ir", "depth")
 
 
