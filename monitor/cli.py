@@ -21,7 +21,7 @@ from monitor.sources import DEFAULT_SOURCE, SourceError, parse_spec
 from monitor.sources.labels import sidecar_of
 from monitor.summary import SUMMARY_FILE, build_summary, format_summary, write_summary
 from monitor.faults import parse_faults
-from monitor.gaze.stage import GAZE_SCORINGS
+from monitor.gaze.stage import DEFAULT_GAZE_SCORING, GAZE_SCORINGS
 from monitor.gaze.state import UNKNOWN_POLICIES, DistractionConfig
 from monitor.console import say
 from monitor.preflight import check_inputs, make_out_dir, remove_unstarted_run
@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "where sunglasses hide the eyes (default: the shipped models/eye_gaze_ir.onnx, with the "
                         "eye locator its contract names next to it, eye_locate_ir.onnx; 'none': zones from the "
                         "head pose alone; docs/gaze_state.md)")
+    p.add_argument("--cover-model", default="", metavar="ONNX|none",
+                   help="face-cover model on the depth head crop: while a hand lies over the face the gaze "
+                        "stage keeps the last head pose seen uncovered, for up to 3 s (default: the shipped "
+                        "models/face_cover_depth.onnx; 'none': the head pose is used as read; docs/gaze_state.md)")
     p.add_argument("--body-flip-test", action="store_true",
                    help="run the body model on the frame and its mirror image and average (test-time flip: "
                         "better joints, twice the body inference; docs/models.md)")
@@ -136,13 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unknown-policy", choices=UNKNOWN_POLICIES, default="off_road",
                    help="a face not seen for over 0.5 s counts as off_road (default), on_road, or keeps the "
                         "last state (hold) in the distraction timers (docs/gaze_state.md)")
-    p.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
-                   help="how the head-only gaze (no eyes, or eyes hidden behind sunglasses) is scored: ray (the "
-                        "head-to-gaze model's ray against the zones; default) or head-space (in head angles, "
-                        "allowing for how much a driver's head turn varies per glance, with the eyes weighed by "
-                        "their own spread; zones scored at their targets, so for small zones such as the "
-                        "synthetic cabin's: better on the validation drives, not on the held-out ones; "
-                        "docs/gaze_state.md)")
+    p.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=DEFAULT_GAZE_SCORING,
+                   help="how the head-only gaze (no eyes, or eyes hidden behind sunglasses) is scored: head-space "
+                        "(default: in head angles, allowing for how much a driver's head turn varies per glance, "
+                        "with the eyes weighed by their own spread; zones are scored at their targets, which suits "
+                        "small zones such as the synthetic cabin's) or ray (the head-to-gaze model's ray against "
+                        "the zones; keep it for layouts with wide zones); docs/gaze_state.md")
     p.add_argument("--record", action="store_true",
                    help="also save the raw stream to OUT/recording.dmsrec for exact replay")
     p.add_argument("--no-shm", dest="shm", action="store_false",
@@ -219,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         distraction_thresholds(args)  # checked before anything is made; run_pipeline takes them again
         delays = parse_delays(args.inject_delay)
         faults = parse_faults(args.inject_fault)
-        from monitor.estimator.model_files import resolve_eye_model
+        from monitor.estimator.model_files import resolve_cover_model, resolve_eye_model
         args.eye_model = resolve_eye_model(args.eye_model)
+        args.cover_model = resolve_cover_model(args.cover_model)
         check_inputs(args, kind)
     except (SourceError, ValueError) as exc:  # RecordingError, layout and key errors are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
@@ -284,7 +288,8 @@ def run_pipeline(args: argparse.Namespace, kind: str, out: Path, delays: dict[st
     config = RunConfig(
         endpoints=endpoints.to_json(), policy=policy, out_dir=str(out), source=args.source,
         realtime=args.realtime, max_frames=args.max_frames, body_model=args.body_model,
-        head_model=args.head_model, eye_model=args.eye_model, providers=args.providers.split(","),
+        head_model=args.head_model, eye_model=args.eye_model, cover_model=args.cover_model,
+        providers=args.providers.split(","),
         io_binding=args.io_binding, body_flip_test=args.body_flip_test,
         head_flip_test=args.head_flip_test, shm=args.shm, record=args.record,
         delay_ms=delays, layout=args.layout, driver_calibration=args.driver_calibration, faults=faults,

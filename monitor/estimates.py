@@ -38,7 +38,9 @@ class Joints:
 @dataclass
 class HeadPose:
     """Head pose in the camera frame (docs/conventions.md): Euler angles in degrees, rotation
-    head->camera, head centre in mm (None without depth), its pixel position and the crop used."""
+    head->camera, head centre in mm (None without depth), its pixel position and the crop used;
+    ``covered_p``: the face-cover model's probability that a hand lies over the face (None without
+    that model)."""
 
     yaw_deg: float
     pitch_deg: float
@@ -47,18 +49,23 @@ class HeadPose:
     position_mm: np.ndarray | None
     center_px: tuple[float, float]
     crop_box: tuple[float, float, float, float]  # x0, y0, x1, y1 pixels
+    covered_p: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"yaw_deg": self.yaw_deg, "pitch_deg": self.pitch_deg, "roll_deg": self.roll_deg,
-                "rotation": _nan_to_none(self.rotation),
-                "position_mm": None if self.position_mm is None else _nan_to_none(self.position_mm),
-                "center_px": list(self.center_px), "crop_box": list(self.crop_box)}
+        out = {"yaw_deg": self.yaw_deg, "pitch_deg": self.pitch_deg, "roll_deg": self.roll_deg,
+               "rotation": _nan_to_none(self.rotation),
+               "position_mm": None if self.position_mm is None else _nan_to_none(self.position_mm),
+               "center_px": list(self.center_px), "crop_box": list(self.crop_box)}
+        if self.covered_p is not None:  # absent without a face-cover model: older readers see no change
+            out["covered_p"] = round(float(self.covered_p), 4)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "HeadPose":
-        pos = d.get("position_mm")
+        pos, covered = d.get("position_mm"), d.get("covered_p")
         return cls(float(d["yaw_deg"]), float(d["pitch_deg"]), float(d["roll_deg"]), _array(d["rotation"]),
-                   None if pos is None else _array(pos), tuple(d["center_px"]), tuple(d["crop_box"]))
+                   None if pos is None else _array(pos), tuple(d["center_px"]), tuple(d["crop_box"]),
+                   None if covered is None else float(covered))
 
 
 @dataclass

@@ -87,11 +87,12 @@ def check_inputs(args: argparse.Namespace, kind: str) -> None:
         from monitor.sources import parse_spec
         from monitor.sources.synthetic import open_synthetic
         open_synthetic(**parse_spec(args.source)[1])
+    hints = {"--eye-model": " (--eye-model none runs without eye gaze)",
+             "--cover-model": " (--cover-model none runs without it)"}
     for option, path in (("--body-model", args.body_model), ("--head-model", args.head_model),
-                         ("--eye-model", args.eye_model)):
+                         ("--eye-model", args.eye_model), ("--cover-model", getattr(args, "cover_model", ""))):
         if path and not Path(path).is_file():
-            raise ValueError(f"{option} {path}: model file not found (--eye-model none runs without eye gaze)"
-                             if option == "--eye-model" else f"{option} {path}: model file not found")
+            raise ValueError(f"{option} {path}: model file not found{hints.get(option, '')}")
     if args.eye_model:
         from monitor.estimator.model_files import eye_locator_of, missing_locator_message
         locator = eye_locator_of(args.eye_model)

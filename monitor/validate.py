@@ -87,6 +87,9 @@ def estimates_from_meta(meta: dict[str, Any]) -> Estimates:
         _vector(head.get("position_mm"), (3,), "head.position_mm", allow_none=True)
         _vector(head.get("center_px"), (2,), "head.center_px")
         _vector(head.get("crop_box"), (4,), "head.crop_box")
+        covered = head.get("covered_p")
+        if covered is not None and not _probability(covered):
+            raise WireError("bad_estimates", "head.covered_p must be a number in [0, 1]")
     if joints is not None:
         if not isinstance(joints, dict) or not isinstance(joints.get("names"), list):
             raise WireError("bad_estimates", "joints is not an object with a names list")

@@ -2,8 +2,8 @@
 """Run one of the project's named evaluation sets through the full pipeline, then evaluate it.
 
 The sets are the synthetic sequences every gaze/state or model choice has been measured on
-(docs/gaze_state.md); their seeds are disjoint from training (< 10000) and from the models' test
-scenes (10000-10059), so each names drivers no model has seen:
+(docs/gaze_state.md); their seeds are disjoint from every model's training and test scenes (all
+below 20000: docs/models.md and the model cards), so each names drivers no model has seen:
 
     validation      seeds 30000-30003 x dashboard, mirror x drive (8 runs): make choices here
     validation_pillar  seeds 30000-30003 x pillar x drive (4 runs): the unseen mount's
@@ -94,7 +94,11 @@ def finished(run_dir: Path) -> bool:
 def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
     """An error message if OUT was made for another set or with other run_monitor options."""
     record = out / "eval_set.json"
-    wanted = {"set": set_name, "run_monitor_options": extra}
+    # the defaults the options leave in force too: a folder begun before a default changed (the gaze
+    # scoring and the face-cover model, eighteenth session) must not be finished with the new one
+    defaults = run_monitor_parser().parse_args([])
+    wanted = {"set": set_name, "run_monitor_options": extra,
+              "defaults": {"gaze_scoring": defaults.gaze_scoring, "cover_model": defaults.cover_model or "shipped"}}
     try:
         make_out_dir(out)
     except ValueError as exc:

@@ -14,6 +14,7 @@ run.distraction, run.gaze_scoring).
     python scripts/gaze_rerun.py runs/g_* --no-road-ahead      # without road-ahead auto-calibration
     python scripts/gaze_rerun.py runs/g_* --driver-calibration driver.json
     python scripts/gaze_rerun.py runs/g_* --gaze-scoring head-space   # score the head in head angles
+    python scripts/gaze_rerun.py runs/g_* --cover-hold 0       # follow the head pose through a covered face
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionCon
         config = replace(config, eye_weight=a.eye_weight)
     if a.head_spread is not None:
         config = replace(config, head_spread_deg=a.head_spread or None)
+    if a.cover_hold is not None:
+        config = replace(config, cover_hold_s=a.cover_hold)
     overrides = head_space_options(a)
     return replace(config, head_space=replace(config.head_space, **overrides)) if overrides else config
 
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                          "scoring's, off for ray, 12 for head-space)")
     ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
                     help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
+    ap.add_argument("--cover-hold", type=number(0.0), default=None, metavar="S",
+                    help="while the face-cover model says a hand covers the face, classify with the last uncovered "
+                         "head pose for up to S seconds (runs made with a --cover-model; 0 turns it off; default: "
+                         "GazeStateConfig's, 3)")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
                          "summary.json run.gaze_scoring); the options above and below apply on top")
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         summary_path = run / "summary.json"
         run_info = (json.loads(summary_path.read_text()).get("run") or {}) if summary_path.exists() else {}
         thresholds = distraction_config_of(run_info)  # as the run was made (--long-distraction-s ...)
+        # runs made before summary.json recorded the scoring were all scored with the ray (it was the
+        # only one then), whatever the default is now
         scoring = a.gaze_scoring or run_info.get("gaze_scoring") or "ray"
         if scoring not in GAZE_SCORINGS:
             print(f"error: {run}: summary.json names an unknown gaze scoring {scoring!r}; pass --gaze-scoring",

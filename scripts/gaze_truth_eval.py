@@ -35,7 +35,7 @@ from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.estimates import Estimates, HeadPose  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
 from monitor.gaze.evaluate_run import evaluate_gaze, format_pooled_details, format_report, pooled  # noqa: E402
-from monitor.gaze.stage import GAZE_SCORINGS, gaze_state_config  # noqa: E402
+from monitor.gaze.stage import DEFAULT_GAZE_SCORING, GAZE_SCORINGS, gaze_state_config  # noqa: E402
 from monitor.geometry import euler_to_matrix, matrix_to_euler  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def scene_frames(seed: int, mount: str, scenario: str, head_share: float, noise_
     return cam, frames, episodes
 
 
-def run_stage(layout, cam, frames, episodes, calibration=None, scoring="ray"):
+def run_stage(layout, cam, frames, episodes, calibration=None, scoring=DEFAULT_GAZE_SCORING):
     stage = GazeStateStage(layout, calibration, gaze_state_config(scoring))
     stage.set_camera_pose(cam)
     records, events = [], []
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="scale every glance's head share by F (0.6: a 'lizard' driver who turns the head less; "
                          "not to be confused with --gaze-scoring head-space)")
     ap.add_argument("--calibrate", action="store_true")
-    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
+    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=DEFAULT_GAZE_SCORING,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: %(default)s)")
     ap.add_argument("--head-model", help="head-pose ONNX model run on the crop at the truth head centre")
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT))

@@ -39,10 +39,35 @@ def test_the_checks_before_a_run_load_neither_onnx_runtime_nor_opencv():
     """They run in the supervisor, which does no inference and draws nothing: importing ONNX
     Runtime and OpenCV there held ~55 MiB for the whole run (99.7 -> 45.6 MiB measured)."""
     code = ("import sys; from monitor.cli import build_parser; from monitor.preflight import check_inputs; "
-            "from monitor.estimator.model_files import resolve_eye_model; a = build_parser().parse_args([]); "
-            "a.eye_model = resolve_eye_model(a.eye_model); check_inputs(a, 'synthetic'); "
+            "from monitor.estimator.model_files import resolve_cover_model, resolve_eye_model; "
+            "a = build_parser().parse_args([]); a.eye_model = resolve_eye_model(a.eye_model); "
+            "a.cover_model = resolve_cover_model(a.cover_model); check_inputs(a, 'synthetic'); "
             "print('onnxruntime' in sys.modules, 'cv2' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
     assert eye_locator_of(DEFAULT_EYE_MODEL) == DEFAULT_EYE_MODEL.parent / "eye_locate_ir.onnx"
+
+
+def test_cover_model_option_resolves_and_a_missing_file_is_one_clear_line(tmp_path):
+    """--cover-model: not given -> the shipped file, 'none' -> no model; a path that is not there stops
+    the run before anything starts, with the way out in the message."""
+    from monitor.cli import build_parser
+    from monitor.estimator.model_files import DEFAULT_COVER_MODEL, resolve_cover_model
+    from monitor.preflight import check_inputs
+    assert resolve_cover_model("") == str(DEFAULT_COVER_MODEL) and DEFAULT_COVER_MODEL.is_file()
+    assert resolve_cover_model(" None ") == "" and resolve_cover_model("x.onnx") == "x.onnx"
+    a = build_parser().parse_args(["--cover-model", str(tmp_path / "gone.onnx"), "--eye-model", "none"])
+    a.eye_model = ""
+    with pytest.raises(ValueError, match=r"--cover-model .*gone.onnx: model file not found \(--cover-model none"):
+        check_inputs(a, "synthetic")
+
+
+def test_the_workers_default_scoring_is_the_stages():
+    """RunConfig does not import the gaze package (workers stay light), so its default is written out:
+    it must name the same scoring as monitor.gaze.stage.DEFAULT_GAZE_SCORING and the CLI."""
+    from monitor.cli import build_parser
+    from monitor.gaze.stage import DEFAULT_GAZE_SCORING
+    from monitor.workers.base import RunConfig
+    assert RunConfig(endpoints={}).gaze_scoring == DEFAULT_GAZE_SCORING == build_parser().parse_args([]).gaze_scoring
+    assert RunConfig(endpoints={}).cover_model == ""  # made directly: no face-cover model unless named

@@ -179,7 +179,9 @@ def test_offline_rerun_reproduces_the_pipeline_stage(tmp_path):
     assert code == 0, output
     records = results(tmp_path / "run")
     assert any(r["estimates"]["head"] for r in records)  # shipped models: real head poses to classify
-    again, _ = rerun(records, GazeStateStage(load_layout(ROOT / "calib/layouts/synthetic_cabin.json")))
+    from monitor.gaze.stage import gaze_state_config
+    again, _ = rerun(records, GazeStateStage(load_layout(ROOT / "calib/layouts/synthetic_cabin.json"),
+                                             config=gaze_state_config()))  # the pipeline's default settings
     assert [r["gaze"] for r in again] == [r["gaze"] for r in records]
     assert [r["state"] for r in again] == [r["state"] for r in records]
     cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path / "run"),
@@ -189,27 +191,28 @@ def test_offline_rerun_reproduces_the_pipeline_stage(tmp_path):
 
 
 def test_the_run_scores_the_gaze_as_it_is_told_and_rerun_follows(tmp_path):
-    """--gaze-scoring head-space reaches the gaze worker and summary.json; scripts/gaze_rerun.py
-    then rescores with the run's own scoring and reproduces it frame for frame. Seed 20001 wears
-    sunglasses, so the eyes weigh little and the two scorings give different probabilities."""
+    """--gaze-scoring ray (head-space is the default) reaches the gaze worker and summary.json;
+    scripts/gaze_rerun.py then rescores with the run's own scoring and reproduces it frame for frame.
+    Seed 20001 wears sunglasses, so the eyes weigh little and the two scorings give different
+    probabilities."""
     from pipeline_helpers import results, run, summary
     sys.path.insert(0, str(ROOT / "scripts"))
     from gaze_rerun import rerun
     from monitor.gaze.stage import gaze_state_config
     code, output = run(tmp_path / "run", "--source", "synthetic:seed=20001,scenario=drive,frames=60", "--fast",
-                       "--gaze-scoring", "head-space", timeout=240)
+                       "--gaze-scoring", "ray", timeout=240)
     assert code == 0, output
-    assert summary(tmp_path / "run")["run"]["gaze_scoring"] == "head-space"
+    assert summary(tmp_path / "run")["run"]["gaze_scoring"] == "ray"
     records = results(tmp_path / "run")
     layout = load_layout(ROOT / "calib/layouts/synthetic_cabin.json")
     share, _ = rerun(records, GazeStateStage(layout, config=gaze_state_config("head-space")))
-    ray, _ = rerun(records, GazeStateStage(layout))
-    assert [r["gaze"] for r in share] == [r["gaze"] for r in records]
-    assert [r["gaze"]["probabilities"] for r in ray] != [r["gaze"]["probabilities"] for r in records]
+    ray, _ = rerun(records, GazeStateStage(layout, config=gaze_state_config("ray")))
+    assert [r["gaze"] for r in ray] == [r["gaze"] for r in records]
+    assert [r["gaze"]["probabilities"] for r in share] != [r["gaze"]["probabilities"] for r in records]
     cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=120)
     again = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path / "run"),
-                            "--gaze-scoring", "head-space"], capture_output=True, text=True, timeout=120)
+                            "--gaze-scoring", "ray"], capture_output=True, text=True, timeout=120)
     assert cli.returncode == again.returncode == 0, cli.stderr + again.stderr
     assert cli.stdout == again.stdout  # the run's own scoring is the default
 

@@ -1,5 +1,6 @@
 """GazeStateStage end to end on constructed head-pose sequences (an ideal estimator plus noise)."""
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,110 @@ def test_the_run_uses_the_distraction_thresholds_it_is_given(tmp_path):
 
 def results_events(out):
     return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+def _covered(est, p=0.9):
+    """The same estimates with the face-cover model's probability set."""
+    return Estimates(replace(est.head, covered_p=p), est.joints, est.eyes)
+
+
+def test_a_covered_face_is_classified_with_the_last_uncovered_head(layout):
+    """A hand over the face makes the head model read the hand: while the face-cover model says so the
+    stage keeps the last head pose seen uncovered, for at most cover_hold_s, and says it held it."""
+    stage = GazeStateStage(layout)
+    road = looking_at(layout, "road")
+    wrong = _covered(looking_at(layout, "left_mirror"))  # what the head model reads through the hand
+    t = 50.0
+    for k in range(60):
+        g, _, _ = stage.process(_covered(road, 0.1), t + k / FPS)  # low P: not covered
+    assert g.zone == "road" and not g.head_held
+    offset_before = stage.classifier.head_offset_deg
+    held = [stage.process(wrong, t + 2.0 + k / FPS) for k in range(int(2.5 * FPS))]
+    assert all(g.zone == "road" and g.raw_zone == "road" and g.head_held for g, _, _ in held)
+    assert not any(e for _, _, e in held)  # no distraction raised behind the hand
+    assert stage.classifier.head_offset_deg == offset_before  # held frames teach the road-ahead offset nothing
+    # past cover_hold_s (3 s from the first covered frame) the estimates are used as read again
+    late = [stage.process(wrong, t + 2.0 + k / FPS) for k in range(int(2.5 * FPS), int(4.0 * FPS))]
+    assert late[-1][0].raw_zone == "left_mirror" and not late[-1][0].head_held
+    assert sum(g.head_held for g, _, _ in late) == int(round(0.5 * FPS)) + 1  # held up to and including t0 + 3 s
+    # uncovered frames for longer than cover_margin_s end the run: the next covered one is held
+    # again, from a pose seen at least cover_margin_s before it
+    for k in range(15):
+        stage.process(road, t + 6.0 + k / FPS)
+    g, _, _ = stage.process(wrong, t + 6.5)
+    assert g.head_held and g.raw_zone == "road"
+
+
+def test_a_detector_dip_neither_restarts_the_hold_nor_is_held(layout):
+    """One uncovered frame inside a covered run (a detector miss, the hand still there) stays part of
+    the run: its pose is not held next, and the 3-s limit still counts from the run's first frame."""
+    stage = GazeStateStage(layout)
+    t = 20.0
+    for k in range(30):
+        stage.process(looking_at(layout, "road"), t + k / FPS)
+    wrong = _covered(looking_at(layout, "left_mirror"))
+    dip = _covered(looking_at(layout, "dashboard"), 0.2)  # missed by the detector, the hand still misleads
+    frames = [wrong] * 45 + [dip] + [wrong] * 60 + [dip] + [wrong] * 30
+    out = [stage.process(est, t + 1.0 + k / FPS)[0] for k, est in enumerate(frames)]
+    held = [g.head_held for g in out]
+    assert all(held[:int(3 * FPS) + 1]) and not any(held[int(3 * FPS) + 2:])  # one limit from the first frame
+    assert all(g.raw_zone == "road" for g in out[:int(3 * FPS) + 1])  # the dip's dashboard is never held
+
+
+def test_no_hold_after_a_long_gap_or_beyond_the_long_distraction_threshold(layout):
+    gap = GazeStateStage(layout)
+    gap.process(looking_at(layout, "road"), 10.0)
+    for k in range(1, 60):  # two seconds without a head
+        gap.process(Estimates(None), 10.0 + k / FPS)
+    g, _, _ = gap.process(_covered(looking_at(layout, "left_mirror")), 12.0)
+    assert not g.head_held and g.raw_zone == "left_mirror"  # nothing recent enough to hold
+    short = GazeStateStage(layout, config=GazeStateConfig(distraction=DistractionConfig(long_s=2.0)))
+    for k in range(30):
+        short.process(looking_at(layout, "road"), 10.0 + k / FPS)
+    covered = [short.process(_covered(looking_at(layout, "left_mirror")), 11.0 + k / FPS) for k in range(150)]
+    assert sum(g.head_held for g, _, _ in covered) == int(2.0 * FPS) + 1  # the 2-s threshold caps the 3-s hold
+    # a glance away behind a hand is still raised, counted from where the hold ended: late by the hold
+    starts = [e for _, _, es in covered for e in es if e.phase == "start"]
+    assert [e.kind for e in starts] == ["long_distraction"] and 12.9 < starts[0].start_s < 13.1
+
+
+def test_covered_face_hold_is_off_at_zero_and_needs_an_uncovered_frame_first(layout):
+    wrong = _covered(looking_at(layout, "left_mirror"))
+    first = GazeStateStage(layout)  # covered from the first frame: nothing to hold
+    g, _, _ = first.process(wrong, 10.0)
+    assert g.raw_zone == "left_mirror" and not g.head_held
+    off = GazeStateStage(layout, config=GazeStateConfig(cover_hold_s=0.0))
+    off.process(looking_at(layout, "road"), 10.0)
+    g, _, _ = off.process(wrong, 10.0 + 1 / FPS)
+    assert g.raw_zone == "left_mirror" and not g.head_held
+    no_model = GazeStateStage(layout)  # covered_p None (no face-cover model): the pose as read
+    no_model.process(looking_at(layout, "road"), 10.0)
+    g, _, _ = no_model.process(looking_at(layout, "left_mirror"), 10.0 + 1 / FPS)
+    assert g.raw_zone == "left_mirror" and not g.head_held
+    with pytest.raises(ValueError, match="cover_hold_s"):
+        GazeStateConfig(cover_hold_s=-1.0)
+    with pytest.raises(ValueError, match="cover_threshold"):
+        GazeStateConfig(cover_threshold=0.0)
+
+
+def test_the_held_pose_is_from_before_the_hand_came_near(layout):
+    """The head model reads the approaching hand on the frame or two before the detector fires: the
+    held pose is the last one at least cover_margin_s before the first covered frame."""
+    stage = GazeStateStage(layout)
+    t = 10.0
+    for k in range(30):
+        stage.process(looking_at(layout, "road"), t + k / FPS)
+    disturbed = _covered(looking_at(layout, "dashboard"), 0.3)  # below the threshold, yet already off
+    for k in (30, 31):
+        stage.process(disturbed, t + k / FPS)
+    g, _, _ = stage.process(_covered(looking_at(layout, "left_mirror")), t + 32 / FPS)
+    assert g.head_held and g.raw_zone == "road"
+    no_margin = GazeStateStage(layout, config=GazeStateConfig(cover_margin_s=0.0))
+    for k in range(30):
+        no_margin.process(looking_at(layout, "road"), t + k / FPS)
+    for k in (30, 31):
+        no_margin.process(disturbed, t + k / FPS)
+    g, _, _ = no_margin.process(_covered(looking_at(layout, "left_mirror")), t + 32 / FPS)
+    assert g.head_held and g.raw_zone == "dashboard"  # the frame just before, hand and all
+    with pytest.raises(ValueError, match="cover_margin_s"):
+        GazeStateConfig(cover_margin_s=-0.1)

@@ -202,7 +202,8 @@ def test_run_monitor_flip_test_flags(tmp_path):
     assert code == 0, output
     flip = {m["task"]: m["flip_test"] for m in summary(tmp_path / "run")["models"]}
     # the eye model (on by default) and its locator always average their crop with the mirrored one
-    assert flip == {"body_joints": True, "head_pose": False, "eye_gaze": True, "eye_locate": True}
+    # (the face-cover model, on by default, runs once)
+    assert flip == {"body_joints": True, "head_pose": False, "eye_gaze": True, "eye_locate": True, "face_cover": False}
     rows = results(tmp_path / "run")
     assert len(rows) == 12 and sum(r["estimates"]["head"] is not None for r in rows) >= 10
 

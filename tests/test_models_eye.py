@@ -358,12 +358,13 @@ def test_pipeline_runs_the_shipped_eye_model_by_default_and_refuses_a_wrong_one(
     from exporters.eye_net import SPREAD_BASE_DEG, SPREAD_LOG_RANGE
     lo, hi = SPREAD_BASE_DEG * np.exp(-SPREAD_LOG_RANGE), SPREAD_BASE_DEG * np.exp(SPREAD_LOG_RANGE)
     assert all(lo - 1e-3 <= e["spread_deg"] <= hi + 1e-3 for e in eyes)  # the shipped model has the spread output
-    assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze", "eye_locate"]
+    assert [m["task"] for m in summary(out)["models"]] == ["body_joints", "head_pose", "eye_gaze", "eye_locate",
+                                                           "face_cover"]
     code, output = run(tmp_path / "none", "--source", "synthetic:seed=10001,scenario=drive", "--fast",
                        "--max-frames", "4", "--eye-model", "none", timeout=120)
     assert code == 0, output
     assert all("eyes" not in r["estimates"] for r in results(tmp_path / "none"))
-    assert [m["task"] for m in summary(tmp_path / "none")["models"]] == ["body_joints", "head_pose"]
+    assert [m["task"] for m in summary(tmp_path / "none")["models"]] == ["body_joints", "head_pose", "face_cover"]
     code, output = run(tmp_path / "missing", "--source", "synthetic:seed=10001", "--fast", "--max-frames", "3",
                        "--eye-model", str(tmp_path / "no_such.onnx"), timeout=120)
     assert code == 2 and "model file not found" in output and "--eye-model none" in output

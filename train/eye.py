@@ -22,7 +22,7 @@ import torch
 
 from exporters.eye_net import ANGLE_SCALE, OUTPUT_ORDER, EyeGazeNet
 from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
-from train.finetune import cosine_lr
+from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, EYE_SET, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
                            check_numbers, check_out, default_out, load_crop_set, out_folder, refuse_bad_input,
                            set_threads, resolve_minutes)
@@ -110,14 +110,7 @@ def train_eye(x: np.ndarray, y: np.ndarray, minutes: float | None, lr: float = 2
         loss = sq.mean()
         if out.shape[1] > 2:
             loss = loss + spread_nll(sq.detach(), out[:, 2] / ANGLE_SCALE)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if step % 500 == 0:
-            log(f"[eye] step {step} loss {np.mean(losses[-500:]):.4f} "
-                f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
+        step = take_step(opt, loss, losses, step, t0, "eye", log)
     net.eval()
     return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x), "balance": balance,
                  "final_loss": float(np.mean(losses[-500:])) if losses else None,

@@ -25,7 +25,7 @@ import torch
 from exporters.eye_net import LOCATE_ORDER, LOCATE_SCALE_MM, EyeLocateNet
 from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDTH
 from train.eye_locate_data import CENTRE_CLIP_SD, CENTRE_SD_MM
-from train.finetune import cosine_lr
+from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, LOCATE_SET, OUT_HELP, Budget, check_final_loss, check_numbers, check_out,
                            default_out, load_crop_set, out_folder, refuse_bad_input, set_threads)
 
@@ -95,14 +95,7 @@ def train_locator(x: np.ndarray, y: np.ndarray, hidden: np.ndarray, lr: float = 
         offset, logit = net.raw(xb)
         loss = (((offset - yb) / LOCATE_SCALE_MM) ** 2).sum(1).mean()
         loss = loss + hidden_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, hb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if step % 500 == 0:
-            log(f"[eye_locate] step {step} loss {np.mean(losses[-500:]):.4f} "
-                f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
+        step = take_step(opt, loss, losses, step, t0, "eye_locate", log)
     net.eval()
     return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "seed": seed, "train_crops": len(x),
                  "hidden_weight": hidden_weight,

@@ -29,7 +29,7 @@ import torch
 from exporters.face_cover_net import OUTPUT_ORDER, FaceCoverNet
 from monitor.estimator.head_crop import HEAD_EXTENT_MM
 from train.face_cover_data import COVER_DEPTH_MARGIN_MM, COVER_RADIUS_MM, CROP
-from train.finetune import cosine_lr
+from train.finetune import cosine_lr, take_step
 from train.occlusion import occlude_batch
 from train.options import (BUDGET_HELP, COVER_SET, OUT_HELP, Budget, InputError, check_final_loss, check_numbers,
                            check_out, default_out, load_crop_set, out_folder, refuse_bad_input, set_threads)
@@ -113,14 +113,7 @@ def train_cover(x: np.ndarray, covered: np.ndarray, lr: float = 2e-3, batch: int
         shift = torch.from_numpy(rng.uniform(-0.1, 0.1, (batch, 1, 1, 1)).astype(np.float32))
         xb = torch.clamp(xb + shift + 0.03 * torch.randn_like(xb), -1.0, 1.0)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net.logit(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if step % 500 == 0:
-            log(f"[face_cover] step {step} loss {np.mean(losses[-500:]):.4f} "
-                f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
+        step = take_step(opt, loss, losses, step, t0, "face_cover", log)
     net.eval()
     return net, {"steps": step, "stopped_by": budget.stopped_by(step), "batch": batch, "lr": lr, "seed": seed,
                  "train_crops": len(x), "covered_fraction": float(np.mean(covered)), "occlusion": occlusion,

@@ -19,9 +19,9 @@ normalised as the shipped depth head model's (`depth_head_relative`, 160 mm). Fr
 gives ``--frames-per-scene`` random frames plus as many taken inside its hand actions (when it has
 any), so covered faces are not rare.
 
-    python -m train.face_cover_data --out DATA/cover_train.npz --scenes 900 --seed-base 8000
-    python -m train.face_cover_data --out DATA/cover_test.npz --scenes 120 --seed-base 11000
-    python -m train.face_cover_data --out DATA/cover_test_pillar.npz --scenes 60 --seed-base 11200 --mounts pillar
+    python -m train.face_cover_data --out DATA/cover_train_b.npz --scenes 1500 --seed-base 12000
+    python -m train.face_cover_data --out DATA/cover_test.npz --scenes 120 --seed-base 11400
+    (the shipped model's full recipe, pillar validation set included: train/all.py COVER_SETS)
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ norm becomes an identity, and its statistics stay frozen while training goes on.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,3 +58,19 @@ def freeze_batch_norm(net: torch.nn.Module) -> None:
 def cosine_lr(base: float, progress: float) -> float:
     """Cosine decay from ``base`` to 2 % of it over progress 0..1 (steps or wall clock)."""
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def take_step(opt: torch.optim.Optimizer, loss: torch.Tensor, losses: list[float], step: int, t0: float, tag: str,
+              log=print) -> int:
+    """One optimiser step on ``loss``, recorded in ``losses``; every 500 steps the mean loss of the last
+    500 and the speed are logged as ``[tag] ...``. Returns the new step count."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    losses.append(float(loss.detach()))
+    step += 1
+    if step % 500 == 0:
+        log(f"[{tag}] step {step} loss {np.mean(losses[-500:]):.4f} "
+            f"{(time.monotonic() - t0) / step * 1000:.0f} ms/step", flush=True)
+    return step
+

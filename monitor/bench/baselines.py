@@ -207,15 +207,17 @@ def transport_case(kind: str, recording: Path, count: int, fps: float, skip: int
 
 # --- in-process single loop (its own process) -------------------------------------------------
 def inprocess_loop(recording: Path, out: Path, body: str, head: str, providers: list[str],
-                   io_binding: bool, realtime: bool, layout: str = "", head_flip: bool = True, eye: str = "") -> None:
+                   io_binding: bool, realtime: bool, layout: str = "", head_flip: bool = True, eye: str = "",
+                   cover: str = "") -> None:
     """capture -> infer -> classify in one loop; one JSON line per frame like results.jsonl."""
     from calib.layout import DEFAULT_LAYOUT, load_layout
     from monitor.estimator.pipeline import PoseEstimator
-    from monitor.gaze import GazeStateStage
+    from monitor.gaze import GazeStateStage, gaze_state_config
     from monitor.sources.recording import RecordingSource
 
-    estimator = PoseEstimator.load(body, head, providers, io_binding, head_flip_test=head_flip, eye_path=eye or None)
-    stage = GazeStateStage(load_layout(layout or DEFAULT_LAYOUT))
+    estimator = PoseEstimator.load(body, head, providers, io_binding, head_flip_test=head_flip, eye_path=eye or None,
+                                   cover_path=cover or None)
+    stage = GazeStateStage(load_layout(layout or DEFAULT_LAYOUT), config=gaze_state_config())  # the pipeline's
     source = RecordingSource(str(recording))
     origin: tuple[float, float] | None = None
     with open(out, "w", encoding="utf-8") as f:
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("fps", type=float)
     s.add_argument("shm_prefix", nargs="?", default="")
     i = sub.add_parser("inprocess")
-    i.add_argument("config", help="JSON: recording, out, body, head, eye, providers, io_binding, realtime")
+    i.add_argument("config", help="JSON: recording, out, body, head, eye, cover, providers, io_binding, realtime")
     args = p.parse_args(argv)
     if args.cmd == "send":
         pool = _load_pool(Path(args.recording))
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         c = json.loads(args.config)
         inprocess_loop(Path(c["recording"]), Path(c["out"]), c["body"], c["head"], c["providers"],
-                       c["io_binding"], c["realtime"], c.get("layout", ""), c.get("head_flip", True), c.get("eye", ""))
+                       c["io_binding"], c["realtime"], c.get("layout", ""), c.get("head_flip", True), c.get("eye", ""),
+                       c.get("cover", ""))
     return 0
 
 

@@ -29,6 +29,7 @@ from monitor.bench.cache import cached_frames, paced_recording
 from monitor.bench.procstat import ProcSampler
 from monitor.bus import Endpoints, Policy
 from monitor.childenv import child_env
+from monitor.estimator.model_files import DEFAULT_COVER_MODEL, resolve_cover_model
 from monitor.estimator.pipeline import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR,
                                        eye_locator_of, missing_locator_message, resolve_eye_model)
 from monitor.estimator.session import (ENV_THREADS, ENV_TRT_CACHE, _short_ort_error, provider_usable,
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eye-model", default=str(DEFAULT_EYE_MODEL), metavar="PATH|none",
                    help="eye-gaze model, fp32 in every case (it has no fp16 file); 'none' measures without the eye "
                         "stage (default: %(default)s, as run_monitor.py)")
+    p.add_argument("--cover-model", default=str(DEFAULT_COVER_MODEL), metavar="PATH|none",
+                   help="face-cover model on the head crop; 'none' measures without it (default: %(default)s, as "
+                        "run_monitor.py)")
     p.add_argument("--fps", default="30", metavar="LIST", help="replay rates (default: %(default)s)")
     p.add_argument("--resolution", default="640x480", metavar="LIST",
                    help="frame sizes WxH (default: %(default)s)")
@@ -264,6 +268,7 @@ class Bench:
             return f"{full} is built in but cannot run here (no CUDA device, or CUDA/cuDNN/TensorRT libraries missing)"
         eye = [("eye", Path(self.eye_model))] if self.eye_model else []
         eye += [("eye locator", self.eye_locator)] if self.eye_locator is not None else []
+        eye += [("face-cover", Path(self.cover_model))] if self.cover_model else []
         for label, path in (("body", self.body_path(case)), ("head", self.head_path(case)), *eye):
             if not path.is_file():
                 return f"{label} model {path} not found"
@@ -273,6 +278,11 @@ class Bench:
     def eye_model(self) -> str:
         """The eye model's path, "" for none, read as run_monitor.py reads --eye-model."""
         return resolve_eye_model(self.args.eye_model)
+
+    @property
+    def cover_model(self) -> str:
+        """The face-cover model's path, "" for none, read as run_monitor.py reads --cover-model."""
+        return resolve_cover_model(self.args.cover_model)
 
     @functools.cached_property
     def eye_locator(self) -> Path | None:
@@ -303,7 +313,7 @@ class Bench:
         config = RunConfig(endpoints=endpoints.to_json(), policy=self.args.policy, out_dir=str(run_dir),
                            source=str(recording), realtime=realtime, body_model=str(self.body_path(case)),
                            head_model=str(self.head_path(case)),
-                           eye_model=self.eye_model,
+                           eye_model=self.eye_model, cover_model=self.cover_model,
                            providers=[case.provider],
                            io_binding=case.io_binding, shm=case.shm, head_flip_test=case.head_flip,
                            delay_ms=dict(self.delays))
@@ -377,7 +387,8 @@ class Bench:
         run_dir.mkdir(parents=True, exist_ok=True)
         out = run_dir / "frames.jsonl"
         config = {"recording": str(recording), "out": str(out), "body": str(self.body_path(case)),
-                  "head": str(self.head_path(case)), "eye": self.eye_model, "providers": [case.provider],
+                  "head": str(self.head_path(case)), "eye": self.eye_model, "cover": self.cover_model,
+                  "providers": [case.provider],
                   "io_binding": case.io_binding, "head_flip": case.head_flip, "realtime": realtime}
         self.log(f"[{label}] in-process single loop{f' at {case.fps:g} fps' if realtime else ', as fast as possible'}")
         with _env(ENV_THREADS, str(case.threads) if case.threads else None):
@@ -585,6 +596,9 @@ def check_inputs(args: argparse.Namespace) -> None:
     eye = resolve_eye_model(args.eye_model)
     if eye and eye != resolve_eye_model(defaults.eye_model):
         checks.append(("--eye-model", Path(eye), "eye_gaze"))
+    cover = resolve_cover_model(args.cover_model)
+    if cover and cover != resolve_cover_model(defaults.cover_model):
+        checks.append(("--cover-model", Path(cover), "face_cover"))
     for option, path, task in checks:
         _check_model(option, path, task)
         if task == "eye_gaze":

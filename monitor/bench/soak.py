@@ -1,6 +1,7 @@
 """Soak: run the whole pipeline for a long time at camera rate and watch it age.
 
-    python run_monitor.py soak --minutes 30 [--source SRC] [--body-model ONNX --head-model ONNX --eye-model ONNX|none]
+    python run_monitor.py soak --minutes 30 [--source SRC] [--body-model ONNX --head-model ONNX --eye-model ONNX|none
+                                             --cover-model ONNX|none]
     python -m monitor.bench.soak --minutes 30 ...
 
 Every ``--sample-s`` seconds it records the resident memory (VmRSS from /proc) of the supervisor
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--body-model", default="")
     p.add_argument("--head-model", default="")
     p.add_argument("--eye-model", default="", help="as run_monitor.py: default the shipped model, 'none' without")
+    p.add_argument("--cover-model", default="", help="as run_monitor.py: default the shipped model, 'none' without")
     p.add_argument("--sample-s", type=float, default=10.0, help="memory sampling period (default: %(default)s)")
     p.add_argument("--warmup-s", type=float, default=0.0, help="warm-up excluded from growth and drift "
                    "(default: 10%% of the run, at least 30 s)")
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--body-model", args.body_model] if args.body_model else []
     cmd += ["--head-model", args.head_model] if args.head_model else []
     cmd += ["--eye-model", args.eye_model] if args.eye_model else []
+    cmd += ["--cover-model", args.cover_model] if args.cover_model else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     started = time.monotonic()

@@ -8,6 +8,15 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_BODY_MODEL = MODELS_DIR / "body_lite.onnx"
 DEFAULT_HEAD_MODEL = MODELS_DIR / "head_poseidon_depth.onnx"  # the better of the two (models/*.md)
 DEFAULT_EYE_MODEL = MODELS_DIR / "eye_gaze_ir.onnx"
+DEFAULT_COVER_MODEL = MODELS_DIR / "face_cover_depth.onnx"
+
+
+def resolve_cover_model(option: str) -> str:
+    """``--cover-model``: "" (not given) -> the shipped model, "none" -> "" (no face-cover model), else the path."""
+    option = option.strip()
+    if option.lower() == "none":
+        return ""
+    return option or str(DEFAULT_COVER_MODEL)
 
 
 def resolve_eye_model(option: str) -> str:

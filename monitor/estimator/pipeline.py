@@ -23,9 +23,9 @@ from monitor.estimator.head_crop import (HEAD_EXTENT_MM, MAX_OUTSIDE_FRACTION, H
                                          flip_test_input, head_input)
 from monitor.estimator.head_locate import HeadLocation, locate_head, refine_centre
 from monitor.estimator.lifting import lift_joints
-from monitor.estimator.model_files import (DEFAULT_BODY_MODEL, DEFAULT_EYE_MODEL,  # noqa: F401 - re-exported
-                                           DEFAULT_HEAD_MODEL, MODELS_DIR, eye_locator_of, eye_locator_path,
-                                           missing_locator_message, resolve_eye_model)
+from monitor.estimator.model_files import (DEFAULT_BODY_MODEL, DEFAULT_COVER_MODEL,  # noqa: F401 - re-exported
+                                           DEFAULT_EYE_MODEL, DEFAULT_HEAD_MODEL, MODELS_DIR, eye_locator_of,
+                                           eye_locator_path, missing_locator_message, resolve_eye_model)
 from monitor.estimator.session import DEFAULT_PROVIDERS, ModelLoadError, OnnxModel
 from monitor.frames import FrameSet, Intrinsics
 from monitor.geometry import backproject, euler_to_matrix
@@ -72,6 +72,26 @@ class HeadSpec:
                    float(crop.get("extent_mm", HEAD_EXTENT_MM)), tuple(out.get("order", ("yaw", "pitch", "roll"))))
 
 
+@dataclass(frozen=True)
+class CoverSpec:
+    """What the runtime reads from a face_cover contract: the head crop it takes and its output."""
+
+    modality: str
+    size: int
+    normalisation: dict[str, Any]
+    output: str
+    extent_mm: float
+
+    @classmethod
+    def from_contract(cls, c: Any) -> "CoverSpec":
+        if c.task != "face_cover":
+            raise ValueError(f"face-cover model has task {c.task!r}; expected 'face_cover'")
+        if c.height != c.width:
+            raise ValueError(f"face-cover model input must be square, got {c.width}x{c.height}")
+        return cls(c.modality, c.height, dict(c.normalisation), c.outputs[0]["name"],
+                   float(c.raw.get("crop", {}).get("extent_mm", HEAD_EXTENT_MM)))
+
+
 # the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
 # moves the centre for the second crop (estimate_head)
 FIRST_CROP_MAX_OUTSIDE = 0.5
@@ -86,7 +106,7 @@ class PoseEstimator:
     def __init__(self, body: OnnxModel, head: OnnxModel | None = None, min_joint_confidence: float = 0.1,
                  refine_head_centre: bool = True, body_flip_test: bool = False,
                  head_flip_test: bool = True, eye: OnnxModel | None = None,
-                 eye_locator: OnnxModel | None = None) -> None:
+                 eye_locator: OnnxModel | None = None, cover: OnnxModel | None = None) -> None:
         self.body, self.head = body, head
         # eye gaze from the IR image, cut with the head pose (eye_gaze.py); needs a head model
         self.eye = eye if head is not None else None
@@ -94,6 +114,9 @@ class PoseEstimator:
         # where the eye crop is cut: the locator's finding, else the head centre's guess
         self.locator = eye_locator if self.eye is not None else None
         self.locator_spec = _eye_stage_spec(LocatorSpec, self.locator, "--eye-model's locator")
+        # whether a hand lies over the face, from the head crop (HeadPose.covered_p); needs a head model
+        self.cover = cover if head is not None else None
+        self.cover_spec = _eye_stage_spec(CoverSpec, self.cover, "--cover-model")
         self.refine_head_centre = refine_head_centre  # a second head crop at the refined centre
         self.body_spec = BodySpec.from_contract(body.contract)
         # body heatmaps averaged with those of the mirrored frame (body_io.flip_test_average);
@@ -124,15 +147,17 @@ class PoseEstimator:
         if self.locator is not None:
             self._inference_ms["eye_locate"] = 0.0
             self.locator.run(np.zeros((2, 1, LOCATE_HEIGHT, LOCATE_WIDTH), np.float32))
+        if self.cover is not None:
+            self._inference_ms["cover"] = 0.0
 
     @classmethod
     def load(cls, body_path: str | Path | None, head_path: str | Path | None,
              providers: Sequence[str] = DEFAULT_PROVIDERS, io_binding: bool = False,
              body_flip_test: bool = False, head_flip_test: bool = True,
-             eye_path: str | Path | None = None) -> "PoseEstimator":
+             eye_path: str | Path | None = None, cover_path: str | Path | None = None) -> "PoseEstimator":
         """Empty paths mean the shipped models (DEFAULT_BODY_MODEL, DEFAULT_HEAD_MODEL); no
-        ``eye_path``, no eye model. An eye model whose contract names a locator
-        (``crop.locator``, a file next to it) comes with that locator."""
+        ``eye_path``, no eye model; no ``cover_path``, no face-cover model. An eye model whose
+        contract names a locator (``crop.locator``, a file next to it) comes with that locator."""
         body = OnnxModel(body_path or DEFAULT_BODY_MODEL, providers, io_binding)
         head = OnnxModel(head_path or DEFAULT_HEAD_MODEL, providers, io_binding)
         eye = OnnxModel(eye_path, providers, io_binding) if eye_path else None
@@ -142,9 +167,10 @@ class PoseEstimator:
             if not locator_path.is_file():
                 raise ModelLoadError(missing_locator_message(eye_path, locator_path))
             locator = OnnxModel(locator_path, providers, io_binding)
-        check_model_roles(body, head, eye, locator)
+        cover = OnnxModel(cover_path, providers, io_binding) if cover_path else None
+        check_model_roles(body, head, eye, locator, cover)
         return cls(body, head, body_flip_test=body_flip_test, head_flip_test=head_flip_test, eye=eye,
-                   eye_locator=locator)
+                   eye_locator=locator, cover=cover)
 
     def describe(self) -> list[dict[str, Any]]:
         """What runs, for summaries and overlays: path, task, modality, trained, providers and
@@ -153,18 +179,19 @@ class PoseEstimator:
                 "trained": m.contract.trained, "active_providers": list(m.info.active_providers),
                 "unavailable_providers": list(m.info.unavailable_providers),
                 "warmup_ms": round(m.info.warmup_ms, 2)}
-               for m in (self.body, self.head, self.eye, self.locator) if m is not None]
+               for m in (self.body, self.head, self.eye, self.locator, self.cover) if m is not None]
         out[0]["flip_test"] = self.body_flip is not None
         if self.head is not None:
             out[1]["flip_test"] = self.head_flip
         for d in out[2:]:
-            d["flip_test"] = True
+            d["flip_test"] = d["task"] != "face_cover"  # the eye stage always flips; the cover model runs once
         return out
 
     def estimate(self, frameset: FrameSet) -> Estimates:
         start = time.perf_counter()
         self._inference_ms = {"body": 0.0, "head": 0.0, **({"eye": 0.0} if self.eye is not None else {}),
-                              **({"eye_locate": 0.0} if self.locator is not None else {})}
+                              **({"eye_locate": 0.0} if self.locator is not None else {}),
+                              **({"cover": 0.0} if self.cover is not None else {})}
         joints = self.estimate_joints(frameset)
         head = self.estimate_head(frameset, joints) if joints is not None and self.head is not None else None
         eyes = self.estimate_eyes(frameset, head) if head is not None and self.eye is not None else None
@@ -247,8 +274,24 @@ class PoseEstimator:
                 return None
         position = (backproject(np.array(loc.center_px), np.array(loc.distance_mm), intr.fx, intr.fy,
                                 intr.cx, intr.cy) if loc.from_depth else None)
+        covered = self._covered_p(frameset, loc) if self.cover is not None else None
         return HeadPose(yaw, pitch, roll, euler_to_matrix(yaw, pitch, roll), position, loc.center_px,
-                        box.as_tuple())
+                        box.as_tuple(), covered)
+
+    def _covered_p(self, frameset: FrameSet, loc: HeadLocation) -> float | None:
+        """The face-cover model's P(a hand lies over the face) on the head crop at ``loc``; None when
+        its image is missing or the crop is discarded."""
+        spec = self.cover_spec
+        assert spec is not None and self.cover is not None
+        image, intr = frameset.images.get(spec.modality), _intrinsics(frameset, spec.modality)
+        if image is None or intr is None or not loc.from_depth:  # a guessed distance: a crop it never saw
+            return None
+        made = head_input(image, loc.center_px, loc.distance_mm, intr.fx, intr.fy, spec.normalisation, spec.size,
+                          spec.extent_mm, frameset.depth_unit_mm)
+        if made is None:
+            return None
+        p = float(self._timed_run(self.cover, "cover", made[0][None, None])[spec.output].reshape(-1)[0])
+        return min(max(p, 0.0), 1.0) if np.isfinite(p) else None
 
     def _head_angles(self, image: np.ndarray, loc: HeadLocation, intr: Intrinsics, depth_unit_mm: float,
                      max_outside: float = MAX_OUTSIDE_FRACTION) -> tuple[tuple[float, float, float], HeadBox] | None:
@@ -269,19 +312,21 @@ class PoseEstimator:
 
 
 def _eye_stage_spec(spec_type: Any, model: OnnxModel | None, option: str) -> Any:
-    """``spec_type.from_contract`` of an eye-stage model (None without one); a contract this
-    runtime cannot serve stops the load with a message naming the file."""
+    """``spec_type.from_contract`` of an optional model of the head's stages (eye, locator, face
+    cover; None without one); a contract this runtime cannot serve stops the load with a message
+    naming the file."""
     if model is None:
         return None
     try:
         return spec_type.from_contract(model.contract)
     except ValueError as exc:
+        off = "--cover-model none" if option == "--cover-model" else "--eye-model none"
         raise ModelLoadError(f"{option} {model.path}: {exc}; use a model exported for this runtime, or run with "
-                             "--eye-model none") from None
+                             f"{off}") from None
 
 
 def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = None,
-                      locator: OnnxModel | None = None) -> None:
+                      locator: OnnxModel | None = None, cover: OnnxModel | None = None) -> None:
     """Each model must do the job it was given and its graph must take the input its contract
     promises (a head model passed as body model, or a contract from another export, is refused)."""
     roles = [("--body-model", body, "body_joints", "body and head models swapped?"),
@@ -289,6 +334,7 @@ def check_model_roles(body: OnnxModel, head: OnnxModel, eye: OnnxModel | None = 
     roles += [("--eye-model", eye, "eye_gaze", "--eye-model none runs without eye gaze")] if eye is not None else []
     roles += ([("--eye-model's locator", locator, "eye_locate", "the eye model's contract names it in crop.locator; "
                 "put the eye_locate model there, or run with --eye-model none")] if locator is not None else [])
+    roles += [("--cover-model", cover, "face_cover", "--cover-model none runs without it")] if cover is not None else []
     for option, model, task, hint in roles:
         c = model.contract
         if c.task != task:

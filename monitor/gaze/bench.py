@@ -16,7 +16,7 @@ import numpy as np
 from calib.layout import DEFAULT_LAYOUT, load_layout
 from monitor.estimates import Estimates, HeadPose
 from monitor.gaze.ray import angles_to_direction, head_rotation_facing
-from monitor.gaze.stage import GAZE_SCORINGS, GazeStateStage, gaze_state_config
+from monitor.gaze.stage import DEFAULT_GAZE_SCORING, GAZE_SCORINGS, GazeStateStage, gaze_state_config
 
 
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=5000)
     ap.add_argument("--layout", default=str(DEFAULT_LAYOUT))
     ap.add_argument("--noise-sweep", action="store_true")
-    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default="ray",
+    ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=DEFAULT_GAZE_SCORING,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: %(default)s)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
           f"mean {times.mean():.1f} us, p50 {np.percentile(times, 50):.1f} us, p99 {np.percentile(times, 99):.1f} us")
 
 
-def noise_sweep(layout, scoring: str = "ray", per_zone: int = 500) -> None:
+def noise_sweep(layout, scoring: str = DEFAULT_GAZE_SCORING, per_zone: int = 500) -> None:
     from monitor.gaze.classifier import GazeZoneClassifier
     from monitor.gaze.ray import direction_to_angles
     clf = GazeZoneClassifier(layout)

@@ -16,6 +16,8 @@ class GazeResult:
         frame; head_position_car_mm: its origin (the nominal head when the pose had no position).
     head_offset_deg: the road-ahead auto-calibration's (azimuth, elevation) offset added to the
         head direction (None when it is off; (0, 0) until it has enough history).
+    head_held: a hand covered the face (the face-cover model), so this frame was classified with
+        the last head pose and eyes seen uncovered (GazeStateConfig.cover_hold_s).
     """
 
     t_s: float
@@ -30,6 +32,7 @@ class GazeResult:
     gaze_azimuth_deg: float | None = None
     gaze_elevation_deg: float | None = None
     head_offset_deg: list[float] | None = None
+    head_held: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return _plain(self)

@@ -58,6 +58,7 @@ class RunConfig:
     body_model: str = ""
     head_model: str = ""
     eye_model: str = ""  # "" = no eye model: zones from the head pose alone (the CLI's default is the shipped one)
+    cover_model: str = ""  # "" = no face-cover model: the head pose is used as read (the CLI's default: shipped)
     providers: list[str] = field(default_factory=lambda: ["tensorrt", "cuda", "cpu"])
     io_binding: bool = False
     body_flip_test: bool = False  # body heatmaps averaged with the mirrored frame's (2x body inference)
@@ -72,7 +73,7 @@ class RunConfig:
     # the distraction rules' settings (monitor.gaze.state.DistractionConfig fields; {}: its defaults)
     distraction: dict[str, Any] = field(default_factory=dict)
     # how the head-only gaze is scored (monitor.gaze.stage.GAZE_SCORINGS)
-    gaze_scoring: str = "ray"
+    gaze_scoring: str = "head-space"  # monitor.gaze.stage.DEFAULT_GAZE_SCORING (not imported: workers stay light)
     # per-worker: which frame to resume after (the supervisor sets it when restarting capture)
     skip_frames: int = 0
     incarnation: int = 0

@@ -26,7 +26,8 @@ class EstimatorWorker(Worker):
         try:
             self.estimator = PoseEstimator.load(cfg.body_model, cfg.head_model, cfg.providers, cfg.io_binding,
                                                 body_flip_test=cfg.body_flip_test,
-                                                head_flip_test=cfg.head_flip_test, eye_path=cfg.eye_model or None)
+                                                head_flip_test=cfg.head_flip_test, eye_path=cfg.eye_model or None,
+                                                cover_path=cfg.cover_model or None)
         except ModelLoadError:
             raise
         except Exception as exc:  # ONNX Runtime refused the warm-up run on the contract's own input
