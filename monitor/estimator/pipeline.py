@@ -149,6 +149,7 @@ class PoseEstimator:
             self.locator.run(np.zeros((2, 1, LOCATE_HEIGHT, LOCATE_WIDTH), np.float32))
         if self.cover is not None:
             self._inference_ms["cover"] = 0.0
+            self.cover.run(np.zeros((1, 1, self.cover_spec.size, self.cover_spec.size), np.float32))  # warm it
 
     @classmethod
     def load(cls, body_path: str | Path | None, head_path: str | Path | None,
@@ -280,7 +281,7 @@ class PoseEstimator:
 
     def _covered_p(self, frameset: FrameSet, loc: HeadLocation) -> float | None:
         """The face-cover model's P(a hand lies over the face) on the head crop at ``loc``; None when
-        its image is missing or the crop is discarded."""
+        its image is missing, the head was not located with depth, or the crop is discarded."""
         spec = self.cover_spec
         assert spec is not None and self.cover is not None
         image, intr = frameset.images.get(spec.modality), _intrinsics(frameset, spec.modality)
