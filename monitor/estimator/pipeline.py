@@ -62,14 +62,8 @@ class HeadSpec:
 
     @classmethod
     def from_contract(cls, c: Any) -> "HeadSpec":
-        if c.task != "head_pose":
-            raise ValueError(f"head model has task {c.task!r}; expected 'head_pose'")
-        if c.height != c.width:
-            raise ValueError(f"head model input must be square, got {c.width}x{c.height}")
-        out = c.outputs[0]
-        crop = c.raw.get("crop", {})
-        return cls(c.modality, c.height, dict(c.normalisation), out["name"],
-                   float(crop.get("extent_mm", HEAD_EXTENT_MM)), tuple(out.get("order", ("yaw", "pitch", "roll"))))
+        return cls(*_head_crop_fields(c, "head_pose", "head model"),
+                   tuple(c.outputs[0].get("order", ("yaw", "pitch", "roll"))))
 
 
 @dataclass(frozen=True)
@@ -84,12 +78,18 @@ class CoverSpec:
 
     @classmethod
     def from_contract(cls, c: Any) -> "CoverSpec":
-        if c.task != "face_cover":
-            raise ValueError(f"face-cover model has task {c.task!r}; expected 'face_cover'")
-        if c.height != c.width:
-            raise ValueError(f"face-cover model input must be square, got {c.width}x{c.height}")
-        return cls(c.modality, c.height, dict(c.normalisation), c.outputs[0]["name"],
-                   float(c.raw.get("crop", {}).get("extent_mm", HEAD_EXTENT_MM)))
+        return cls(*_head_crop_fields(c, "face_cover", "face-cover model"))
+
+
+def _head_crop_fields(c: Any, task: str, what: str) -> tuple[str, int, dict[str, Any], str, float]:
+    """(modality, size, normalisation, output name, crop extent) of a model that takes the head crop
+    (head pose, face cover), after checking its task and that its input is square."""
+    if c.task != task:
+        raise ValueError(f"{what} has task {c.task!r}; expected {task!r}")
+    if c.height != c.width:
+        raise ValueError(f"{what} input must be square, got {c.width}x{c.height}")
+    return (c.modality, c.height, dict(c.normalisation), c.outputs[0]["name"],
+            float(c.raw.get("crop", {}).get("extent_mm", HEAD_EXTENT_MM)))
 
 
 # the first crop, at the Head joint, may be this far off-image when it only gives the rotation that
