@@ -25,7 +25,7 @@ from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, EYE_SET, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
                            check_numbers, check_out, default_out, load_crop_set, out_folder, refuse_bad_input,
-                           set_threads, resolve_minutes)
+                           set_threads, resolve_minutes, write_model_files)
 
 DEFAULT_LOCATOR = "eye_locate_ir.onnx"  # train.eye_locate's model
 
@@ -185,8 +185,6 @@ def eye_contract(trained: bool, training_data: str, eye_offset_mm, metrics: dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    from exporters.export import export_model
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_data")
     ap.add_argument("--test", required=True, help="a held-out npz set from python -m train.eye_data")
@@ -241,14 +239,11 @@ def main(argv: list[str] | None = None) -> None:
         metrics = evaluate_sets(run, test)
         print(json.dumps(metrics, indent=1))
         desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
-        report = export_model(net, out / "eye_gaze_ir.onnx",
-                              eye_contract(True, desc, offset, metrics, net.output_order, args.locator), fp16=False)
-        print(report.line())
-        (out / "eye_gaze_ir.train.json").write_text(json.dumps({"train": info, "test": metrics,
-                                                                "eye_offset_mm": offset.tolist()}, indent=1))
         seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
-        card = write_card(out / "eye_gaze_ir.md", info, metrics, args, report.line(), seeds)
-        print(f"wrote {card}")
+        write_model_files(net, out, "eye_gaze_ir",
+                          eye_contract(True, desc, offset, metrics, net.output_order, args.locator),
+                          {"train": info, "test": metrics, "eye_offset_mm": offset.tolist()},
+                          lambda path, line: write_card(path, info, metrics, args, line, seeds))
     if args.locator and not (out / args.locator).is_file():
         # the contract names the locator; the runtime refuses the model until it sits beside it
         print(f"note: the contract names the locator {args.locator}, which is not in {out}: put it there "

@@ -27,7 +27,8 @@ from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDT
 from train.eye_locate_data import CENTRE_CLIP_SD, CENTRE_SD_MM
 from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, LOCATE_SET, OUT_HELP, Budget, check_final_loss, check_numbers, check_out,
-                           default_out, load_crop_set, out_folder, refuse_bad_input, set_threads)
+                           default_out, load_crop_set, out_folder, refuse_bad_input, set_threads,
+                           write_model_files)
 
 MODEL_NAME = "eye_locate_ir"
 HIDDEN_LOSS_WEIGHT = 0.1
@@ -119,8 +120,6 @@ def locate_contract(trained: bool, training_data: str, metrics: dict | None = No
 
 
 def main(argv: list[str] | None = None) -> None:
-    from exporters.export import export_model
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.eye_locate_data")
     ap.add_argument("--test", required=True, help="a held-out npz set from python -m train.eye_locate_data")
@@ -155,12 +154,9 @@ def main(argv: list[str] | None = None) -> None:
         metrics = asdict(locate_metrics(pred, test["y"], test["hidden"]))
         print(json.dumps(metrics, indent=1))
         desc = f"synthetic IR locator crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}"
-        report = export_model(net, out / f"{MODEL_NAME}.onnx", locate_contract(True, desc, metrics), fp16=False)
-        print(report.line())
-        (out / f"{MODEL_NAME}.train.json").write_text(json.dumps({"train": info, "test": metrics}, indent=1))
         seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
-        card = write_card(out / f"{MODEL_NAME}.md", info, metrics, args, report.line(), seeds)
-        print(f"wrote {card}")
+        write_model_files(net, out, MODEL_NAME, locate_contract(True, desc, metrics), {"train": info, "test": metrics},
+                          lambda path, line: write_card(path, info, metrics, args, line, seeds))
 
 
 def write_card(path: Path, info: dict, m: dict, args: argparse.Namespace, export_line: str,

@@ -32,7 +32,8 @@ from train.face_cover_data import COVER_DEPTH_MARGIN_MM, COVER_RADIUS_MM, CROP
 from train.finetune import cosine_lr, take_step
 from train.occlusion import occlude_batch
 from train.options import (BUDGET_HELP, COVER_SET, OUT_HELP, Budget, InputError, check_final_loss, check_numbers,
-                           check_out, default_out, load_crop_set, out_folder, refuse_bad_input, set_threads)
+                           check_out, default_out, load_crop_set, out_folder, refuse_bad_input, set_threads,
+                           write_model_files)
 
 MODEL_NAME = "face_cover_depth"
 THRESHOLD = 0.5  # the gaze stage's default (GazeStateConfig.cover_threshold)
@@ -142,8 +143,6 @@ def cover_contract(trained: bool, training_data: str, metrics: dict | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    from exporters.export import export_model
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", required=True, help="npz sets from python -m train.face_cover_data")
     ap.add_argument("--test", required=True, help="a held-out npz set (training mounts, unseen drivers)")
@@ -188,11 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(metrics, indent=1))
         desc = (f"synthetic depth head crops ({len(x)} training crops from {', '.join(args.train)}); "
                 f"test {args.test}")
-        report = export_model(net, out / f"{MODEL_NAME}.onnx", cover_contract(True, desc, metrics), fp16=False)
-        print(report.line())
-        (out / f"{MODEL_NAME}.train.json").write_text(json.dumps({"train": info, "test": metrics}, indent=1))
-        card = write_card(out / f"{MODEL_NAME}.md", info, metrics, args, report.line(), seeds)
-        print(f"wrote {card}")
+        write_model_files(net, out, MODEL_NAME, cover_contract(True, desc, metrics), {"train": info, "test": metrics},
+                          lambda path, line: write_card(path, info, metrics, args, line, seeds))
 
 
 def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import sys
@@ -15,7 +16,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Iterator, NoReturn, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
@@ -312,3 +313,16 @@ def check_final_loss(info: dict) -> None:
     if loss is None or not math.isfinite(loss):
         fail(f"training ended with loss {loss} after {info.get('steps')} steps (diverged? try a lower --lr); "
              "nothing exported", code=1)
+
+
+def write_model_files(net: Any, out: Path, name: str, contract: dict, run_record: dict,
+                      card: Callable[[Path, str], Path]) -> None:
+    """An eye-stage or face-cover trainer's outputs: ``out/name.onnx`` (fp32 only, checked against the
+    network by exporters.export), ``out/name.train.json`` (``run_record``) and the model card that
+    ``card(path, export line)`` writes; each reported as it is written."""
+    from exporters.export import export_model
+    report = export_model(net, out / f"{name}.onnx", contract, fp16=False)
+    print(report.line())
+    (out / f"{name}.train.json").write_text(json.dumps(run_record, indent=1))
+    print(f"wrote {card(out / f'{name}.md', report.line())}")
+
