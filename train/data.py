@@ -113,12 +113,14 @@ def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root:
             yield record_from_frameset(scene.frameset(int(i)))
 
 
-def _frames_in_activity(scene, activity: str) -> np.ndarray:
+def _frames_in_activity(scene, activity: str | None, past_ramp: bool = True) -> np.ndarray:
+    """Indices of the frames inside a hand action of ``activity`` (None: any), past its ramp (the hand
+    on its way) unless ``past_ramp`` is False."""
     t = np.arange(len(scene)) / scene.fps
     inside = np.zeros(len(t), bool)
     for h in scene.timeline.hands:
-        if h.kind == activity:
-            inside |= (t >= h.start_s + h.ramp_s) & (t < h.end_s)
+        if activity is None or h.kind == activity:
+            inside |= (t >= h.start_s + (h.ramp_s if past_ramp else 0.0)) & (t < h.end_s)
     return np.flatnonzero(inside)
 
 

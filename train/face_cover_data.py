@@ -33,7 +33,7 @@ import numpy as np
 
 from exporters.export import HEAD_NORMALISATION
 from monitor.estimator.head_crop import HEAD_EXTENT_MM, head_input
-from train.data import _import_synth, scene_specs
+from train.data import _frames_in_activity, _import_synth, scene_specs
 from train.eye_data import add_set_args, set_out_path
 
 CROP = 64
@@ -68,14 +68,6 @@ def hand_covers_face(labels: dict) -> bool:
     return False
 
 
-def _frames_in_hands(scene) -> np.ndarray:
-    t = np.arange(len(scene)) / scene.fps
-    inside = np.zeros(len(t), bool)
-    for h in scene.timeline.hands:
-        inside |= (t >= h.start_s) & (t < h.end_s)
-    return np.flatnonzero(inside)
-
-
 def render_cover_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops_per_frame: int,
                      mounts: Sequence[str] = TRAIN_MOUNTS, log=print, synth_root: str | None = None,
                      scenarios: Sequence[str] = SCENARIOS) -> dict[str, np.ndarray]:
@@ -87,7 +79,7 @@ def render_cover_set(n_scenes: int, frames_per_scene: int, seed_base: int, crops
         scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
         rng = np.random.default_rng([17, spec.seed])
         picks = list(rng.choice(len(scene), size=min(frames_per_scene, len(scene)), replace=False))
-        in_hands = _frames_in_hands(scene)
+        in_hands = _frames_in_activity(scene, None, past_ramp=False)  # the hand's approach too
         if len(in_hands):
             picks += list(rng.choice(in_hands, size=min(frames_per_scene, len(in_hands)), replace=False))
         for i in sorted(set(int(p) for p in picks)):
