@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from display_helpers import frame_id_from_pixels, start_window_run, xserver
+from display_helpers import frame_id_from_pixels, start_painted_window_run, xserver
 from pipeline_helpers import results, wait_for
 from tests.fixtures import framesets, write_recording
 
@@ -29,12 +29,9 @@ def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:
 
 def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb, models):
     rec = write_recording(tmp_path / "slow.dmsrec", 100, width=320, height=240, fps=10.0)
-    out = tmp_path / "run"
-    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
+    proc, out = start_painted_window_run(tmp_path / "run", xvfb, "--source", str(rec), "--realtime", *models)
     shots = []
     try:
-        assert wait_for(lambda: out.joinpath("results.jsonl").exists()
-                        and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
         while proc.poll() is None and len(shots) < 12:
             shot = xvfb.screenshot(tmp_path / f"shot{len(shots)}.png")
             if proc.poll() is None:  # the window may already be gone at the end of the run
@@ -49,19 +46,29 @@ def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb,
     x, y, w, h = display["window_rect"]
     assert (w, h) == (320 + 300, 440 + 40)  # image + panel (at least 440 high) + status line
     by_frame = {r["frame"]: r for r in results(out)}
-    ir_rows = {fs.frame: fs.images["ir"][0] for fs in framesets(100, width=320, height=240, fps=10.0)}
+    ir_images = {fs.frame: fs.images["ir"] for fs in framesets(100, width=320, height=240, fps=10.0)}
     checked = 0
     for shot in shots:
         canvas = shot[y:y + h, x:x + w]
         frame = frame_id_from_pixels(canvas[0])
-        if frame not in by_frame or not np.array_equal(canvas[0, :40, 0], ir_rows[frame][:40]):
-            continue  # not a whole frame of the run (window gone, or the crop box covers the pixels)
+        if frame not in by_frame or not whole_frame_shown(canvas[:240, :320], ir_images[frame]):
+            continue  # not one whole frame of the run (window gone, or caught while being redrawn)
         head = by_frame[frame]["estimates"]["head"]
         found = magenta_centroid(canvas[:240, :320])
+        if head is None:  # the (untrained) head model located no head on this frame: nothing drawn
+            assert found is None, f"a head origin drawn on frame {frame}, which has no head"
+            continue
         assert found is not None, f"no head origin drawn on frame {frame}"
         assert found == pytest.approx(tuple(head["center_px"]), abs=1.0), (frame, found, head["center_px"])
         checked += 1
-    assert checked >= 3, f"only {checked} of {len(shots)} screenshots showed a known frame"
+    assert checked >= 3, f"only {checked} of {len(shots)} screenshots showed a whole frame of the run"
+
+
+def whole_frame_shown(camera: np.ndarray, ir: np.ndarray) -> bool:
+    """Most of the image is this frame's IR (the overlay covers the rest): not a screenshot taken
+    while X was halfway through copying the next frame in."""
+    grey = (camera[..., 0] == camera[..., 1]) & (camera[..., 1] == camera[..., 2])
+    return float(np.mean(grey & (camera[..., 0] == ir))) >= 0.6  # measured ~0.8; half a frame copied in: ~0.4
 
 
 def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
@@ -71,11 +78,8 @@ def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
     except OSError as exc:
         pytest.skip(str(exc))
     rec = write_recording(tmp_path / "long.dmsrec", 300, width=320, height=240, fps=10.0)
-    out = tmp_path / "run"
-    proc = start_window_run(out, xvfb.display, "--source", str(rec), "--realtime", *models)
+    proc, out = start_painted_window_run(tmp_path / "run", xvfb, "--source", str(rec), "--realtime", *models)
     try:
-        assert wait_for(lambda: out.joinpath("results.jsonl").exists()
-                        and len(out.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
         keys.move(100, 100)  # over the camera image: the window gets the keys
         time.sleep(0.3)
         # s: a snapshot of exactly what is on screen, named after its frame
