@@ -73,6 +73,8 @@ def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionCon
         config = replace(config, head_spread_deg=a.head_spread or None)
     if a.cover_hold is not None:
         config = replace(config, cover_hold_s=a.cover_hold)
+    if a.eye_view is not None:
+        config = replace(config, eye_view_deg=a.eye_view or None)
     overrides = head_space_options(a)
     return replace(config, head_space=replace(config.head_space, **overrides)) if overrides else config
 
@@ -81,6 +83,19 @@ def head_space_options(a: argparse.Namespace) -> dict[str, float]:
     """The HeadSpaceConfig fields the --head-space-* options set."""
     return {name: value for name, value in (("noise_deg", a.head_space_noise), ("share_spread", a.head_space_spread),
                                             ("other_sigmas", a.head_space_other)) if value is not None}
+
+
+def eye_view(text: str) -> tuple[float, float] | tuple[()]:
+    """--eye-view FULL,ZERO (degrees, 0 <= FULL <= ZERO <= 180) or 'none' (an empty tuple)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        full, zero = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FULL,ZERO in degrees or 'none', got {text!r}") from None
+    if not 0.0 <= full <= zero <= 180.0:
+        raise argparse.ArgumentTypeError(f"need 0 <= FULL <= ZERO <= 180, got {text!r}")
+    return full, zero
 
 
 def number(low: float, high: float = math.inf, strict: bool = False):
@@ -113,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                          "scoring's, off for ray, 12 for head-space)")
     ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
                     help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
+    ap.add_argument("--eye-view", type=eye_view, default=None, metavar="FULL,ZERO",
+                    help="scale the eye weight by how squarely the camera sees the eyes: 1 while the face is turned at "
+                         "most FULL deg from the camera, linearly down to 0 at ZERO (a step when equal); 'none' turns it off (default: "
+                         "GazeStateConfig's)")
     ap.add_argument("--cover-hold", type=number(0.0), default=None, metavar="S",
                     help="while the face-cover model says a hand covers the face, classify with the last uncovered "
                          "head pose for up to S seconds (runs made with a --cover-model; 0 turns it off; default: "

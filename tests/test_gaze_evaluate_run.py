@@ -235,3 +235,23 @@ def test_a_run_is_rescored_with_the_layout_it_ran_with(layout, tmp_path):
     own.unlink()
     with pytest.raises(ValueError, match="pass it with --layout"):
         evaluate_run_dir(tmp_path, write=False)
+
+
+def test_rerun_reads_the_eye_view_limit(tmp_path):
+    """--eye-view FULL,ZERO sets GazeStateConfig.eye_view_deg, 'none' clears it, bad values are refused."""
+    import argparse
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from gaze_rerun import eye_view, stage_config
+    from monitor.gaze.state import DistractionConfig
+    assert eye_view("40,50") == (40.0, 50.0) and eye_view("45,45") == (45.0, 45.0) and eye_view("None") == ()
+    for bad in ("50,40", "45", "a,b", "-5,10"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            eye_view(bad)
+    options = dict(no_road_ahead=False, no_eyes_hidden_fallback=False, eye_weight=None, head_spread=None,
+                   cover_hold=None, head_space_noise=None, head_space_spread=None, head_space_other=None)
+    for given, expected in ((None, (45.0, 45.0)), ((), None), ((30.0, 60.0), (30.0, 60.0))):
+        config = stage_config(argparse.Namespace(**options, eye_view=given), "head-space", DistractionConfig())
+        assert config.eye_view_deg == expected
+    cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path), "--eye-view", "50,40"],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2 and "need 0 <= FULL <= ZERO <= 180" in cli.stderr

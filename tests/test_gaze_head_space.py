@@ -8,9 +8,10 @@ import pytest
 from calib.layout import HeadGazeModel, load_layout
 from monitor.estimates import EyeGaze
 from monitor.gaze import GazeZoneClassifier
+from monitor.gaze.classifier import oblique_view_share, view_angle_deg
 from monitor.gaze.head_space import HeadSpaceConfig, HeadSpaceScorer
 from monitor.gaze.ray import angles_to_direction, direction_to_angles
-from monitor.gaze.stage import GazeStateConfig, GazeStateStage, gaze_state_config
+from monitor.gaze.stage import EYE_VIEW_DEG, GazeStateConfig, GazeStateStage, gaze_state_config
 from gaze_fakes import head_pose
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "calib" / "layouts"
@@ -228,3 +229,56 @@ def test_the_score_is_the_documented_one(layout):
     logits.append(-0.5 * config.other_sigmas ** 2)
     p = np.exp(np.array(logits) - max(logits))
     assert scorer.probabilities(head_mm, tuple(h)) == pytest.approx(p / p.sum())
+
+
+# --- eyes seen from the side (GazeStateConfig.eye_view_deg) ------------------------------------------
+def test_the_view_angle_is_the_faces_turn_away_from_the_camera():
+    eyes = np.array([0.0, 0.0, 800.0])  # on the optical axis, 0.8 m away
+    assert view_angle_deg(np.array([0.0, 0.0, -1.0]), eyes) == pytest.approx(0.0)  # facing the camera
+    assert view_angle_deg(np.array([1.0, 0.0, 0.0]), eyes) == pytest.approx(90.0)  # in profile
+    turned = np.array([np.sin(np.radians(30.0)), 0.0, -np.cos(np.radians(30.0))])
+    assert view_angle_deg(turned, eyes) == pytest.approx(30.0)
+    off_axis = np.array([400.0, 0.0, 400.0])  # 45 deg off the optical axis: facing -z is 45 deg off it
+    assert view_angle_deg(np.array([0.0, 0.0, -1.0]), off_axis) == pytest.approx(45.0)
+
+
+def test_the_oblique_view_share_steps_or_ramps():
+    assert [oblique_view_share(a, 45.0, 45.0) for a in (0.0, 44.9, 45.0, 80.0)] == [1.0, 1.0, 0.0, 0.0]
+    assert [oblique_view_share(a, 40.0, 50.0) for a in (39.0, 40.0, 45.0, 50.0, 51.0)] == \
+        pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+
+
+def eyes_and_head_turned_from_camera(layout, angle_deg):
+    """A head at the nominal position whose face is turned ``angle_deg`` (about the car's vertical)
+    away from the camera, and eyes at its centre looking at the left mirror."""
+    head_mm = layout.nominal_head_mm
+    to_camera = layout.camera_pose.position_mm - head_mm
+    az, el = direction_to_angles(to_camera)
+    pose = head_pose(angles_to_direction(az + angle_deg, el), head_mm, layout.camera_pose)
+    to_mirror = layout.zone("left_mirror").target_mm(head_mm) - head_mm
+    eyes = EyeGaze(layout.camera_pose.to_camera(head_mm),
+                   layout.camera_pose.rotation.T @ (to_mirror / np.linalg.norm(to_mirror)), (0.0, 0.0))
+    return pose, eyes
+
+
+@pytest.mark.parametrize("angle", [30.0, 50.0])
+def test_eyes_seen_past_the_view_limit_get_no_weight(layout, angle):
+    """With eye_view_deg (45, 45) eyes on a face turned 50 deg from the camera leave exactly the
+    head-only scores; at 30 deg the eyes count as without the limit."""
+    _, limited = classifiers(layout)
+    _, unlimited = classifiers(layout)
+    limited.eye_view_deg = (45.0, 45.0)
+    pose, eyes = eyes_and_head_turned_from_camera(layout, angle)
+    head_only = unlimited.classify(pose).probabilities
+    with_eyes = unlimited.classify(pose, eyes=eyes).probabilities
+    assert with_eyes["left_mirror"] > head_only["left_mirror"] + 0.5  # the eyes matter on this frame
+    expected = head_only if angle > 45.0 else with_eyes
+    assert limited.classify(pose, eyes=eyes).probabilities == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_head_space_scoring_limits_the_eye_view_and_the_ray_does_not():
+    assert gaze_state_config("head-space").eye_view_deg == EYE_VIEW_DEG == (45.0, 45.0)
+    assert gaze_state_config("ray").eye_view_deg is None and GazeStateConfig().eye_view_deg is None
+    for bad in ((50.0, 40.0), (-1.0, 45.0), (45.0, 181.0)):
+        with pytest.raises(ValueError, match="eye_view_deg"):
+            GazeStateConfig(eye_view_deg=bad)

@@ -69,6 +69,9 @@ class GazeZoneClassifier:
         self.head_spread_deg: float | None = None
         # with the eye locator's P(eyes hidden): scale the eye weight by 1 - P (sunglasses -> the head)
         self.eyes_hidden_fallback = True
+        # (full, zero) deg: scale the eye weight by `oblique_view_share` of the face's turn away from
+        # the camera (eyes seen from the side read badly); None: not scaled
+        self.eye_view_deg: tuple[float, float] | None = None
         # with this set, the head-only gaze is scored in head angles (monitor/gaze/head_space.py)
         self.head_space: HeadSpaceScorer | None = None
         self._empty = {label: 0.0 for label in self.scorer.labels}
@@ -142,6 +145,7 @@ class GazeZoneClassifier:
         ray = None if head is None else self.head_ray(head, joints)
         if ray is None:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
+        face_camera = face_direction(np.asarray(head.rotation, dtype=np.float64))
         origin, _, head_angles = ray
         off = self.head_offset_deg
         head = (head_angles[0] + off[0], head_angles[1] + off[1])
@@ -154,7 +158,7 @@ class GazeZoneClassifier:
             eye_origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_angles = (eye_az + off[0], eye_el + off[1])
-            w = self._eye_share(eyes)
+            w = self._eye_share(eyes, face_camera)
             if w > 0:  # eyes with no weight (hidden): exactly the head-only ray, its origin included
                 ray_origin = eye_origin
             ray_angles = (gaze_angles[0] + w * (eye_angles[0] - gaze_angles[0]),
@@ -172,11 +176,15 @@ class GazeZoneClassifier:
                 p = w * self.scorer.probabilities(eye_origin, angles_to_direction(*eye_angles)) + (1.0 - w) * p
         return self._estimate(p, ray_origin, direction, head_angles, ray_angles)
 
-    def _eye_share(self, eyes: EyeGaze) -> float:
-        """The eyes' weight against the head-only gaze for this frame's eye estimate."""
+    def _eye_share(self, eyes: EyeGaze, face_camera: np.ndarray) -> float:
+        """The eyes' weight against the head-only gaze for this frame's eye estimate;
+        ``face_camera``: the face direction in the camera frame."""
         w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
         if self.eyes_hidden_fallback and eyes.hidden_p is not None:
             w *= 1.0 - eyes.hidden_p
+        if self.eye_view_deg is not None:
+            w *= oblique_view_share(view_angle_deg(face_camera, np.asarray(eyes.origin_mm, dtype=np.float64)),
+                                    *self.eye_view_deg)
         return w
 
     def _estimate(self, p: np.ndarray, origin: np.ndarray, direction: np.ndarray, head_angles: tuple[float, float],
@@ -193,6 +201,25 @@ def inverse_variance_share(head_spread_deg: float | None, eye_spread_deg: float 
         return 1.0
     h2 = float(head_spread_deg) ** 2
     return h2 / (h2 + float(eye_spread_deg) ** 2)
+
+
+def view_angle_deg(face_camera: np.ndarray, eyes_camera_mm: np.ndarray) -> float:
+    """Angle between where the face points and the line from the eyes to the camera (camera frame):
+    0 when the driver faces the camera, 90 in profile."""
+    distance = float(np.linalg.norm(eyes_camera_mm))
+    if not distance > 0:
+        return 0.0  # eyes at the camera centre: no direction to judge by (never in a real frame)
+    to_camera = -eyes_camera_mm / distance
+    return float(np.degrees(np.arccos(np.clip(np.dot(face_camera, to_camera), -1.0, 1.0))))
+
+
+def oblique_view_share(angle_deg: float, full_deg: float, zero_deg: float) -> float:
+    """1 below ``full_deg``, 0 from ``zero_deg`` on, linear in between (a step when they are equal)."""
+    if angle_deg < full_deg:
+        return 1.0
+    if angle_deg >= zero_deg:
+        return 0.0
+    return float((zero_deg - angle_deg) / (zero_deg - full_deg))
 
 
 def _eye_ray(camera: CameraPose, eyes: EyeGaze | None) -> tuple[np.ndarray, np.ndarray] | None:
