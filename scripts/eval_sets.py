@@ -14,6 +14,9 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
     held_out        seeds 20000-20002 x dashboard, pillar x drive, and 20000-20001 x dashboard,
                     pillar x vats, activities (14 runs): the acceptance figure; every use is a
                     spent look, so use it once per candidate, after validation
+    held_out_fresh  the same grid on seeds 50000-50002 (14 runs): made in the nineteenth session,
+                    when held_out had been looked at eight times, to check the final system on
+                    drivers no choice has seen; keep it for such checks, never for choosing
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
@@ -74,6 +77,8 @@ EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
     "validation_activities": _grid(range(30000, 30004), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out": _grid(range(20000, 20003), ("dashboard", "pillar"), ("drive",))
     + _grid(range(20000, 20002), ("dashboard", "pillar"), ("vats", "activities")),
+    "held_out_fresh": _grid(range(50000, 50003), ("dashboard", "pillar"), ("drive",))
+    + _grid(range(50000, 50002), ("dashboard", "pillar"), ("vats", "activities")),
 }
 
 
