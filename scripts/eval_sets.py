@@ -40,13 +40,14 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitor.cli import build_parser as run_monitor_parser  # noqa: E402
+from monitor.gaze.stage import gaze_state_config  # noqa: E402
 from monitor.preflight import make_out_dir  # noqa: E402
 from monitor.summary import SUMMARY_FILE  # noqa: E402
 
@@ -100,10 +101,13 @@ def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
     """An error message if OUT was made for another set or with other run_monitor options."""
     record = out / "eval_set.json"
     # the defaults the options leave in force too: a folder begun before a default changed (the gaze
-    # scoring and the face-cover model, eighteenth session) must not be finished with the new one
+    # scoring and the face-cover model, eighteenth session; the scoring's own settings, such as the
+    # eye-view limit of the nineteenth) must not be finished with the new one
     defaults = run_monitor_parser().parse_args([])
+    settings = json.loads(json.dumps(asdict(gaze_state_config(defaults.gaze_scoring))))  # tuples as lists
     wanted = {"set": set_name, "run_monitor_options": extra,
-              "defaults": {"gaze_scoring": defaults.gaze_scoring, "cover_model": defaults.cover_model or "shipped"}}
+              "defaults": {"gaze_scoring": defaults.gaze_scoring, "cover_model": defaults.cover_model or "shipped",
+                           "gaze_settings": settings}}
     try:
         make_out_dir(out)
     except ValueError as exc:

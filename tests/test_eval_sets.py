@@ -81,3 +81,17 @@ def test_dry_run_prints_one_command_per_sequence_with_the_extra_options(tmp_path
     assert clash.returncode == 2 and "set per run by the set" in clash.stderr  # every run would share one folder
     typo = _call("held_out", "--out", str(tmp_path), "--dry-run", "--", "--head-modle", "x.onnx", timeout=60)
     assert typo.returncode == 2 and "--head-modle" in typo.stderr and not typo.stdout  # run_monitor's parser
+
+
+def test_a_folder_begun_under_other_gaze_settings_is_refused(tmp_path):
+    """eval_set.json keeps the gaze stage's default settings: runs made before one changed (here the
+    eye-view limit) are not finished with the new one."""
+    from eval_sets import _check_options
+    out = tmp_path / "set"
+    assert _check_options(out, "validation", []) is None
+    record = json.loads((out / "eval_set.json").read_text())
+    assert record["defaults"]["gaze_settings"]["eye_view_deg"] == [45.0, 45.0]
+    assert _check_options(out, "validation", []) is None  # the same settings: resumed
+    record["defaults"]["gaze_settings"]["eye_view_deg"] = None
+    (out / "eval_set.json").write_text(json.dumps(record))
+    assert "choose another --out" in _check_options(out, "validation", [])
