@@ -46,8 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.cli import build_parser as run_monitor_parser  # noqa: E402
+from monitor.cli import build_parser as run_monitor_parser, distraction_thresholds  # noqa: E402
 from monitor.gaze.stage import gaze_state_config  # noqa: E402
+from monitor.gaze.state import DistractionConfig  # noqa: E402
 from monitor.preflight import make_out_dir  # noqa: E402
 from monitor.summary import SUMMARY_FILE  # noqa: E402
 
@@ -104,7 +105,12 @@ def _check_options(out: Path, set_name: str, extra: list[str]) -> str | None:
     # scoring and the face-cover model, eighteenth session; the scoring's own settings, such as the
     # eye-view limit of the nineteenth) must not be finished with the new one
     defaults = run_monitor_parser().parse_args([])
-    settings = json.loads(json.dumps(asdict(gaze_state_config(defaults.gaze_scoring))))  # tuples as lists
+    given = run_monitor_parser().parse_args(extra)  # checked by the caller: the stage these runs get
+    try:
+        stage = gaze_state_config(given.gaze_scoring, DistractionConfig(**distraction_thresholds(given)))
+    except ValueError as exc:  # e.g. --long-distraction-s -1: every run would stop on it
+        return str(exc)
+    settings = json.loads(json.dumps(asdict(stage)))  # tuples as lists, as read back
     wanted = {"set": set_name, "run_monitor_options": extra,
               "defaults": {"gaze_scoring": defaults.gaze_scoring, "cover_model": defaults.cover_model or "shipped",
                            "gaze_settings": settings}}

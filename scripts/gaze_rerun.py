@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-eyes-hidden-fallback", action="store_true",
                     help="ignore the eye locator's P(eyes hidden) (default: the eye weight is scaled by 1 - P)")
     ap.add_argument("--eye-view", type=eye_view, default=None, metavar="FULL,ZERO",
-                    help="scale the eye weight by how squarely the camera sees the eyes: 1 while the face is turned at "
-                         "most FULL deg from the camera, linearly down to 0 at ZERO (a step when equal); 'none' turns it off (default: "
-                         "GazeStateConfig's)")
+                    help="scale the eye weight by how squarely the camera sees the eyes: 1 while the face is turned less "
+                         "than FULL deg from the camera, 0 from ZERO deg on, linear in between (a step when equal); "
+                         "'none' turns it off (default: the scoring's: 45,45 for head-space, none for ray)")
     ap.add_argument("--cover-hold", type=number(0.0), default=None, metavar="S",
                     help="while the face-cover model says a hand covers the face, classify with the last uncovered "
                          "head pose for up to S seconds (runs made with a --cover-model; 0 turns it off; default: "

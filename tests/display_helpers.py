@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -69,11 +70,15 @@ def start_painted_window_run(out: Path, server: Xvfb, *args: str, attempts: int 
             output, _ = proc.communicate()
         if not started:
             raise AssertionError(f"the run wrote no results within 60 s:\n{output}")
+        # shown in the test summary: a window that now paints only sometimes should not pass unseen
+        warnings.warn(f"run {attempt} of {attempts}: the window was not painted within {paint_timeout_s:.0f} s; "
+                      "starting the run again")
     raise AssertionError(f"the window was never painted in {attempts} runs (screen black at the camera image)")
 
 
 def camera_image_painted(screen: np.ndarray, size: tuple[int, int] = (320, 240)) -> bool:
-    """True once the test recordings' noise image shows at the window's place (the top left)."""
+    """True once the test recordings' noise image shows at the window's place: the top left of the
+    screen, where the display worker moves it (a bare Xvfb has no window manager to place it elsewhere)."""
     return float(screen[:size[1], :size[0]].std()) > 20.0  # black: 0; uniform noise: ~74
 
 

@@ -28,7 +28,8 @@ def magenta_centroid(image: np.ndarray) -> tuple[float, float] | None:
 
 
 def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb, models):
-    rec = write_recording(tmp_path / "slow.dmsrec", 100, width=320, height=240, fps=10.0)
+    # 15 s at 10 fps: screenshots still to take after a window painted late (up to 15 s, see the helper)
+    rec = write_recording(tmp_path / "slow.dmsrec", 150, width=320, height=240, fps=10.0)
     proc, out = start_painted_window_run(tmp_path / "run", xvfb, "--source", str(rec), "--realtime", *models)
     shots = []
     try:
@@ -46,7 +47,7 @@ def test_window_draws_the_head_origin_at_the_results_head_centre(tmp_path, xvfb,
     x, y, w, h = display["window_rect"]
     assert (w, h) == (320 + 300, 440 + 40)  # image + panel (at least 440 high) + status line
     by_frame = {r["frame"]: r for r in results(out)}
-    ir_images = {fs.frame: fs.images["ir"] for fs in framesets(100, width=320, height=240, fps=10.0)}
+    ir_images = {fs.frame: fs.images["ir"] for fs in framesets(150, width=320, height=240, fps=10.0)}
     checked = 0
     for shot in shots:
         canvas = shot[y:y + h, x:x + w]

@@ -95,3 +95,10 @@ def test_a_folder_begun_under_other_gaze_settings_is_refused(tmp_path):
     record["defaults"]["gaze_settings"]["eye_view_deg"] = None
     (out / "eval_set.json").write_text(json.dumps(record))
     assert "choose another --out" in _check_options(out, "validation", [])
+    # the settings the options give, not only the defaults: ray scoring, a longer long distraction
+    ray = tmp_path / "ray"
+    assert _check_options(ray, "validation", ["--gaze-scoring", "ray", "--long-distraction-s", "4"]) is None
+    settings = json.loads((ray / "eval_set.json").read_text())["defaults"]["gaze_settings"]
+    assert settings["eye_view_deg"] is None and settings["head_space"] is None
+    assert settings["distraction"]["long_s"] == 4.0
+    assert "long" in _check_options(tmp_path / "bad", "validation", ["--long-distraction-s", "-1"])

@@ -1,12 +1,13 @@
 """Head-only zone scoring in head angles (monitor/gaze/head_space.py) on constructed head poses;
 tests/test_gaze_classifier.py also runs its per-zone and user-layout checks with it."""
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from calib.layout import HeadGazeModel, load_layout
-from monitor.estimates import EyeGaze
+from monitor.estimates import Estimates, EyeGaze
 from monitor.gaze import GazeZoneClassifier
 from monitor.gaze.classifier import oblique_view_share, view_angle_deg
 from monitor.gaze.head_space import HeadSpaceConfig, HeadSpaceScorer
@@ -276,9 +277,25 @@ def test_eyes_seen_past_the_view_limit_get_no_weight(layout, angle):
     assert limited.classify(pose, eyes=eyes).probabilities == pytest.approx(expected, abs=1e-12)
 
 
+def test_the_stage_passes_the_eye_view_limit_to_its_classifier(layout):
+    """Through GazeStateStage.process: eyes on a face turned 50 deg from the camera change nothing
+    with the head-space settings, and move the zone without the limit."""
+    pose, eyes = eyes_and_head_turned_from_camera(layout, 50.0)
+    head_only = Estimates(head=pose)
+    with_eyes = Estimates(head=pose, eyes=eyes)
+    results = {}
+    for name, config in (("limited", gaze_state_config("head-space")),
+                         ("unlimited", replace(gaze_state_config("head-space"), eye_view_deg=None))):
+        for label, est in (("head", head_only), ("eyes", with_eyes)):
+            stage = GazeStateStage(layout, config=config)
+            results[name, label] = stage.process(est, 0.0)[0].probabilities
+    assert results["limited", "eyes"] == pytest.approx(results["limited", "head"], abs=1e-12)
+    assert results["unlimited", "eyes"]["left_mirror"] > results["unlimited", "head"]["left_mirror"] + 0.1
+
+
 def test_the_head_space_scoring_limits_the_eye_view_and_the_ray_does_not():
     assert gaze_state_config("head-space").eye_view_deg == EYE_VIEW_DEG == (45.0, 45.0)
     assert gaze_state_config("ray").eye_view_deg is None and GazeStateConfig().eye_view_deg is None
-    for bad in ((50.0, 40.0), (-1.0, 45.0), (45.0, 181.0)):
+    for bad in ((50.0, 40.0), (-1.0, 45.0), (45.0, 181.0), (40.0, 45.0, 50.0), (45.0,)):
         with pytest.raises(ValueError, match="eye_view_deg"):
             GazeStateConfig(eye_view_deg=bad)

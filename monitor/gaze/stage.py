@@ -74,7 +74,7 @@ class GazeStateConfig:
     # (full, zero): the eye weight is also scaled by how squarely the camera sees the eyes: 1 while the
     # face is turned less than ``full`` deg from the camera, 0 from ``zero`` on, linear in between
     # (GazeZoneClassifier.eye_view_deg). None: not scaled. The eye model reads eyes seen from more
-    # than ~45 deg off badly (10-16 deg errors, on a training mount too), so the head-space scoring
+    # than ~45 deg off badly (10-18 deg errors, on a training mount too), so the head-space scoring
     # drops them there (gaze_state_config; docs/gaze_state.md "Oblique eyes")
     eye_view_deg: tuple[float, float] | None = None
     # set: the head-only gaze is scored in head angles, allowing for the spread of the driver's head
@@ -98,7 +98,8 @@ class GazeStateConfig:
             raise ValueError("onset_lookback_s, onset_min_deg and onset_noise_k must be >= 0 and onset_rest_s > 0")
         if not 0.0 <= self.eye_weight <= 1.0:
             raise ValueError(f"eye_weight must be in [0, 1], got {self.eye_weight}")
-        if self.eye_view_deg is not None and not 0.0 <= self.eye_view_deg[0] <= self.eye_view_deg[1] <= 180.0:
+        if self.eye_view_deg is not None and not (len(self.eye_view_deg) == 2
+                                                  and 0.0 <= self.eye_view_deg[0] <= self.eye_view_deg[1] <= 180.0):
             raise ValueError(f"eye_view_deg must be (full, zero) with 0 <= full <= zero <= 180, got {self.eye_view_deg}")
         if self.head_spread_deg is not None and not self.head_spread_deg > 0:
             raise ValueError(f"head_spread_deg must be > 0 or None, got {self.head_spread_deg}")
