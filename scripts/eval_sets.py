@@ -11,6 +11,9 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
     validation_activities  seeds 30000-30003 x dashboard, pillar x vats, activities (16 runs):
                     the held-out set's other scenarios (hands near the face, phone, VATS glances)
                     on the validation drivers (first used in the seventeenth session)
+    validation_more  seeds 30004-30011 x dashboard, mirror, pillar x drive and x dashboard, pillar
+                    x vats, activities (56 runs): eight more validation drivers (nineteenth session),
+                    because choices made on four drivers did not carry over to fresh ones
     held_out        seeds 20000-20002 x dashboard, pillar x drive, and 20000-20001 x dashboard,
                     pillar x vats, activities (14 runs): the acceptance figure; every use is a
                     spent look, so use it once per candidate, after validation
@@ -77,6 +80,8 @@ EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
     "validation": _grid(range(30000, 30004), ("dashboard", "mirror"), ("drive",)),
     "validation_pillar": _grid(range(30000, 30004), ("pillar",), ("drive",)),
     "validation_activities": _grid(range(30000, 30004), ("dashboard", "pillar"), ("vats", "activities")),
+    "validation_more": _grid(range(30004, 30012), ("dashboard", "mirror", "pillar"), ("drive",))
+    + _grid(range(30004, 30012), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out": _grid(range(20000, 20003), ("dashboard", "pillar"), ("drive",))
     + _grid(range(20000, 20002), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out_fresh": _grid(range(50000, 50003), ("dashboard", "pillar"), ("drive",))

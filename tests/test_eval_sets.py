@@ -28,9 +28,13 @@ def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
     assert sorted(_names("held_out")) == sorted(
         [f"{s}_{m}_drive" for s in (20000, 20001, 20002) for m in ("dashboard", "pillar")]
         + [f"{s}_{m}_{sc}" for s in (20000, 20001) for m in ("dashboard", "pillar") for sc in ("vats", "activities")])
+    assert sorted(_names("validation_more")) == sorted(
+        [f"{s}_{m}_drive" for s in range(30004, 30012) for m in ("dashboard", "mirror", "pillar")]
+        + [f"{s}_{m}_{sc}" for s in range(30004, 30012) for m in ("dashboard", "pillar") for sc in ("vats", "activities")])
     assert sorted(_names("held_out_fresh")) == sorted(n.replace("2000", "5000", 1) for n in _names("held_out"))
     seeds = {name: {s.seed for s in specs} for name, specs in EVAL_SETS.items()}
-    assert not seeds["held_out_fresh"] & (seeds["held_out"] | seeds["validation"])  # drivers no choice has seen
+    assert not seeds["held_out_fresh"] & (seeds["held_out"] | seeds["validation"] | seeds["validation_more"])
+    assert not seeds["validation_more"] & (seeds["validation"] | seeds["held_out"])  # new drivers
     for specs in EVAL_SETS.values():
         for s in specs:
             assert s.seed >= 20000, s  # training < 10000, the models' test scenes 10000-10059
