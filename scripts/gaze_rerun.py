@@ -33,7 +33,8 @@ from calib.driver_calibration import DriverCalibration  # noqa: E402
 from calib.layout import DEFAULT_LAYOUT, CameraPose, load_layout  # noqa: E402
 from monitor.gaze import GazeStateStage  # noqa: E402
 from monitor.gaze.evaluate_run import (distraction_config_of, evaluate_gaze,  # noqa: E402
-                                       format_pooled_details, format_report, pooled, read_jsonl)
+                                       format_pooled_details, format_pooled_line, format_report, pooled,
+                                       read_jsonl)
 from monitor.gaze.stage import GAZE_SCORINGS, GazeStateConfig, gaze_state_config  # noqa: E402
 from monitor.gaze.state import DistractionConfig  # noqa: E402
 from monitor.validate import estimates_from_meta  # noqa: E402
@@ -179,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         return 1
     total = pooled(results)
-    print(f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
-          f"frames, all labelled {total['labelled_accuracy']}")
+    print(format_pooled_line(total))
     print(format_pooled_details(total))
     return 0
 

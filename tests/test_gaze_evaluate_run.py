@@ -255,3 +255,32 @@ def test_rerun_reads_the_eye_view_limit(tmp_path):
     cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path), "--eye-view", "50,40"],
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2 and "need 0 <= FULL <= ZERO <= 180" in cli.stderr
+
+
+def test_pooled_figures_split_by_driver_and_mount(layout):
+    """Each run names its driver and mount (from the truth); the pooled figures give the dwell
+    accuracy per driver and per mount, so one driver's bad run shows instead of hiding in the pool."""
+    from monitor.gaze.evaluate_run import format_pooled_line
+    good, good_events = run_records(layout, LONG, LONG_EPISODE)
+    bad, bad_events = run_records(layout, LONG, LONG_EPISODE,
+                                  shown=lambda t, z: "dashboard" if z == "media_centre" else z)
+    results = []
+    for (records, events), driver, mount in (((good, good_events), 7, "dashboard"), ((bad, bad_events), 8, "pillar"),
+                                             ((good, good_events), 8, "dashboard")):
+        for r in records:
+            r["truth"] = {**r["truth"], "subject": {"id": driver}, "camera": {"mount": mount}}
+        results.append(evaluate_gaze(records, events))
+    assert [(r["driver"], r["mount"]) for r in results] == [(7, "dashboard"), (8, "pillar"), (8, "dashboard")]
+    total = pooled(results)
+    bad_acc, n = results[1]["gaze"]["dwell_accuracy"], results[0]["gaze"]["dwell_frames"]
+    assert 0 < bad_acc < 1 and results[1]["gaze"]["dwell_frames"] == n
+    assert total["by_driver"] == {"7": {"dwell_frames": n, "dwell_accuracy": 1.0},
+                                  "8": {"dwell_frames": 2 * n, "dwell_accuracy": pytest.approx((1 + bad_acc) / 2, abs=1e-4)}}
+    assert total["by_mount"]["pillar"]["dwell_accuracy"] == pytest.approx(bad_acc, abs=1e-4)
+    assert total["by_mount"]["dashboard"] == {"dwell_frames": 2 * n, "dwell_accuracy": 1.0}
+    line = format_pooled_line(total)
+    assert line.startswith("pooled over 3 runs: dwell accuracy") and "\n  by driver: 7 1.0 (" in line
+    assert "\n  by mount: dashboard 1.0 (" in line
+    # runs without a subject or mount in their truth: no such lines
+    plain = pooled([evaluate_gaze(*run_records(layout, LONG, LONG_EPISODE))])
+    assert plain["by_driver"] == plain["by_mount"] == {} and "by driver" not in format_pooled_line(plain)

@@ -156,7 +156,9 @@ def evaluate_gaze(records: Sequence[dict[str, Any]], events: Sequence[dict[str, 
         "unexplained_events": unexplained,
         **by_kind,
     }
-    return {"gaze": gaze, "events": result_events}
+    first = rows[0]["truth"]
+    return {"gaze": gaze, "events": result_events, "driver": (first.get("subject") or {}).get("id"),
+            "mount": (first.get("camera") or {}).get("mount")}
 
 
 def _acc(truth: Sequence[str | None], pred: Sequence[str], mask: np.ndarray) -> float:
@@ -234,7 +236,35 @@ def pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "labelled_accuracy": round(float(np.average([r["gaze"]["labelled_accuracy"] for r in results],
                                                         weights=[r["gaze"]["labelled_frames"] for r in results])), 4),
             "confusion": {"labels": labels, "matrix": m.tolist()}, "events": ev,
-            "clean_runs": len(clean), "false_events_on_clean_runs": sum(r["events"]["false_events"] for r in clean)}
+            "clean_runs": len(clean), "false_events_on_clean_runs": sum(r["events"]["false_events"] for r in clean),
+            "by_driver": dwell_accuracy_by(results, "driver"), "by_mount": dwell_accuracy_by(results, "mount")}
+
+
+def dwell_accuracy_by(results: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Pooled dwell accuracy per value of a run's ``key`` ("driver": the synthetic subject, "mount": the
+    camera mount), in first-seen order; {} when no run names one. A pooled figure over a few drivers
+    hides how far apart they are: this shows it."""
+    groups: dict[str, list[int]] = {}
+    for r in results:
+        if r.get(key) is None:
+            continue
+        matrix = np.array(r["gaze"]["confusion"]["matrix"], dtype=np.int64)
+        total = groups.setdefault(str(r[key]), [0, 0])
+        total[0] += int(np.trace(matrix)) if matrix.size else 0
+        total[1] += int(matrix.sum())
+    return {name: {"dwell_frames": n, "dwell_accuracy": round(c / n, 4) if n else None}
+            for name, (c, n) in groups.items()}
+
+
+def format_pooled_line(total: dict[str, Any]) -> str:
+    """The pooled headline for the terminal: accuracy, then per driver and per mount when known."""
+    lines = [f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
+             f"frames, all labelled {total['labelled_accuracy']}"]
+    for key, title in (("by_driver", "driver"), ("by_mount", "mount")):
+        if total.get(key):
+            lines.append(f"  by {title}: " + ", ".join(f"{name} {v['dwell_accuracy']} ({v['dwell_frames']})"
+                                                      for name, v in total[key].items()))
+    return "\n".join(lines)
 
 
 def format_report(name: str, r: dict[str, Any]) -> str:
@@ -306,8 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         # keyed by the runs that had truth: a skipped folder must not shift the others' names
         print(json.dumps({"runs": {str(p): r for p, r in zip(evaluated, results)}, "pooled": total}, indent=1))
     else:
-        print(f"pooled over {total['runs']} runs: dwell accuracy {total['dwell_accuracy']} on {total['dwell_frames']} "
-              f"frames, all labelled {total['labelled_accuracy']}")
+        print(format_pooled_line(total))
         print(format_pooled_details(total))
     return 0
 
