@@ -57,19 +57,24 @@ def start_painted_window_run(out: Path, server: Xvfb, *args: str, attempts: int 
     for attempt in range(1, attempts + 1):
         folder = out if attempt == 1 else out.with_name(f"{out.name}_try{attempt}")
         proc = start_window_run(folder, server.display, *args)
-        started = wait_for(lambda: folder.joinpath("results.jsonl").exists()
-                           and len(folder.joinpath("results.jsonl").read_text().splitlines()) >= 5, 60)
+        def results_written() -> bool:
+            results = folder / "results.jsonl"
+            return results.exists() and len(results.read_text().splitlines()) >= 5
+
+        started = wait_for(lambda: results_written() or proc.poll() is not None, 60) and results_written()
         if started and wait_for(lambda: camera_image_painted(server.screenshot(folder.parent / "paint.png")),
                                 paint_timeout_s, interval=0.2):
             return proc, folder
+        ended = proc.poll() is not None  # a run that stopped by itself is a failure, not Qt's quirk
         proc.send_signal(signal.SIGINT)
         try:
             output, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
-        if not started:
-            raise AssertionError(f"the run wrote no results within 60 s:\n{output}")
+        if not started or ended:
+            why = "wrote no results (within 60 s)" if not started else f"ended (exit {proc.returncode}) unpainted"
+            raise AssertionError(f"the run {why}:\n{output}")
         # shown in the test summary: a window that now paints only sometimes should not pass unseen
         warnings.warn(f"run {attempt} of {attempts}: the window was not painted within {paint_timeout_s:.0f} s; "
                       "starting the run again")

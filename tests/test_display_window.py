@@ -123,3 +123,14 @@ def test_keys_snapshot_depth_pause_and_quit(tmp_path, xvfb, models):
     s = json.loads((out / "summary.json").read_text())
     assert s["exit_code"] == 130 and s["frames"]["captured"] < 300
     assert s["frames"]["processed"] == len(results(out))
+
+
+def test_a_run_that_fails_is_reported_not_restarted(tmp_path, xvfb):
+    """start_painted_window_run restarts only runs whose window Qt left black: a run that stops with
+    an error fails at once with its output (here: a head model that does not exist)."""
+    began = time.monotonic()
+    with pytest.raises(AssertionError, match="wrote no results") as failure:
+        start_painted_window_run(tmp_path / "run", xvfb, "--source", "synthetic",
+                                 "--head-model", str(tmp_path / "missing.onnx"))
+    assert "missing.onnx" in str(failure.value) and time.monotonic() - began < 30
+    assert not (tmp_path / "run_try2").exists()
