@@ -15,6 +15,7 @@ run.distraction, run.gaze_scoring).
     python scripts/gaze_rerun.py runs/g_* --driver-calibration driver.json
     python scripts/gaze_rerun.py runs/g_* --gaze-scoring head-space   # score the head in head angles
     python scripts/gaze_rerun.py runs/g_* --cover-hold 0       # follow the head pose through a covered face
+    python scripts/gaze_rerun.py runs/g_* --eye-view none      # the eyes count at every view angle
 """
 from __future__ import annotations
 
