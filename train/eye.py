@@ -25,7 +25,7 @@ from monitor.estimator.eye_crop import BOX_MM, CROP_HEIGHT, CROP_WIDTH
 from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, EYE_SET, OUT_HELP, Budget, InputError, at_least_zero, check_final_loss,
                            check_numbers, check_out, default_out, load_crop_set, out_folder, refuse_bad_input,
-                           set_threads, resolve_minutes, write_model_files)
+                           seed_ranges_of, seed_ranges_text, set_threads, resolve_minutes, write_model_files)
 
 DEFAULT_LOCATOR = "eye_locate_ir.onnx"  # train.eye_locate's model
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = evaluate_sets(run, test)
         print(json.dumps(metrics, indent=1))
         desc = (f"synthetic IR eye crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}")
-        seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+        seeds = seed_ranges_of(sets)
         write_model_files(net, out, "eye_gaze_ir",
                           eye_contract(True, desc, offset, metrics, net.output_order, args.locator),
                           {"train": info, "test": metrics, "eye_offset_mm": offset.tolist()},
@@ -261,7 +261,7 @@ def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, 
                 f"{m['angular_error_p90_deg']:.2f} | {m['mae_a_deg']:.2f} | {m['mae_b_deg']:.2f} |")
     sampling = (f"crops drawn with weight count(5-deg gaze bin)^-{info['balance']:g} (capped at 10x the median "
                 "crop's)" if info["balance"] > 0 else "crops drawn uniformly")
-    scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
+    scenes = seed_ranges_text(seed_ranges)
     steps = f" --max-steps {args.max_steps}" if args.max_steps else ""
     cap = f" --minutes {args.minutes:g}" if args.minutes is not None else ""
     cmd = (f"python -m train.eye --train {' '.join(args.train)} --test {args.test}{cap}{steps} "

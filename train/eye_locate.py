@@ -27,8 +27,8 @@ from monitor.estimator.eye_crop import LOCATE_BOX_MM, LOCATE_HEIGHT, LOCATE_WIDT
 from train.eye_locate_data import CENTRE_CLIP_SD, CENTRE_SD_MM
 from train.finetune import cosine_lr, take_step
 from train.options import (BUDGET_HELP, LOCATE_SET, OUT_HELP, Budget, check_final_loss, check_numbers, check_out,
-                           default_out, load_crop_set, out_folder, refuse_bad_input, set_threads,
-                           write_model_files)
+                           default_out, load_crop_set, out_folder, refuse_bad_input, seed_ranges_of,
+                           seed_ranges_text, set_threads, write_model_files)
 
 MODEL_NAME = "eye_locate_ir"
 HIDDEN_LOSS_WEIGHT = 0.1
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = asdict(locate_metrics(pred, test["y"], test["hidden"]))
         print(json.dumps(metrics, indent=1))
         desc = f"synthetic IR locator crops ({len(x)} training crops from {', '.join(args.train)}); test {args.test}"
-        seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+        seeds = seed_ranges_of(sets)
         write_model_files(net, out, MODEL_NAME, locate_contract(True, desc, metrics), {"train": info, "test": metrics},
                           lambda path, line: write_card(path, info, metrics, args, line, seeds))
 
@@ -163,7 +163,7 @@ def write_card(path: Path, info: dict, m: dict, args: argparse.Namespace, export
                seed_ranges: list[tuple[int, int]]) -> Path:
     """The model card: data, command and the figures this run measured (docs/models.md, Eye gaze)."""
     from train.eye_locate_data import ROTATION_JITTER_DEG
-    scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
+    scenes = seed_ranges_text(seed_ranges)
     cap = f" --minutes {args.minutes:g}" if args.minutes else ""
     cmd = (f"python -m train.eye_locate --train {' '.join(args.train)} --test {args.test} --max-steps {args.max_steps}{cap} "
            f"--lr {args.lr:g} --batch {args.batch} --seed {args.seed} --threads {args.threads} --out {args.out}")

@@ -32,8 +32,8 @@ from train.face_cover_data import COVER_DEPTH_MARGIN_MM, COVER_RADIUS_MM, CROP
 from train.finetune import cosine_lr, take_step
 from train.occlusion import occlude_batch
 from train.options import (BUDGET_HELP, COVER_SET, OUT_HELP, Budget, InputError, check_final_loss, check_numbers,
-                           check_out, default_out, load_crop_set, out_folder, refuse_bad_input, set_threads,
-                           write_model_files)
+                           check_out, default_out, load_crop_set, out_folder, refuse_bad_input, seed_ranges_of,
+                           seed_ranges_text, set_threads, write_model_files)
 
 MODEL_NAME = "face_cover_depth"
 THRESHOLD = 0.5  # the gaze stage's default (GazeStateConfig.cover_threshold)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         set_threads(args.threads)
     x = np.concatenate([s["x"] for s in sets])
     covered = np.concatenate([s["covered"] for s in sets])
-    seeds = [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+    seeds = seed_ranges_of(sets)
     del sets
     with out_folder(args.out) as out:
         net, info = train_cover(x, covered, args.lr, args.batch, args.seed, args.max_steps, minutes=args.minutes,
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
 def write_card(path: Path, info: dict, metrics: dict, args: argparse.Namespace, export_line: str,
                seed_ranges: list[tuple[int, int]]) -> Path:
     """The model card: job, data, command and the figures this run measured."""
-    scenes = " + ".join(f"seeds {a}-{b}" for a, b in seed_ranges)
+    scenes = seed_ranges_text(seed_ranges)
     cap = f" --minutes {args.minutes:g}" if args.minutes else ""
     unseen = f" --test-unseen {args.test_unseen}" if args.test_unseen else ""
     cmd = (f"python -m train.face_cover --train {' '.join(args.train)} --test {args.test}{unseen} "

@@ -229,6 +229,16 @@ def load_crop_set(path: str, option: str, kind: str, required: Sequence[str], cr
     return data
 
 
+def seed_ranges_of(sets: Sequence[dict[str, np.ndarray]]) -> list[tuple[int, int]]:
+    """(first, last) scene seed of each crop set (its "seed" array), for the model card."""
+    return [(int(st["seed"].min()), int(st["seed"].max())) for st in sets]
+
+
+def seed_ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
+    """The model card's data line, e.g. "seeds 0-1199 + seeds 1200-2399"."""
+    return " + ".join(f"seeds {a}-{b}" for a, b in ranges)
+
+
 def check_init(load, init: str | None, what: str) -> None:
     """Load --init into a throw-away network now, so a wrong file fails before training."""
     if not init:
