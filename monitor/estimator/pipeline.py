@@ -52,12 +52,19 @@ class BodySpec:
 
 
 @dataclass(frozen=True)
-class HeadSpec:
+class HeadCropSpec:
+    """The head crop a model takes (head pose, face cover) and its output's name; read by
+    `_head_crop_fields`."""
+
     modality: str
     size: int
     normalisation: dict[str, Any]
     output: str
     extent_mm: float
+
+
+@dataclass(frozen=True)
+class HeadSpec(HeadCropSpec):
     order: tuple[str, ...]
 
     @classmethod
@@ -67,14 +74,8 @@ class HeadSpec:
 
 
 @dataclass(frozen=True)
-class CoverSpec:
+class CoverSpec(HeadCropSpec):
     """What the runtime reads from a face_cover contract: the head crop it takes and its output."""
-
-    modality: str
-    size: int
-    normalisation: dict[str, Any]
-    output: str
-    extent_mm: float
 
     @classmethod
     def from_contract(cls, c: Any) -> "CoverSpec":
