@@ -145,7 +145,7 @@ class GazeZoneClassifier:
         ray = None if head is None else self.head_ray(head, joints)
         if ray is None:
             return ZoneEstimate(UNKNOWN, dict(self._empty), False)
-        face_camera = face_direction(np.asarray(head.rotation, dtype=np.float64))
+        rotation = head.rotation  # head -> camera; `head` is the angles from here on
         origin, _, head_angles = ray
         off = self.head_offset_deg
         head = (head_angles[0] + off[0], head_angles[1] + off[1])
@@ -158,7 +158,7 @@ class GazeZoneClassifier:
             eye_origin, eye_dir = eye_ray
             eye_az, eye_el = direction_to_angles(eye_dir)
             eye_angles = (eye_az + off[0], eye_el + off[1])
-            w = self._eye_share(eyes, face_camera)
+            w = self._eye_share(eyes, rotation)
             if w > 0:  # eyes with no weight (hidden): exactly the head-only ray, its origin included
                 ray_origin = eye_origin
             ray_angles = (gaze_angles[0] + w * (eye_angles[0] - gaze_angles[0]),
@@ -176,13 +176,14 @@ class GazeZoneClassifier:
                 p = w * self.scorer.probabilities(eye_origin, angles_to_direction(*eye_angles)) + (1.0 - w) * p
         return self._estimate(p, ray_origin, direction, head_angles, ray_angles)
 
-    def _eye_share(self, eyes: EyeGaze, face_camera: np.ndarray) -> float:
+    def _eye_share(self, eyes: EyeGaze, head_rotation: np.ndarray) -> float:
         """The eyes' weight against the head-only gaze for this frame's eye estimate;
-        ``face_camera``: the face direction in the camera frame."""
+        ``head_rotation``: the head pose's rotation head -> camera."""
         w = self.eye_weight * inverse_variance_share(self.head_spread_deg, eyes.spread_deg)
         if self.eyes_hidden_fallback and eyes.hidden_p is not None:
             w *= 1.0 - eyes.hidden_p
         if self.eye_view_deg is not None:
+            face_camera = face_direction(np.asarray(head_rotation, dtype=np.float64))
             w *= oblique_view_share(view_angle_deg(face_camera, np.asarray(eyes.origin_mm, dtype=np.float64)),
                                     *self.eye_view_deg)
         return w
