@@ -16,6 +16,7 @@ run.distraction, run.gaze_scoring).
     python scripts/gaze_rerun.py runs/g_* --gaze-scoring head-space   # score the head in head angles
     python scripts/gaze_rerun.py runs/g_* --cover-hold 0       # follow the head pose through a covered face
     python scripts/gaze_rerun.py runs/g_* --eye-view none      # the eyes count at every view angle
+    python scripts/gaze_rerun.py runs/g_* --head-space-scatter-ref 0   # fixed head-pose noise
 """
 from __future__ import annotations
 
@@ -77,14 +78,19 @@ def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionCon
         config = replace(config, cover_hold_s=a.cover_hold)
     if a.eye_view is not None:
         config = replace(config, eye_view_deg=a.eye_view or None)
+    if a.hand_at_head is not None:
+        config = replace(config, hand_at_head_mm=a.hand_at_head or None)
     overrides = head_space_options(a)
     return replace(config, head_space=replace(config.head_space, **overrides)) if overrides else config
 
 
-def head_space_options(a: argparse.Namespace) -> dict[str, float]:
-    """The HeadSpaceConfig fields the --head-space-* options set."""
-    return {name: value for name, value in (("noise_deg", a.head_space_noise), ("share_spread", a.head_space_spread),
-                                            ("other_sigmas", a.head_space_other)) if value is not None}
+def head_space_options(a: argparse.Namespace) -> dict[str, float | None]:
+    """The HeadSpaceConfig fields the --head-space-* options set (--head-space-scatter-ref 0: None, off)."""
+    options = {name: value for name, value in (("noise_deg", a.head_space_noise), ("share_spread", a.head_space_spread),
+                                               ("other_sigmas", a.head_space_other)) if value is not None}
+    if a.head_space_scatter_ref is not None:
+        options["scatter_ref_deg"] = a.head_space_scatter_ref or None
+    return options
 
 
 def eye_view(text: str) -> tuple[float, float] | tuple[()]:
@@ -138,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="while the face-cover model says a hand covers the face, classify with the last uncovered "
                          "head pose for up to S seconds (runs made with a --cover-model; 0 turns it off; default: "
                          "GazeStateConfig's, 3)")
+    ap.add_argument("--hand-at-head", type=number(0.0), default=None, metavar="MM",
+                    help="hold the pose as for a covered face while a body-model hand lies within MM of the head centre "
+                         "(0 turns it off; default: GazeStateConfig's)")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
                          "summary.json run.gaze_scoring); the options above and below apply on top")
@@ -147,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="head-space scoring: relative spread of the head share (HeadSpaceConfig.share_spread)")
     ap.add_argument("--head-space-other", type=number(0.0, strict=True), default=None, metavar="SIGMAS",
                     help="head-space scoring: the score of 'other', in sigmas (HeadSpaceConfig.other_sigmas)")
+    ap.add_argument("--head-space-scatter-ref", type=number(0.0), default=None, metavar="DEG",
+                    help="head-space scoring: \"other\" needs proportionally more where the road-ahead scatter exceeds DEG "
+                         "(HeadSpaceConfig.scatter_ref_deg; 0 turns it off)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None

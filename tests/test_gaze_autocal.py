@@ -64,3 +64,27 @@ def test_no_offset_from_a_handful_of_samples_however_long_ago_the_first_was():
     for k in range(5):
         cal.add(3.0 + 0.1 * k, (9.0, -6.0))
     assert cal.offset_deg == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("sway", [0.8, 1.5, 2.5])
+def test_the_scatter_about_the_road_ahead_is_the_heads_rms_per_axis_there(sway):
+    """Head directions about the road with per-axis sd ``sway``, and glances far off it: the
+    scatter is that sd (the glances lie outside its radius), None before the first offset."""
+    rng = np.random.default_rng(4)
+    cal = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(min_history_s=3.0))
+    road = rng.normal((2.0, -1.0), sway, (1400, 2))
+    glances = rng.uniform([15, -25], [40, -12], (600, 2))  # media centre, right mirror: > 6 deg away
+    for i, a in enumerate(rng.permutation(np.vstack([road, glances]))):
+        if i == 60:
+            assert cal.scatter_deg is None  # 2 s: no offset yet, so no scatter either
+        cal.add(i / 30.0, tuple(a))
+    # a 2-D normal cut at radius R = 6 deg keeps E[r^2 | r < R] = 2 sd^2 (1 - h e^-h / (1 - e^-h)),
+    # h = R^2 / (2 sd^2); 0.5-deg bins add 0.5 / sqrt(12) = 0.14 deg in quadrature
+    h = 6.0 ** 2 / (2 * sway ** 2)
+    truncated = sway * np.sqrt(1 - h * np.exp(-h) / (1 - np.exp(-h)))
+    assert cal.scatter_deg == pytest.approx(np.hypot(truncated, 0.5 / np.sqrt(12)), rel=0.05)
+
+
+def test_the_scatter_radius_is_checked():
+    with pytest.raises(ValueError, match="scatter_radius_deg"):
+        RoadAheadConfig(scatter_radius_deg=0.0)

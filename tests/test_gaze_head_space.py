@@ -12,7 +12,8 @@ from monitor.gaze import GazeZoneClassifier
 from monitor.gaze.classifier import oblique_view_share, view_angle_deg
 from monitor.gaze.head_space import HeadSpaceConfig, HeadSpaceScorer
 from monitor.gaze.ray import angles_to_direction, direction_to_angles
-from monitor.gaze.stage import EYE_VIEW_DEG, GazeStateConfig, GazeStateStage, gaze_state_config
+from monitor.gaze.stage import (EYE_VIEW_DEG, SCATTER_REF_DEG, GazeStateConfig, GazeStateStage,
+                                gaze_state_config)
 from gaze_fakes import head_pose
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "calib" / "layouts"
@@ -105,7 +106,8 @@ def test_the_stage_scores_in_head_space_when_asked(layout):
 
 
 @pytest.mark.parametrize("bad", [dict(noise_deg=0), dict(share_spread=-0.1), dict(other_sigmas=0),
-                                 dict(noise_deg=float("nan")), dict(share_spread=float("inf"))])
+                                 dict(noise_deg=float("nan")), dict(share_spread=float("inf")),
+                                 dict(scatter_ref_deg=0.0), dict(scatter_ref_deg=float("nan"))])
 def test_config_refuses_nonsense(bad):
     with pytest.raises(ValueError):
         HeadSpaceConfig(**bad)
@@ -299,3 +301,51 @@ def test_the_head_space_scoring_limits_the_eye_view_and_the_ray_does_not():
     for bad in ((50.0, 40.0), (-1.0, 45.0), (45.0, 181.0), (40.0, 45.0, 50.0), (45.0,)):
         with pytest.raises(ValueError, match="eye_view_deg"):
             GazeStateConfig(eye_view_deg=bad)
+
+
+def test_other_needs_more_where_the_head_scatters_more_about_the_road(layout):
+    """A head 8 deg above the road ahead misses every zone: "other" while the head model is as
+    precise as the reference scatter says, the road once the road-ahead scatter is twice that.
+    Zone against zone is scored as before: the zones' probability ratios do not change."""
+    clf = GazeZoneClassifier(layout)
+    clf.use_head_space(HeadSpaceConfig(scatter_ref_deg=1.0))
+    az, el = clf.road_head_angles()
+    pose = head_pose(angles_to_direction(az, el - 8.0), layout.nominal_head_mm, layout.camera_pose)
+    found = {}
+    for scatter in (None, 0.7, 1.0, 2.0):
+        clf.head_scatter_deg = scatter
+        found[scatter] = clf.classify(pose)
+    assert [found[s].zone for s in (None, 0.7, 1.0)] == ["other"] * 3
+    assert found[None].probabilities == found[0.7].probabilities == found[1.0].probabilities
+    assert found[2.0].zone == "road"
+    ratio = {s: found[s].probabilities["road"] / found[s].probabilities["dashboard"] for s in (None, 2.0)}
+    assert ratio[2.0] == pytest.approx(ratio[None], rel=1e-9)
+    fixed = GazeZoneClassifier(layout)
+    fixed.use_head_space(HeadSpaceConfig())  # no reference: the scatter changes nothing
+    fixed.head_scatter_deg = 2.0
+    assert fixed.classify(pose).zone == "other"
+
+
+def test_other_sigmas_grow_in_proportion_past_the_reference():
+    config = HeadSpaceConfig(other_sigmas=3.5, scatter_ref_deg=1.25)
+    assert config.other_sigmas_for(None) == config.other_sigmas_for(1.0) == 3.5
+    assert config.other_sigmas_for(2.5) == pytest.approx(7.0)
+    assert HeadSpaceConfig(other_sigmas=3.5).other_sigmas_for(2.5) == 3.5
+
+
+def test_the_stage_feeds_the_road_ahead_scatter_to_the_scoring(layout):
+    """The head-space default reads the scatter: after a few seconds on the road the classifier
+    has the calibrator's scatter; reset() forgets it. The ray scoring has no head-space scorer."""
+    assert gaze_state_config("head-space").head_space.scatter_ref_deg == SCATTER_REF_DEG == 1.0
+    assert gaze_state_config("ray").head_space is None
+    stage = GazeStateStage(layout, config=gaze_state_config("head-space"))
+    rng = np.random.default_rng(0)
+    az, el = stage.classifier.road_head_angles()
+    for i in range(150):  # 5 s on the road, the head swaying 1.5 deg per axis
+        d = rng.normal(0.0, 1.5, 2)
+        stage.process(Estimates(head_pose(angles_to_direction(az + d[0], el + d[1]), layout.nominal_head_mm,
+                                          layout.camera_pose)), i / 30.0)
+    assert stage.classifier.head_scatter_deg == stage.road_ahead.scatter_deg
+    assert stage.classifier.head_scatter_deg == pytest.approx(1.5, rel=0.25)
+    stage.reset()
+    assert stage.classifier.head_scatter_deg is None and stage.road_ahead.scatter_deg is None

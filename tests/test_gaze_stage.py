@@ -355,3 +355,48 @@ def test_the_held_pose_is_from_before_the_hand_came_near(layout):
     assert g.head_held and g.raw_zone == "dashboard"  # the frame just before, hand and all
     with pytest.raises(ValueError, match="cover_margin_s"):
         GazeStateConfig(cover_margin_s=-0.1)
+
+
+def _with_hand(est, offset_mm, confidence=0.8, name="HandRight"):
+    """The same estimates with body joints whose ``name`` hand lies ``offset_mm`` from the head centre."""
+    from monitor.estimates import Joints
+    names = ("Head", "HandLeft", "HandRight")
+    centre = np.asarray(est.head.position_mm, dtype=float)
+    xyz = np.array([centre, centre + (600.0, 200.0, 0.0), centre + (-600.0, 200.0, 0.0)])
+    conf = np.array([0.9, 0.9, 0.9])
+    k = names.index(name)
+    xyz[k] = centre + np.asarray(offset_mm, dtype=float)
+    conf[k] = confidence
+    return Estimates(est.head, Joints(names, np.zeros((3, 2)), xyz, conf), est.eyes)
+
+
+def test_a_hand_at_the_head_holds_the_pose_like_a_covered_face(layout):
+    """A phone at the far ear sticks out past the head's outline from a camera beside the driver and
+    the head model reads a turned head; the face-cover model does not fire (the hand is not over the
+    face). A body-model hand within hand_at_head_mm (200) of the head centre holds the pose instead."""
+    from monitor.gaze.stage import hand_at_head
+    road, wrong = looking_at(layout, "road"), looking_at(layout, "left_mirror")
+    assert wrong.head.covered_p is None
+    stage = GazeStateStage(layout)
+    assert stage.config.hand_at_head_mm == 200.0
+    for k in range(60):
+        g, _, _ = stage.process(_with_hand(road, (400.0, 0.0, 0.0)), 50.0 + k / FPS)  # hand on the wheel
+    assert g.zone == "road" and not g.head_held
+    phone = [stage.process(_with_hand(wrong, (-90.0, 0.0, 120.0)), 52.0 + k / FPS)[0] for k in range(60)]
+    assert all(g.head_held and g.raw_zone == "road" for g in phone)
+    off = GazeStateStage(layout, config=GazeStateConfig(hand_at_head_mm=None))
+    off.process(_with_hand(road, (400.0, 0.0, 0.0)), 50.0)
+    g, _, _ = off.process(_with_hand(wrong, (-90.0, 0.0, 120.0)), 50.0 + 1 / FPS)
+    assert g.raw_zone == "left_mirror" and not g.head_held
+    # what counts as a hand at the head
+    assert hand_at_head(wrong.head, _with_hand(wrong, (0.0, 0.0, 199.0)).joints, 200.0, 0.3)
+    assert hand_at_head(wrong.head, _with_hand(wrong, (0.0, 150.0, 0.0), name="HandLeft").joints, 200.0, 0.3)
+    assert not hand_at_head(wrong.head, _with_hand(wrong, (0.0, 0.0, 201.0)).joints, 200.0, 0.3)
+    assert not hand_at_head(wrong.head, _with_hand(wrong, (0.0, 0.0, 50.0), confidence=0.2).joints, 200.0, 0.3)
+    assert not hand_at_head(wrong.head, _with_hand(wrong, (np.nan, 0.0, 0.0)).joints, 200.0, 0.3)
+    assert not hand_at_head(wrong.head, None, 200.0, 0.3)
+    no_position = replace(wrong.head, position_mm=None)
+    assert not hand_at_head(no_position, _with_hand(wrong, (0.0, 0.0, 50.0)).joints, 200.0, 0.3)
+    for bad in (dict(hand_at_head_mm=0.0), dict(hand_at_head_mm=float("nan")), dict(hand_confidence=1.5)):
+        with pytest.raises(ValueError, match="hand_at_head_mm"):
+            GazeStateConfig(**bad)

@@ -10,6 +10,13 @@ road; the classifier adds that offset to every head direction. It only shifts (t
 gaze model, which the per-driver calibration measures, are untouched), and it refuses offsets
 larger than ``max_offset_deg`` (then the driver was not mostly on the road, or the camera pose is
 wrong). Production DMSs do the same under names like "forward gaze auto-calibration".
+
+With the offset it also measures how widely the head directions scatter about that peak
+(``scatter_deg``: the rms per axis of the samples within ``scatter_radius_deg`` of it). The driver
+holds the head nearly still on the road (about 1 deg), so a wider scatter is the head-pose model's
+own noise on this driver and camera view: on the unseen A-pillar mount it is twice the dashboard's,
+as is the model's error on glances. The head-space scoring widens its noise by it
+(monitor/gaze/head_space.py ``scatter_ref_deg``).
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ class RoadAheadConfig:
     bandwidth_deg: float = 3.0    # smoothing of the histogram and radius of the refinement
     max_offset_deg: float = 12.0  # a larger offset is refused (keeps the previous one)
     min_share: float = 0.2        # the peak must hold this share of the samples
+    scatter_radius_deg: float = 6.0  # samples this near the peak count towards scatter_deg
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.min_history_s < 0 or self.update_every_s <= 0 or self.bandwidth_deg <= 0:
@@ -37,6 +45,8 @@ class RoadAheadConfig:
             raise ValueError("min_samples must be >= 1")
         if self.max_offset_deg <= 0 or not 0 < self.min_share <= 1:
             raise ValueError("max_offset_deg must be > 0 and min_share in (0, 1]")
+        if not self.scatter_radius_deg > 0:
+            raise ValueError("scatter_radius_deg must be > 0")
 
 
 BIN_DEG = 0.5
@@ -44,7 +54,8 @@ BIN_DEG = 0.5
 
 class RoadAheadCalibrator:
     """Feed ``add(t_s, (azimuth, elevation))`` with the raw head direction of every frame that has
-    a head; ``offset_deg`` is what to add to head angles (0, 0 until enough history).
+    a head; ``offset_deg`` is what to add to head angles (0, 0 until enough history);
+    ``scatter_deg`` the head directions' scatter about the road-ahead peak (None until then).
 
     The histogram is kept up to date sample by sample (a bin up as a sample comes, down as it
     leaves the window), so an update costs one small smoothing and no pass over the samples: the
@@ -54,6 +65,7 @@ class RoadAheadCalibrator:
         self.expected = np.asarray(expected_head_deg, dtype=np.float64)
         self.config = c = config or RoadAheadConfig()
         self.offset_deg: tuple[float, float] = (0.0, 0.0)
+        self.scatter_deg: float | None = None
         self.grid = HistogramGrid(self.expected, c.max_offset_deg + 2 * c.bandwidth_deg, c.bandwidth_deg)
         self._hist = self.grid.empty()
         self._samples: deque[tuple[float, int, int]] = deque()  # (t, bin i, bin j); -1: off the grid
@@ -78,6 +90,7 @@ class RoadAheadCalibrator:
             found = self.grid.peak(self._hist, len(self._samples), c.min_share)
             if found is not None and np.hypot(*(self.expected - found)) <= c.max_offset_deg:
                 self.offset_deg = (float(self.expected[0] - found[0]), float(self.expected[1] - found[1]))
+                self.scatter_deg = self.grid.scatter(self._hist, found, c.scatter_radius_deg)
         return self.offset_deg
 
 
@@ -116,6 +129,17 @@ class HistogramGrid:
                 return None
             at = np.array([near.sum(1) @ self.centres[0], near.sum(0) @ self.centres[1]]) / mass
         return at if mass >= min_share * total else None
+
+
+    def scatter(self, hist: np.ndarray, at: np.ndarray, radius_deg: float) -> float | None:
+        """RMS per axis of the counted directions within ``radius_deg`` of ``at`` (bin centres;
+        a 0.5-deg bin adds 0.14 deg in quadrature); None when none lie there."""
+        di = (self.centres[0] - at[0])[:, None]
+        dj = (self.centres[1] - at[1])[None, :]
+        d2 = di ** 2 + dj ** 2
+        near = hist * (d2 <= radius_deg ** 2)
+        mass = near.sum()
+        return float(np.sqrt((near * d2).sum() / (2.0 * mass))) if mass > 0 else None
 
 
 def densest_direction(angles_deg: np.ndarray, around_deg: np.ndarray, reach_deg: float, bandwidth_deg: float,

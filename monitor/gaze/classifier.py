@@ -61,6 +61,9 @@ class GazeZoneClassifier:
         self.scorer = ZoneScorer(layout)
         # added to every head direction (road-ahead auto-calibration, monitor/gaze/autocal.py)
         self.head_offset_deg: tuple[float, float] = (0.0, 0.0)
+        # how widely the head directions scatter about the road ahead (autocal.py scatter_deg), which
+        # head-space scoring reads as the head model's noise on this view; None: not measured
+        self.head_scatter_deg: float | None = None
         # with an eye-gaze estimate: 0 = head-only gaze, 1 = the eyes' ray alone, between: a blend
         self.eye_weight = 1.0
         # with an eye spread (the eye model's own expected error) and this set: the head-only gaze's
@@ -171,7 +174,7 @@ class GazeZoneClassifier:
             # ray scored against the zones by the eye weight: p = w p_eyes + (1 - w) p_head. The
             # reported ray stays the blend above, so it can point at another zone than the one
             # chosen (e.g. short of the media centre on a small head turn)
-            p = self.head_space.probabilities(origin, head)
+            p = self.head_space.probabilities(origin, head, self.head_scatter_deg)
             if w > 0:
                 p = w * self.scorer.probabilities(eye_origin, angles_to_direction(*eye_angles)) + (1.0 - w) * p
         return self._estimate(p, ray_origin, direction, head_angles, ray_angles)

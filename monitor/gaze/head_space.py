@@ -21,6 +21,15 @@ a zone does not win by being wide). Beyond the zone (``a`` > 0) the share's spre
 far as a head that turns all the way to the target would (share 1): past that, ``n`` alone.
 "other" scores the fixed ``-0.5 other_sigmas^2``.
 
+The head-pose error depends on the camera view: on the unseen A-pillar mount the head model errs
+about twice as much as on the mounts it was trained on, and a head that misses every zone by a few
+degrees is then no evidence of "other". With ``scatter_ref_deg`` set, "other" scores
+``-0.5 (other_sigmas r)^2`` with ``r = max(1, scatter / scatter_ref_deg)``, where ``scatter`` is how
+widely this driver's head directions scatter about the road ahead (monitor/gaze/autocal.py
+``scatter_deg``): the head is nearly still there, so what scatters more is the model's noise on this
+view. Zone against zone is scored as before (a wider ``n`` there blurs the dashboard into the road
+and the media centre into the dashboard: docs/gaze_state.md "Road-ahead scatter").
+
 Zones are scored at their target points: their size (rect size, half angles, tolerances) is not
 used. That suits layouts whose glances go to small targets (mirrors, screens: the synthetic
 cabin); on a layout with wide zones (a 10-degree road, the nine DMD zones) a glance near a zone's
@@ -43,11 +52,14 @@ class HeadSpaceConfig:
     """``noise_deg``: head-pose error (and how far from the target a glance may land), across the
     glance; ``share_spread``: the relative spread of the head share (sd / mean), widened for the
     estimator's error that grows with the angle; ``other_sigmas``: "other"'s fixed score. Chosen on
-    the validation drives (docs/gaze_state.md "Head-space scoring")."""
+    the validation drives (docs/gaze_state.md "Head-space scoring"). ``scatter_ref_deg``: the
+    road-ahead scatter up to which ``other_sigmas`` holds; beyond it "other" needs proportionally
+    more (None: fixed)."""
 
     noise_deg: float = 2.0
     share_spread: float = 0.4
     other_sigmas: float = 3.5
+    scatter_ref_deg: float | None = None
 
     def __post_init__(self) -> None:
         values = (self.noise_deg, self.share_spread, self.other_sigmas)
@@ -55,6 +67,15 @@ class HeadSpaceConfig:
                 and self.other_sigmas > 0):
             raise ValueError(f"head-space scoring: noise_deg and other_sigmas must be finite and > 0, share_spread "
                              f"finite and >= 0; got {values}")
+        if self.scatter_ref_deg is not None and not (math.isfinite(self.scatter_ref_deg) and self.scatter_ref_deg > 0):
+            raise ValueError(f"head-space scoring: scatter_ref_deg must be finite and > 0 (or None), "
+                             f"got {self.scatter_ref_deg}")
+
+    def other_sigmas_for(self, scatter_deg: float | None) -> float:
+        """"other"'s distance in sigmas, given the road-ahead scatter (None: not measured yet)."""
+        if self.scatter_ref_deg is None or scatter_deg is None:
+            return self.other_sigmas
+        return self.other_sigmas * max(1.0, scatter_deg / self.scatter_ref_deg)
 
 
 @dataclass(frozen=True)
@@ -107,9 +128,11 @@ class HeadSpaceScorer:
         self._cache[key] = geometry
         return geometry
 
-    def probabilities(self, origin_mm: np.ndarray, head_deg: tuple[float, float]) -> np.ndarray:
+    def probabilities(self, origin_mm: np.ndarray, head_deg: tuple[float, float],
+                      scatter_deg: float | None = None) -> np.ndarray:
         """(n_zones + 1,) probabilities, zones in layout order, then "other". ``origin_mm``: the
-        head centre in the car frame (finite); ``head_deg``: the head's (azimuth, elevation)."""
+        head centre in the car frame (finite); ``head_deg``: the head's (azimuth, elevation);
+        ``scatter_deg``: the road-ahead scatter (`HeadSpaceConfig.other_sigmas_for`), None if unknown."""
         g = self._geometry(origin_mm)
         delta = _wrap(np.asarray(head_deg, dtype=np.float64) - g.heads)
         a = np.sum(delta * g.unit, axis=1)
@@ -118,7 +141,7 @@ class HeadSpaceScorer:
         beyond = np.maximum(a - g.room, 0.0)                # then the pose error alone
         noise = self.config.noise_deg
         d2 = (within / g.along) ** 2 + (beyond / noise) ** 2 + across2 / noise ** 2
-        logits = np.append(-0.5 * d2 - np.log(g.along / noise), -0.5 * self.config.other_sigmas ** 2)
+        logits = np.append(-0.5 * d2 - np.log(g.along / noise), -0.5 * self.config.other_sigmas_for(scatter_deg) ** 2)
         e = np.exp(logits - logits.max())
         return e / e.sum()
 

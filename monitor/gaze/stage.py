@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calib.layout import CabinLayout, CameraPose
-from monitor.estimates import Estimates
+from monitor.estimates import Estimates, HeadPose, Joints
 from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
 from monitor.gaze.classifier import GazeZoneClassifier
 from monitor.gaze.head_space import HeadSpaceConfig
@@ -92,6 +92,13 @@ class GazeStateConfig:
     cover_hold_s: float = 3.0
     cover_threshold: float = 0.5
     cover_margin_s: float = 0.2
+    # A hand at the head counts as a covered face too: a body-model hand (HandLeft/HandRight, confidence
+    # >= hand_confidence) within hand_at_head_mm of the head centre. A phone at the far ear sticks out
+    # past the head's outline from a camera beside the driver, and the head model reads it as a head
+    # turned 10-20 deg (docs/gaze_state.md "Hand at the head"). None: only the face-cover model counts.
+    # 200 mm and 0.3 were set before measuring (the head's radius is ~100 mm), not tuned.
+    hand_at_head_mm: float | None = 200.0
+    hand_confidence: float = 0.3
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -106,6 +113,9 @@ class GazeStateConfig:
         if not self.cover_hold_s >= 0 or not self.cover_margin_s >= 0 or not 0.0 < self.cover_threshold <= 1.0:
             raise ValueError(f"cover_hold_s and cover_margin_s must be >= 0 and cover_threshold in (0, 1], got "
                              f"{self.cover_hold_s}, {self.cover_margin_s} and {self.cover_threshold}")
+        if self.hand_at_head_mm is not None and not self.hand_at_head_mm > 0 or not 0.0 <= self.hand_confidence <= 1.0:
+            raise ValueError(f"hand_at_head_mm must be > 0 or None and hand_confidence in [0, 1], got "
+                             f"{self.hand_at_head_mm} and {self.hand_confidence}")
 
 
 # Named head-only scorings (run_monitor.py --gaze-scoring): "ray", the head-to-gaze model's ray
@@ -120,6 +130,9 @@ DEFAULT_GAZE_SCORING = "head-space"
 # head-space only: with the ray scoring the same limit lost on two of the three validation sets (the
 # ray's head-only gaze is weaker at the large turns where the eyes drop out)
 EYE_VIEW_DEG = (45.0, 45.0)
+# head-space only: "other" needs proportionally more where the head directions scatter more than this
+# about the road ahead (the head model's noise on this view; docs/gaze_state.md "Road-ahead scatter")
+SCATTER_REF_DEG = 1.0
 
 
 def gaze_state_config(scoring: str = DEFAULT_GAZE_SCORING, distraction: DistractionConfig | None = None
@@ -129,7 +142,8 @@ def gaze_state_config(scoring: str = DEFAULT_GAZE_SCORING, distraction: Distract
         raise ValueError(f"unknown gaze scoring {scoring!r}: use one of {', '.join(GAZE_SCORINGS)}")
     config = GazeStateConfig(distraction=distraction or DistractionConfig())
     if scoring == "head-space":
-        config = replace(config, head_space=HeadSpaceConfig(), head_spread_deg=12.0, eye_view_deg=EYE_VIEW_DEG)
+        config = replace(config, head_space=HeadSpaceConfig(scatter_ref_deg=SCATTER_REF_DEG), head_spread_deg=12.0,
+                         eye_view_deg=EYE_VIEW_DEG)
     return config
 
 
@@ -173,6 +187,7 @@ class GazeStateStage:
         self.road_ahead = (RoadAheadCalibrator(road_head, self.config.road_ahead)
                            if self.config.road_ahead.enabled and road_head is not None else None)
         self.classifier.head_offset_deg = (0.0, 0.0)
+        self.classifier.head_scatter_deg = None
 
     def set_camera_pose(self, pose: CameraPose) -> None:
         """The camera moved (or a recording states its mount): rays use the new pose from now on."""
@@ -193,6 +208,7 @@ class GazeStateStage:
         used_offset = self.classifier.head_offset_deg  # what this frame was classified with
         if est.head_valid and not held and self.road_ahead is not None:  # takes effect from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
+            self.classifier.head_scatter_deg = self.road_ahead.scatter_deg
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
         onset = None
         if road != UNKNOWN:
@@ -221,7 +237,9 @@ class GazeStateStage:
         if head is None or cfg.cover_hold_s <= 0:
             return estimates, False
         margin = cfg.cover_margin_s
-        covered = head.covered_p is not None and head.covered_p >= cfg.cover_threshold
+        covered = ((head.covered_p is not None and head.covered_p >= cfg.cover_threshold)
+                   or (cfg.hand_at_head_mm is not None
+                       and hand_at_head(head, estimates.joints, cfg.hand_at_head_mm, cfg.hand_confidence)))
         if covered:
             if self._covered_since is None:  # a run begins: the pose from before the hand came near
                 self._covered_since = t_s
@@ -286,6 +304,27 @@ class GazeStateStage:
                 break  # at rest (or drifting back): the movement began on the frame after this one
             onset, later = float(t[i]), dist[i]
         return onset
+
+
+HANDS = ("HandLeft", "HandRight")
+
+
+def hand_at_head(head: HeadPose, joints: Joints | None, within_mm: float, min_confidence: float) -> bool:
+    """Whether a body-model hand (HANDS, confidence >= ``min_confidence``, 3-D position known) lies
+    within ``within_mm`` of the head centre (both camera frame, mm); False without joints or a head
+    position."""
+    if joints is None or head.position_mm is None:
+        return False
+    centre = np.asarray(head.position_mm, dtype=np.float64)
+    for name in HANDS:
+        if name not in joints.names:
+            continue
+        k = joints.names.index(name)
+        hand = np.asarray(joints.xyz_mm[k], dtype=np.float64)
+        if joints.confidence[k] >= min_confidence and np.isfinite(hand).all() and \
+                np.linalg.norm(hand - centre) <= within_mm:
+            return True
+    return False
 
 
 __all__ = ["DEFAULT_GAZE_SCORING", "GAZE_SCORINGS", "GazeStateStage", "GazeStateConfig", "gaze_state_config"]

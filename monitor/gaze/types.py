@@ -16,8 +16,9 @@ class GazeResult:
         frame; head_position_car_mm: its origin (the nominal head when the pose had no position).
     head_offset_deg: the road-ahead auto-calibration's (azimuth, elevation) offset added to the
         head direction (None when it is off; (0, 0) until it has enough history).
-    head_held: a hand covered the face (the face-cover model), so this frame was classified with
-        the last head pose and eyes seen uncovered (GazeStateConfig.cover_hold_s).
+    head_held: a hand covered the face (the face-cover model) or lay at the head (the body
+        model's hands, GazeStateConfig.hand_at_head_mm), so this frame was classified with the last
+        head pose and eyes seen without it (GazeStateConfig.cover_hold_s).
     """
 
     t_s: float
