@@ -147,6 +147,15 @@ def gaze_state_config(scoring: str = DEFAULT_GAZE_SCORING, distraction: Distract
     return config
 
 
+@dataclass
+class _Uncovered:
+    """A frame the stage may hold later: its estimates and whether its raw zone was the smoothed one."""
+
+    t_s: float
+    estimates: Estimates
+    agreed: bool = False
+
+
 class GazeStateStage:
     def __init__(self, layout: CabinLayout, driver_calibration: "DriverCalibration | None" = None,
                  config: GazeStateConfig | None = None) -> None:
@@ -175,7 +184,7 @@ class GazeStateStage:
         self._recent: deque[tuple[float, np.ndarray, bool]] = deque()  # (t, face direction, on road) of found heads
         self._last_road: str | None = None
         self._last_t: float | None = None
-        self._uncovered: deque[tuple[float, Estimates]] = deque()  # recent estimates of an uncovered face
+        self._uncovered: deque[_Uncovered] = deque()  # recent estimates of an uncovered face
         self._held: Estimates | None = None  # what the current covered run is classified with
         self._covered_since: float | None = None
         self._last_covered = -np.inf
@@ -205,6 +214,8 @@ class GazeStateStage:
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
+        if not held and self._uncovered and self._uncovered[-1].t_s == t_s:
+            self._uncovered[-1].agreed = est.zone == zone  # the smoother agreed: not a glitch, fit to hold
         used_offset = self.classifier.head_offset_deg  # what this frame was classified with
         if est.head_valid and not held and self.road_ahead is not None:  # takes effect from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
@@ -250,9 +261,9 @@ class GazeStateStage:
             pass  # still the run's tail
         else:
             self._covered_since = None
-            self._uncovered.append((t_s, estimates))
-            while len(self._uncovered) > 1 and self._uncovered[1][0] <= t_s - margin:
-                self._uncovered.popleft()  # the oldest kept is the newest at least `margin` old
+            self._uncovered.append(_Uncovered(t_s, estimates))
+            while len(self._uncovered) > 1 and self._uncovered[1].t_s <= t_s - margin - MAX_HELD_AGE_S:
+                self._uncovered.popleft()  # all that _pose_before may choose from
             return estimates, False
         # never longer than a long distraction takes, so a covered glance away cannot hide one
         limit = min(cfg.cover_hold_s, cfg.distraction.long_s)
@@ -262,12 +273,16 @@ class GazeStateStage:
 
     def _pose_before(self, t_latest: float) -> Estimates | None:
         """The newest uncovered estimates from no later than ``t_latest`` and at most MAX_HELD_AGE_S
-        before it (after a long gap without a head there is nothing worth holding)."""
-        chosen = None
-        for t, e in self._uncovered:
-            if t_latest - MAX_HELD_AGE_S - 1e-6 <= t <= t_latest + 1e-6:
-                chosen = e
-        return chosen
+        before it (after a long gap without a head there is nothing worth holding) whose raw zone was
+        the zone the smoother confirmed: a one-frame glitch the smoother ignored would, held, read as
+        seconds of a glance (a driver whose noisy head reads flick to a mirror). With no such frame,
+        the newest."""
+        chosen = agreed = None
+        for u in self._uncovered:
+            if t_latest - MAX_HELD_AGE_S - 1e-6 <= u.t_s <= t_latest + 1e-6:
+                chosen = u.estimates
+                agreed = u.estimates if u.agreed else agreed
+        return agreed if agreed is not None else chosen
 
 
     def _remember(self, t_s: float, ray: np.ndarray, on_road: bool) -> None:
