@@ -16,7 +16,8 @@ run.distraction, run.gaze_scoring).
     python scripts/gaze_rerun.py runs/g_* --gaze-scoring head-space   # score the head in head angles
     python scripts/gaze_rerun.py runs/g_* --cover-hold 0       # follow the head pose through a covered face
     python scripts/gaze_rerun.py runs/g_* --eye-view none      # the eyes count at every view angle
-    python scripts/gaze_rerun.py runs/g_* --head-space-scatter-ref 0   # fixed head-pose noise
+    python scripts/gaze_rerun.py runs/g_* --head-space-scatter-ref 0   # a fixed threshold for "other"
+    python scripts/gaze_rerun.py runs/g_* --hand-at-head 0     # only the face-cover model holds the pose
 """
 from __future__ import annotations
 
@@ -145,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                          "head pose for up to S seconds (runs made with a --cover-model; 0 turns it off; default: "
                          "GazeStateConfig's, 3)")
     ap.add_argument("--hand-at-head", type=number(0.0), default=None, metavar="MM",
-                    help="hold the pose as for a covered face while a body-model hand lies within MM of the head centre "
-                         "(0 turns it off; default: GazeStateConfig's)")
+                    help="hold the pose as for a covered face while a body-model hand lies within MM of the head "
+                         "centre (0 turns it off; default: GazeStateConfig's, 200)")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
                          "summary.json run.gaze_scoring); the options above and below apply on top")
@@ -157,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-space-other", type=number(0.0, strict=True), default=None, metavar="SIGMAS",
                     help="head-space scoring: the score of 'other', in sigmas (HeadSpaceConfig.other_sigmas)")
     ap.add_argument("--head-space-scatter-ref", type=number(0.0), default=None, metavar="DEG",
-                    help="head-space scoring: \"other\" needs proportionally more where the road-ahead scatter exceeds DEG "
-                         "(HeadSpaceConfig.scatter_ref_deg; 0 turns it off)")
+                    help="head-space scoring: 'other' needs proportionally more where the road-ahead scatter "
+                         "exceeds DEG (HeadSpaceConfig.scatter_ref_deg; 0 turns it off; default: the scoring's, 1)")
     a = ap.parse_args(argv)
     layout = load_layout(a.layout)
     calibration = DriverCalibration.load(a.driver_calibration) if a.driver_calibration else None

@@ -15,8 +15,8 @@ With the offset it also measures how widely the head directions scatter about th
 (``scatter_deg``: the rms per axis of the samples within ``scatter_radius_deg`` of it). The driver
 holds the head nearly still on the road (about 1 deg), so a wider scatter is the head-pose model's
 own noise on this driver and camera view: on the unseen A-pillar mount it is twice the dashboard's,
-as is the model's error on glances. The head-space scoring widens its noise by it
-(monitor/gaze/head_space.py ``scatter_ref_deg``).
+as is the model's error on glances. The head-space scoring then needs more before it calls a
+head direction "other" (monitor/gaze/head_space.py ``scatter_ref_deg``).
 """
 from __future__ import annotations
 
@@ -129,7 +129,6 @@ class HistogramGrid:
                 return None
             at = np.array([near.sum(1) @ self.centres[0], near.sum(0) @ self.centres[1]]) / mass
         return at if mass >= min_share * total else None
-
 
     def scatter(self, hist: np.ndarray, at: np.ndarray, radius_deg: float) -> float | None:
         """RMS per axis of the counted directions within ``radius_deg`` of ``at`` (bin centres;

@@ -28,7 +28,8 @@ degrees is then no evidence of "other". With ``scatter_ref_deg`` set, "other" sc
 widely this driver's head directions scatter about the road ahead (monitor/gaze/autocal.py
 ``scatter_deg``): the head is nearly still there, so what scatters more is the model's noise on this
 view. Zone against zone is scored as before (a wider ``n`` there blurs the dashboard into the road
-and the media centre into the dashboard: docs/gaze_state.md "Road-ahead scatter").
+and the media centre into the dashboard: docs/gaze_state.md "Road-ahead scatter and a hand at the
+head").
 
 Zones are scored at their target points: their size (rect size, half angles, tolerances) is not
 used. That suits layouts whose glances go to small targets (mirrors, screens: the synthetic

@@ -84,7 +84,8 @@ class GazeStateConfig:
     # (HeadPose.covered_p >= cover_threshold), the head model reads the hand, not the head (10-30 deg
     # off from a camera beside the driver), so the frame is classified with the last head pose and
     # eyes seen uncovered at least cover_margin_s before the first covered frame (the hand already
-    # disturbs the head model on the 1-2 frames before the detector fires), for at most cover_hold_s
+    # disturbs the head model on the 1-2 frames before the detector fires) whose zone the smoother had
+    # confirmed (never a one-frame glitch), for at most cover_hold_s
     # (and never longer than distraction.long_s) from the first covered frame; then the estimates are
     # used as they are again. 0 turns it off. 3 s: a covered face can hide no more than a long
     # distraction (not tuned; docs/gaze_state.md "Covered face"). A run ends after cover_margin_s
@@ -95,8 +96,9 @@ class GazeStateConfig:
     # A hand at the head counts as a covered face too: a body-model hand (HandLeft/HandRight, confidence
     # >= hand_confidence) within hand_at_head_mm of the head centre. A phone at the far ear sticks out
     # past the head's outline from a camera beside the driver, and the head model reads it as a head
-    # turned 10-20 deg (docs/gaze_state.md "Hand at the head"). None: only the face-cover model counts.
-    # 200 mm and 0.3 were set before measuring (the head's radius is ~100 mm), not tuned.
+    # turned 10-20 deg. None: only the face-cover model counts. 200 mm and 0.3 were set before measuring
+    # (the head's radius is ~100 mm), not tuned (docs/gaze_state.md "Road-ahead scatter and a hand at
+    # the head").
     hand_at_head_mm: float | None = 200.0
     hand_confidence: float = 0.3
 
@@ -131,7 +133,8 @@ DEFAULT_GAZE_SCORING = "head-space"
 # ray's head-only gaze is weaker at the large turns where the eyes drop out)
 EYE_VIEW_DEG = (45.0, 45.0)
 # head-space only: "other" needs proportionally more where the head directions scatter more than this
-# about the road ahead (the head model's noise on this view; docs/gaze_state.md "Road-ahead scatter")
+# about the road ahead (the head model's noise on this view; chosen on the validation sets:
+# docs/gaze_state.md "Road-ahead scatter and a hand at the head")
 SCATTER_REF_DEG = 1.0
 
 
