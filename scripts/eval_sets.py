@@ -20,6 +20,9 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
     held_out_fresh  the same grid on seeds 50000-50002 (14 runs): made in the nineteenth session,
                     when held_out had been looked at eight times, to check the final system on
                     drivers no choice has seen; keep it for such checks, never for choosing
+    held_out_third  the same grid on seeds 60000-60002 (14 runs): made in the twentieth session,
+                    when both sets above had been looked at often and a change had been prompted
+                    by a held_out run; run once on the final system
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
@@ -86,6 +89,8 @@ EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
     + _grid(range(20000, 20002), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out_fresh": _grid(range(50000, 50003), ("dashboard", "pillar"), ("drive",))
     + _grid(range(50000, 50002), ("dashboard", "pillar"), ("vats", "activities")),
+    "held_out_third": _grid(range(60000, 60003), ("dashboard", "pillar"), ("drive",))
+    + _grid(range(60000, 60002), ("dashboard", "pillar"), ("vats", "activities")),
 }
 
 

@@ -34,6 +34,9 @@ def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
     assert sorted(_names("held_out_fresh")) == sorted(n.replace("2000", "5000", 1) for n in _names("held_out"))
     seeds = {name: {s.seed for s in specs} for name, specs in EVAL_SETS.items()}
     assert not seeds["held_out_fresh"] & (seeds["held_out"] | seeds["validation"] | seeds["validation_more"])
+    assert sorted(_names("held_out_third")) == sorted(n.replace("2000", "6000", 1) for n in _names("held_out"))
+    assert not seeds["held_out_third"] & (seeds["held_out"] | seeds["held_out_fresh"] | seeds["validation"]
+                                          | seeds["validation_more"])
     assert not seeds["validation_more"] & (seeds["validation"] | seeds["held_out"])  # new drivers
     for specs in EVAL_SETS.values():
         for s in specs:
