@@ -119,7 +119,7 @@ def eye_onnx(tmp_path_factory):
         c = int(round(CROP_WIDTH / 2 + a[i] / 2))
         x[i, 12:20, c - 2:c + 2] = 3.0
     y = np.stack([a, np.zeros(n, np.float32)], 1)
-    net, info = train_eye(x.astype(np.float16), y, minutes=1.0, max_steps=150, lr=3e-3)
+    net, info = train_eye(x.astype(np.float16), y, minutes=None, max_steps=150, lr=3e-3)
     assert info["steps"] == 150
     path = tmp_path_factory.mktemp("eye") / "eye_gaze_ir.onnx"
     export_model(net, path, eye_contract(True, "test pupils", [0.0, 0.0, 2.0]), fp16=False)
@@ -297,7 +297,7 @@ def test_spread_output_learns_which_crops_cannot_be_read():
         x[i, 12:20, c - 2:c + 2] = 3.0
     b = np.where(readable, 0.0, rng.uniform(-20, 20, n)).astype(np.float32)
     y = np.stack([a, b], 1)
-    net, _ = train_eye(x.astype(np.float16), y, minutes=2.0, max_steps=300, lr=3e-3, batch=32)
+    net, _ = train_eye(x.astype(np.float16), y, minutes=None, max_steps=300, lr=3e-3, batch=32)
     with torch.no_grad():
         out = net(torch.from_numpy(x[:, None])).numpy()
     assert np.median(np.abs(out[readable, 0] - a[readable])) < 3.0  # the angles were learned

@@ -243,10 +243,15 @@ def _eye_ray(camera: CameraPose, eyes: EyeGaze | None) -> tuple[np.ndarray, np.n
 
 def _head_joint(joints: Joints | None) -> np.ndarray | None:
     """Camera-frame position of the "Head" body joint when it is known and confident."""
-    if joints is None or "Head" not in joints.names:
+    return joint_position(joints, "Head", MIN_JOINT_CONFIDENCE)
+
+
+def joint_position(joints: Joints | None, name: str, min_confidence: float) -> np.ndarray | None:
+    """Camera-frame position (mm) of body joint ``name`` when it is known and at least that confident."""
+    if joints is None or name not in joints.names:
         return None
-    i = joints.names.index("Head")
+    i = joints.names.index(name)
     xyz = np.asarray(joints.xyz_mm[i], dtype=np.float64)
-    if not np.all(np.isfinite(xyz)) or not float(joints.confidence[i]) >= MIN_JOINT_CONFIDENCE:
+    if not np.all(np.isfinite(xyz)) or not float(joints.confidence[i]) >= min_confidence:
         return None
     return xyz

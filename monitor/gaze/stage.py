@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates, HeadPose, Joints
 from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
-from monitor.gaze.classifier import GazeZoneClassifier
+from monitor.gaze.classifier import MIN_JOINT_CONFIDENCE, GazeZoneClassifier, joint_position
 from monitor.gaze.head_space import HeadSpaceConfig
 from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
@@ -84,8 +84,8 @@ class GazeStateConfig:
     # (HeadPose.covered_p >= cover_threshold), the head model reads the hand, not the head (10-30 deg
     # off from a camera beside the driver), so the frame is classified with the last head pose and
     # eyes seen uncovered at least cover_margin_s before the first covered frame (the hand already
-    # disturbs the head model on the 1-2 frames before the detector fires) whose zone the smoother had
-    # confirmed (never a one-frame glitch), for at most cover_hold_s
+    # disturbs the head model on the 1-2 frames before the detector fires), preferring one whose zone the
+    # smoother confirmed (not a one-frame glitch), for at most cover_hold_s
     # (and never longer than distraction.long_s) from the first covered frame; then the estimates are
     # used as they are again. 0 turns it off. 3 s: a covered face can hide no more than a long
     # distraction (not tuned; docs/gaze_state.md "Covered face"). A run ends after cover_margin_s
@@ -115,7 +115,7 @@ class GazeStateConfig:
         if not self.cover_hold_s >= 0 or not self.cover_margin_s >= 0 or not 0.0 < self.cover_threshold <= 1.0:
             raise ValueError(f"cover_hold_s and cover_margin_s must be >= 0 and cover_threshold in (0, 1], got "
                              f"{self.cover_hold_s}, {self.cover_margin_s} and {self.cover_threshold}")
-        if self.hand_at_head_mm is not None and not self.hand_at_head_mm > 0 or not 0.0 <= self.hand_confidence <= 1.0:
+        if (self.hand_at_head_mm is not None and not self.hand_at_head_mm > 0) or not 0.0 <= self.hand_confidence <= 1.0:
             raise ValueError(f"hand_at_head_mm must be > 0 or None and hand_confidence in [0, 1], got "
                              f"{self.hand_at_head_mm} and {self.hand_confidence}")
 
@@ -152,11 +152,22 @@ def gaze_state_config(scoring: str = DEFAULT_GAZE_SCORING, distraction: Distract
 
 @dataclass
 class _Uncovered:
-    """A frame the stage may hold later: its estimates and whether its raw zone was the smoothed one."""
+    """A frame the stage may hold later: its estimates, its raw zone (None: no valid head) and whether
+    the smoother confirmed that zone over it (set then, or later when the zone it began is confirmed)."""
 
     t_s: float
     estimates: Estimates
+    raw_zone: str | None = None
     agreed: bool = False
+
+
+class _Trusted(NamedTuple):
+    """What `GazeStateStage._trusted` decided for a frame."""
+
+    estimates: Estimates | None  # to classify with
+    held: bool                   # they are the held ones
+    covered: bool                # a hand covers the face or lies at the head (held or not)
+    kept: _Uncovered | None      # the uncovered frame kept for a later hold, if this is one
 
 
 class GazeStateStage:
@@ -211,16 +222,19 @@ class GazeStateStage:
         if self._last_t is not None and t_s < self._last_t:
             raise ValueError(f"time went backwards: {t_s} after {self._last_t}")
         self._last_t = t_s
-        estimates, held = self._trusted(estimates, t_s)
+        trusted = self._trusted(estimates, t_s)
+        estimates, held = trusted.estimates, trusted.held
         est = (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
                else self.classifier.classify(None))
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
-        if not held and self._uncovered and self._uncovered[-1].t_s == t_s:
-            self._uncovered[-1].agreed = est.zone == zone  # the smoother agreed: not a glitch, fit to hold
+        if trusted.kept is not None:
+            trusted.kept.raw_zone = est.zone if est.head_valid else None
+        self._mark_agreed(zone, since)
         used_offset = self.classifier.head_offset_deg  # what this frame was classified with
-        if est.head_valid and not held and self.road_ahead is not None:  # takes effect from the next frame on
+        # a covered face teaches the road-ahead offset nothing, held or (past the hold) not
+        if est.head_valid and not trusted.covered and self.road_ahead is not None:  # from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
             self.classifier.head_scatter_deg = self.road_ahead.scatter_deg
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
@@ -240,16 +254,16 @@ class GazeStateStage:
             None if self.road_ahead is None else [round(v, 3) for v in used_offset], held)
         return gaze, state, events
 
-    def _trusted(self, estimates: Estimates | None, t_s: float) -> tuple[Estimates | None, bool]:
-        """The estimates to classify this frame with, and whether they are the held ones (a hand over
-        the face: GazeStateConfig.cover_hold_s). A covered run ends only after cover_margin_s without
+    def _trusted(self, estimates: Estimates | None, t_s: float) -> _Trusted:
+        """The estimates to classify this frame with and whether they are the held ones (a hand over
+        the face or at the head: GazeStateConfig.cover_hold_s). A covered run ends only after cover_margin_s without
         a covered frame: the uncovered frames in between (a detector miss, the hand leaving) are part
         of it, so a one-frame dip neither restarts the hold's time limit nor becomes the pose held.
         A missing head neither starts nor ends a run."""
         head = estimates.head if estimates is not None else None
         cfg = self.config
         if head is None or cfg.cover_hold_s <= 0:
-            return estimates, False
+            return _Trusted(estimates, False, False, None)
         margin = cfg.cover_margin_s
         covered = ((head.covered_p is not None and head.covered_p >= cfg.cover_threshold)
                    or (cfg.hand_at_head_mm is not None
@@ -264,15 +278,25 @@ class GazeStateStage:
             pass  # still the run's tail
         else:
             self._covered_since = None
-            self._uncovered.append(_Uncovered(t_s, estimates))
+            kept = _Uncovered(t_s, estimates)
+            self._uncovered.append(kept)
             while len(self._uncovered) > 1 and self._uncovered[1].t_s <= t_s - margin - MAX_HELD_AGE_S:
                 self._uncovered.popleft()  # all that _pose_before may choose from
-            return estimates, False
+            return _Trusted(estimates, False, False, kept)
         # never longer than a long distraction takes, so a covered glance away cannot hide one
         limit = min(cfg.cover_hold_s, cfg.distraction.long_s)
         if self._held is None or t_s - self._covered_since > limit + 1e-6:
-            return estimates, False
-        return replace(estimates, head=self._held.head, eyes=self._held.eyes), True
+            return _Trusted(estimates, False, True, None)
+        return _Trusted(replace(estimates, head=self._held.head, eyes=self._held.eyes), True, True, None)
+
+    def _mark_agreed(self, zone: str, since: float) -> None:
+        """Mark the kept uncovered frames from ``since`` (the confirmed zone's start, backdated by the
+        smoother) whose raw zone is ``zone``: the smoother has confirmed them, so they are no glitch."""
+        for kept in reversed(self._uncovered):
+            if kept.t_s < since - 1e-6 or kept.agreed:
+                break  # older ones were marked when they could be
+            if kept.raw_zone == zone:
+                kept.agreed = True
 
     def _pose_before(self, t_latest: float) -> Estimates | None:
         """The newest uncovered estimates from no later than ``t_latest`` and at most MAX_HELD_AGE_S
@@ -281,12 +305,11 @@ class GazeStateStage:
         seconds of a glance (a driver whose noisy head reads flick to a mirror). With no such frame,
         the newest."""
         chosen = agreed = None
-        for u in self._uncovered:
-            if t_latest - MAX_HELD_AGE_S - 1e-6 <= u.t_s <= t_latest + 1e-6:
-                chosen = u.estimates
-                agreed = u.estimates if u.agreed else agreed
+        for kept in self._uncovered:
+            if t_latest - MAX_HELD_AGE_S - 1e-6 <= kept.t_s <= t_latest + 1e-6:
+                chosen = kept.estimates
+                agreed = kept.estimates if kept.agreed else agreed
         return agreed if agreed is not None else chosen
-
 
     def _remember(self, t_s: float, ray: np.ndarray, on_road: bool) -> None:
         self._recent.append((t_s, ray, on_road))
@@ -329,18 +352,15 @@ HANDS = ("HandLeft", "HandRight")
 
 def hand_at_head(head: HeadPose, joints: Joints | None, within_mm: float, min_confidence: float) -> bool:
     """Whether a body-model hand (HANDS, confidence >= ``min_confidence``, 3-D position known) lies
-    within ``within_mm`` of the head centre (both camera frame, mm); False without joints or a head
-    position."""
-    if joints is None or head.position_mm is None:
+    within ``within_mm`` of the head centre (camera frame, mm; the "Head" joint where the pose has no
+    position, as for the gaze ray); False without joints or either position."""
+    centre = (np.asarray(head.position_mm, dtype=np.float64) if head.position_mm is not None
+              else joint_position(joints, "Head", MIN_JOINT_CONFIDENCE))
+    if centre is None or not np.all(np.isfinite(centre)):
         return False
-    centre = np.asarray(head.position_mm, dtype=np.float64)
     for name in HANDS:
-        if name not in joints.names:
-            continue
-        k = joints.names.index(name)
-        hand = np.asarray(joints.xyz_mm[k], dtype=np.float64)
-        if joints.confidence[k] >= min_confidence and np.isfinite(hand).all() and \
-                np.linalg.norm(hand - centre) <= within_mm:
+        hand = joint_position(joints, name, min_confidence)
+        if hand is not None and np.linalg.norm(hand - centre) <= within_mm:
             return True
     return False
 
