@@ -249,8 +249,8 @@ def test_rerun_reads_the_eye_view_limit(tmp_path):
         with pytest.raises(argparse.ArgumentTypeError):
             eye_view(bad)
     options = dict(no_road_ahead=False, no_eyes_hidden_fallback=False, eye_weight=None, head_spread=None,
-                   cover_hold=None, hand_at_head=None, head_space_noise=None, head_space_spread=None, head_space_other=None,
-                   head_space_scatter_ref=None)
+                   cover_hold=None, hand_at_head=None, head_space_noise=None, head_space_spread=None,
+                   head_space_other=None, head_space_scatter_ref=None)
     for given, expected in ((None, (45.0, 45.0)), ((), None), ((30.0, 60.0), (30.0, 60.0))):
         config = stage_config(argparse.Namespace(**options, eye_view=given), "head-space", DistractionConfig())
         assert config.eye_view_deg == expected

@@ -435,7 +435,8 @@ def test_the_pose_held_is_the_newest_the_smoother_confirmed_even_late(layout):
     for glance in ("media_centre", "left_mirror"):
         stage = GazeStateStage(layout)
         t = 40.0
-        frames = [looking_at(layout, "road")] * 60 + [looking_at(layout, glance)] * 30 + [looking_at(layout, "road")] * 7
+        road = looking_at(layout, "road")
+        frames = [road] * 60 + [looking_at(layout, glance)] * 30 + [road] * 7
         for k, est in enumerate(frames):
             stage.process(est, t + k / FPS)
         out = [stage.process(_covered(looking_at(layout, glance)), t + (len(frames) + k) / FPS) for k in range(90)]

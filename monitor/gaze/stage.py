@@ -115,7 +115,8 @@ class GazeStateConfig:
         if not self.cover_hold_s >= 0 or not self.cover_margin_s >= 0 or not 0.0 < self.cover_threshold <= 1.0:
             raise ValueError(f"cover_hold_s and cover_margin_s must be >= 0 and cover_threshold in (0, 1], got "
                              f"{self.cover_hold_s}, {self.cover_margin_s} and {self.cover_threshold}")
-        if (self.hand_at_head_mm is not None and not self.hand_at_head_mm > 0) or not 0.0 <= self.hand_confidence <= 1.0:
+        bad_distance = self.hand_at_head_mm is not None and not self.hand_at_head_mm > 0
+        if bad_distance or not 0.0 <= self.hand_confidence <= 1.0:
             raise ValueError(f"hand_at_head_mm must be > 0 or None and hand_confidence in [0, 1], got "
                              f"{self.hand_at_head_mm} and {self.hand_confidence}")
 
@@ -256,8 +257,8 @@ class GazeStateStage:
 
     def _trusted(self, estimates: Estimates | None, t_s: float) -> _Trusted:
         """The estimates to classify this frame with and whether they are the held ones (a hand over
-        the face or at the head: GazeStateConfig.cover_hold_s). A covered run ends only after cover_margin_s without
-        a covered frame: the uncovered frames in between (a detector miss, the hand leaving) are part
+        the face or at the head: GazeStateConfig.cover_hold_s). A covered run ends only after
+        cover_margin_s without a covered frame: the uncovered frames in between (a detector miss, the hand leaving) are part
         of it, so a one-frame dip neither restarts the hold's time limit nor becomes the pose held.
         A missing head neither starts nor ends a run."""
         head = estimates.head if estimates is not None else None
