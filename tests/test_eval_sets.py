@@ -37,6 +37,9 @@ def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
     assert sorted(_names("held_out_third")) == sorted(n.replace("2000", "6000", 1) for n in _names("held_out"))
     assert not seeds["held_out_third"] & (seeds["held_out"] | seeds["held_out_fresh"] | seeds["validation"]
                                           | seeds["validation_more"])
+    assert sorted(_names("held_out_fourth")) == sorted(n.replace("2000", "7000", 1) for n in _names("held_out"))
+    others = set().union(*(v for k, v in seeds.items() if k != "held_out_fourth"))
+    assert not seeds["held_out_fourth"] & others
     assert not seeds["validation_more"] & (seeds["validation"] | seeds["held_out"])  # new drivers
     for specs in EVAL_SETS.values():
         for s in specs:

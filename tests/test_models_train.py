@@ -89,6 +89,8 @@ def test_model_card_names_the_training_scenes_a_run_used():
     assert _training_scenes(["/d/train", "/d/train_reach", "/d/train_reach"]) == (
         "Training scenes seeds 0-239 (25 frames each) + seeds 3300-4499 (3 frames each, only inside "
         "reach_media_centre in drive/activities scenes)")
+    assert _training_scenes(["/d/train", "/d/train_dash"]).endswith(
+        "seeds 4500-5699 (3 frames each, only where the gaze dwells on the dashboard in drive/vats/gaze scenes)")
 
 
 def test_extra_training_sets_use_new_seeds_and_say_how_they_were_drawn():
@@ -103,6 +105,8 @@ def test_extra_training_sets_use_new_seeds_and_say_how_they_were_drawn():
     reach = next(s for s in EXTRA_SETS if s.name == "train_reach")
     assert reach.data_args() == ["--scenes", "1200", "--frames-per-scene", "3", "--seed-base", "3300",
                                  "--scenarios", "drive,activities", "--activity", "reach_media_centre"]
+    dash = next(s for s in EXTRA_SETS if s.name == "train_dash")
+    assert dash.name in HEAD_EXTRA and dash.data_args()[-2:] == ["--gaze-zone", "dashboard"]
     assert EXTRA_SETS[0].data_args() == ["--scenes", "750", "--frames-per-scene", "4", "--seed-base", "300"]
     assert all("pillar" not in s.mounts for s in EXTRA_SETS)  # the unseen test mount
     from train.all import ExtraSet
@@ -123,6 +127,20 @@ def test_activity_filter_draws_frames_inside_the_hand_action_only():
     for i in (idx[0], idx[-1]):
         assert scene.render(int(i)).labels["activity"] == "reach_media_centre"
     assert len(_frames_in_activity(Scene(seed=3, scenario="gaze", width=64, height=48), "reach_media_centre")) == 0
+
+
+def test_gaze_zone_filter_draws_frames_where_the_gaze_dwells_on_the_zone_only():
+    """train.data --gaze-zone: every frame drawn carries the zone as its truth label, no frame with
+    that label is left out, and a scene that never looks there gives none."""
+    from synth.scene import Scene
+    from train.data import _frames_on_zone
+    scene = Scene(seed=3, scenario="vats", width=64, height=48)  # a VATS made of dashboard glances
+    idx = _frames_on_zone(scene, "dashboard")
+    labels = [scene.timeline.zone(i / scene.fps) for i in range(len(scene))]
+    assert len(idx) > 0 and list(idx) == [i for i, z in enumerate(labels) if z == "dashboard"]
+    for i in (idx[0], idx[-1]):
+        assert scene.render(int(i)).labels["gaze_zone"] == "dashboard"
+    assert len(_frames_on_zone(Scene(seed=3, scenario="sweeps", width=64, height=48), "dashboard")) == 0
 
 
 def test_face_cover_recipe_keeps_the_pillar_out_of_training(tmp_path, monkeypatch):

@@ -97,6 +97,7 @@ def test_an_interrupted_run_is_refused_by_the_loader_and_rewritten_with_overwrit
     (["--scenes", "1", "--frames-per-scene", "-1"], "--frames-per-scene"),
     (["--scenes", "1", "--frames-per-scene", "0"], "--frames-per-scene"),
     (["--scenes", "0"], "--scenes"),
+    (["--scenes", "1", "--gaze-zone", "dash"], "not a gaze zone"),
 ])
 def test_data_refuses_bad_counts_before_making_the_folder(tmp_path, capsys, args, expect):
     out = tmp_path / "d"

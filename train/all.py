@@ -42,6 +42,7 @@ class ExtraSet:
     frames: int = 4
     scenarios: tuple[str, ...] = ()   # () = all, taken in turn
     activity: str | None = None       # only frames inside this hand action
+    gaze_zone: str | None = None      # only frames where the gaze dwells on this zone
     mounts: tuple[str, ...] = ()      # () = train.data's default (dashboard, mirror)
 
     @property
@@ -55,6 +56,8 @@ class ExtraSet:
             args += ["--scenarios", ",".join(self.scenarios)]
         if self.mounts:
             args += ["--mounts", ",".join(self.mounts)]
+        if self.gaze_zone:
+            args += ["--gaze-zone", self.gaze_zone]
         return args + (["--activity", self.activity] if self.activity else [])
 
 
@@ -64,9 +67,10 @@ class ExtraSet:
 # lands in one
 EXTRA_SETS = (ExtraSet("train_b", 300, 750), ExtraSet("train_c", 1050, 750), ExtraSet("train_d", 1800, 1500),
               ExtraSet("train_reach", 3300, 1200, frames=3, scenarios=("drive", "activities"),
-                       activity="reach_media_centre"))
+                       activity="reach_media_centre"),
+              ExtraSet("train_dash", 4500, 1200, frames=3, scenarios=("drive", "vats", "gaze"), gaze_zone="dashboard"))
 # no set uses the pillar mount: it is the unseen test mount (a console-mount set was tried, docs/models.md)
-HEAD_EXTRA = ("train_b", "train_c", "train_reach")
+HEAD_EXTRA = ("train_b", "train_c", "train_reach", "train_dash")
 # the shipped eye model's recipe (models/eye_gaze_ir.md): two 1200-scene crop sets and a 60-scene test set
 EYE_SETS = (("eyes_train_a", 0), ("eyes_train_b", 1200))
 EYE_STEPS = 18027

@@ -38,6 +38,8 @@ def _training_scenes(train_sets: list[str] | None) -> str:
         if name in extra:
             s = extra[name]
             where = f", only inside {s.activity} in {'/'.join(s.scenarios)} scenes" if s.activity else ""
+            where += (f", only where the gaze dwells on the {s.gaze_zone} in {'/'.join(s.scenarios)} scenes"
+                      if s.gaze_zone else "")
             where += f", {'/'.join(s.mounts)} mount" if s.mounts else ""
             parts.append(f"seeds {s.seeds[0]}-{s.seeds[-1]} ({s.frames} frames each{where})")
     return "Training scenes " + " + ".join(parts)

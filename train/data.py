@@ -99,15 +99,23 @@ def scene_specs(n_scenes: int, seed_base: int = 0, cameras: Sequence[str] = CAME
 
 
 def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root: str | None = None,
-                  offset_seed: int = 0, activity: str | None = None) -> Iterator[FrameRecord]:
+                  offset_seed: int = 0, activity: str | None = None,
+                  gaze_zone: str | None = None) -> Iterator[FrameRecord]:
     """Render ``frames_per_scene`` frames spread over each scene (random offsets, seeded); with
     ``activity`` (a hand action of the generator, e.g. reach_media_centre) only frames inside one,
-    past its ramp (scenes without it give none)."""
+    past its ramp; with ``gaze_zone`` (a gaze target, e.g. dashboard) only frames where the gaze
+    dwells on it (both: frames inside both; scenes without any give none)."""
     Scene = _import_synth(synth_root)
+    if gaze_zone is not None:
+        from synth.cabin import GAZE_ZONES  # importable now: _import_synth put synth on the path
+        if gaze_zone not in GAZE_ZONES:
+            raise ValueError(f"--gaze-zone {gaze_zone!r}: not a gaze zone of the generator ({', '.join(GAZE_ZONES)})")
     for spec in specs:
         scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
         rng = np.random.default_rng([offset_seed, spec.seed])
         pool = np.arange(len(scene)) if activity is None else _frames_in_activity(scene, activity)
+        if gaze_zone is not None:
+            pool = np.intersect1d(pool, _frames_on_zone(scene, gaze_zone))
         idx = np.sort(rng.choice(pool, size=min(frames_per_scene, len(pool)), replace=False))
         for i in idx:
             yield record_from_frameset(scene.frameset(int(i)))
@@ -122,6 +130,11 @@ def _frames_in_activity(scene, activity: str | None, past_ramp: bool = True) -> 
         if activity is None or h.kind == activity:
             inside |= (t >= h.start_s + (h.ramp_s if past_ramp else 0.0)) & (t < h.end_s)
     return np.flatnonzero(inside)
+
+
+def _frames_on_zone(scene, zone: str) -> np.ndarray:
+    """Indices of the frames where the scene's gaze dwells on ``zone`` (its truth zone label)."""
+    return np.flatnonzero([scene.timeline.zone(i / scene.fps) == zone for i in range(len(scene))])
 
 
 # ---- packs: records saved as compressed npz, grouped by image size ---------------------------------
@@ -257,7 +270,8 @@ def prepare_out(out: str | Path, overwrite: bool = False) -> bool:
 
 
 def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Path, synth_root: str | None = None,
-                per_pack: int = 200, log=print, activity: str | None = None, overwrite: bool = False) -> int:
+                per_pack: int = 200, log=print, activity: str | None = None, overwrite: bool = False,
+                gaze_zone: str | None = None) -> int:
     if frames_per_scene < 1 or per_pack < 1:
         raise ValueError(f"--frames-per-scene must be >= 1 (got {frames_per_scene})" if frames_per_scene < 1
                          else f"per_pack must be >= 1 (got {per_pack})")
@@ -274,7 +288,7 @@ def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Pa
         save_pack(recs, out / name)
 
     try:
-        for rec in synth_records(specs, frames_per_scene, synth_root, activity=activity):
+        for rec in synth_records(specs, frames_per_scene, synth_root, activity=activity, gaze_zone=gaze_zone):
             key = rec.depth.shape
             buckets.setdefault(key, []).append(rec)
             n += 1
@@ -285,7 +299,7 @@ def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Pa
         for recs in buckets.values():
             save(recs)
         if not n:
-            raise ValueError("no frames to write (no scene had a frame inside --activity?)")
+            raise ValueError("no frames to write (no scene had a frame inside --activity / on --gaze-zone?)")
         # written last: its presence marks a finished folder, and it names the packs to read
         (out / SPECS_FILE).write_text(json.dumps({"scenes": [s.__dict__ for s in specs], "frames": n,
                                                   "frames_per_scene": frames_per_scene, "packs": packs}, indent=0))
@@ -314,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--activity", default=None,
                     help="only frames inside this hand action (e.g. reach_media_centre: the head model read "
                          "glances during reaches ~5 deg low, docs/gaze_state.md)")
+    ap.add_argument("--gaze-zone", default=None,
+                    help="only frames where the gaze dwells on this zone (e.g. dashboard: the depth head model "
+                         "read the small head pitch of dashboard glances ~1/3 short, docs/models.md)")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace the packs and specs.json already in --out (default: refuse such a folder)")
     args = ap.parse_args(argv)
@@ -327,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(bad)
         specs = scene_specs(args.scenes, args.seed_base, mounts=mounts, scenarios=scenarios)
         n = write_packs(specs, args.frames_per_scene, args.out, args.synth_root, activity=args.activity,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, gaze_zone=args.gaze_zone)
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
