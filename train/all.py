@@ -6,7 +6,9 @@
    subjects, mount jitter, seats, lighting, behaviour) -> npz packs (train.data); and more drivers
    with fewer frames each (seeds 300-3299, 4 frames a scene, EXTRA_SETS): new drivers, not more
    frames of the same ones, are what the models lacked; and frames taken only inside reaches to the
-   media centre (seeds 3300-4499, 3 a scene), where the head model read the yaw several degrees low;
+   media centre (seeds 3300-4499, 3 a scene), where the head model read the yaw several degrees low,
+   and frames taken only where the gaze dwells on the dashboard (seeds 4500-5699, 3 a scene), where
+   the depth head model read the small head pitch about a third short;
 2. head pose: POSEidon CNN on IR crops and on depth crops (train.head), poses drawn balanced;
 3. body joints: the lite network (train.body); the full VGG-19/T=6 network gets a short run only
    (``--full-minutes``; it cannot converge on a 2-core CPU) and is exported under runs/, not models/;
