@@ -23,9 +23,10 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
     held_out_third  the same grid on seeds 60000-60002 (14 runs): made in the twentieth session,
                     when both sets above had been looked at often and a change had been prompted
                     by a held_out run; run once on the final system
-    held_out_fourth  the same grid on seeds 70000-70002 (14 runs): made in the twenty-first
-                    session, after held_out_third had been spent on a system that missed a VATS
-                    and the depth head model was retrained; run once on the final system
+    held_out_fourth the same grid on seeds 70000-70002 (14 runs): made in the twenty-first
+                    session, after held_out_third had been spent on a system that missed a VATS;
+                    run once on the final system (the retrained depth head), and once more with
+                    the previous head model as a disclosed comparison: spent
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths

@@ -87,10 +87,10 @@ def test_model_card_names_the_training_scenes_a_run_used():
     assert _training_scenes(["/d/train", "/d/train_b", "/d/train_d"]) == (
         "Training scenes seeds 0-239 (25 frames each) + seeds 300-1049 (4 frames each) + seeds 1800-3299 (4 frames each)")
     assert _training_scenes(["/d/train", "/d/train_reach", "/d/train_reach"]) == (
-        "Training scenes seeds 0-239 (25 frames each) + seeds 3300-4499 (3 frames each, only inside "
+        "Training scenes seeds 0-239 (25 frames each) + seeds 3300-4499 (up to 3 frames each, only inside "
         "reach_media_centre in drive/activities scenes)")
     assert _training_scenes(["/d/train", "/d/train_dash"]).endswith(
-        "seeds 4500-5699 (3 frames each, only where the gaze dwells on the dashboard in drive/vats/gaze scenes)")
+        "seeds 4500-5699 (up to 3 frames each, only where the gaze dwells on the dashboard in drive/vats/gaze scenes)")
 
 
 def test_extra_training_sets_use_new_seeds_and_say_how_they_were_drawn():
@@ -130,17 +130,32 @@ def test_activity_filter_draws_frames_inside_the_hand_action_only():
 
 
 def test_gaze_zone_filter_draws_frames_where_the_gaze_dwells_on_the_zone_only():
-    """train.data --gaze-zone: every frame drawn carries the zone as its truth label, no frame with
-    that label is left out, and a scene that never looks there gives none."""
+    """train.data --gaze-zone: the frames drawn are ones whose truth label is the zone, spread over
+    the scene's glances there; a scene that never looks there gives none, and with --activity
+    too only frames inside both are drawn."""
     from synth.scene import Scene
-    from train.data import _frames_on_zone
+    from train.data import SceneSpec, _frames_on_zone, synth_records
     scene = Scene(seed=3, scenario="vats", width=64, height=48)  # a VATS made of dashboard glances
     idx = _frames_on_zone(scene, "dashboard")
-    labels = [scene.timeline.zone(i / scene.fps) for i in range(len(scene))]
-    assert len(idx) > 0 and list(idx) == [i for i, z in enumerate(labels) if z == "dashboard"]
-    for i in (idx[0], idx[-1]):
-        assert scene.render(int(i)).labels["gaze_zone"] == "dashboard"
-    assert len(_frames_on_zone(Scene(seed=3, scenario="sweeps", width=64, height=48), "dashboard")) == 0
+    glances = [f for f in scene.timeline.fixations if f.target == "dashboard"]
+    assert len(glances) >= 2 and 0 < len(idx) < len(scene)
+    assert {int(np.searchsorted([g.arrive_s for g in glances], i / scene.fps, side="right")) - 1 for i in idx} == \
+        set(range(len(glances)))  # frames of every dashboard glance, none before the first
+    drawn = list(synth_records([SceneSpec(3, "d435", "dashboard", "vats")], 6, gaze_zone="dashboard"))
+    assert len(drawn) == 6
+    for rec in drawn:
+        assert scene.render(int(rec.group["frame"])).labels["gaze_zone"] == "dashboard"
+    assert list(synth_records([SceneSpec(3, "d435", "dashboard", "sweeps")], 4, gaze_zone="dashboard")) == []
+    # drive 0: the reach to the media centre starts (past its ramp) after the glance there and ends after it
+    drive = Scene(seed=0, scenario="drive", width=64, height=48)
+    glance = next(f for f in drive.timeline.fixations if f.target == "media_centre")
+    reach = next(h for h in drive.timeline.hands if h.kind == "reach_media_centre")
+    lo, hi = max(glance.arrive_s, reach.start_s + reach.ramp_s), min(glance.leave_s, reach.end_s)
+    assert glance.arrive_s < lo < hi < reach.end_s
+    both = list(synth_records([SceneSpec(0, "d435", "dashboard", "drive")], 500, gaze_zone="media_centre",
+                              activity="reach_media_centre"))
+    t = np.array([r.group["frame"] for r in both]) / drive.fps
+    assert len(both) > 10 and t.min() >= lo - 1e-9 and t.max() < hi  # inside both, and only there
 
 
 def test_face_cover_recipe_keeps_the_pillar_out_of_training(tmp_path, monkeypatch):

@@ -61,6 +61,16 @@ def test_data_refuses_a_folder_with_packs_and_overwrite_replaces_them(tmp_path, 
     assert len(list(train_data.load_records([out]))) == 1
 
 
+def test_a_bad_gaze_zone_with_overwrite_leaves_a_finished_folder_as_it_was(tmp_path, capsys):
+    out = tmp_path / "d"
+    train_data.main(["--out", str(out), "--scenes", "1", "--frames-per-scene", "1"])
+    before = snapshot(out)
+    capsys.readouterr()
+    refused(capsys, train_data.main, ["--out", str(out), "--scenes", "1", "--overwrite", "--gaze-zone", "dash"],
+            "not a gaze zone")
+    assert snapshot(out) == before
+
+
 def test_loader_reads_only_the_packs_specs_json_lists(tmp_path):
     out = tmp_path / "d"
     train_data.main(["--out", str(out), "--scenes", "2", "--frames-per-scene", "1"])

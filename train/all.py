@@ -63,10 +63,12 @@ class ExtraSet:
         return args + (["--activity", self.activity] if self.activity else [])
 
 
-# the head models train on train_b + train_c + train_reach, the body model on train_b-d; train_reach
-# holds only frames inside reaches to the media centre (the drive's long distraction): during them the
-# head model read the yaw 2-5 deg low (docs/models.md), and a 4-frame sample of a whole scene rarely
-# lands in one
+# the head models train on train_b + train_c + train_reach + train_dash, the body model on train_b-d;
+# train_reach holds only frames inside reaches to the media centre (the drive's long distraction):
+# during them the head model read the yaw 2-5 deg low (docs/models.md), and a 4-frame sample of a whole
+# scene rarely lands in one; train_dash only frames inside dashboard glances, whose small head pitch the
+# depth model read about a third short. The shipped IR head predates both sets (models/head_poseidon_ir.md):
+# a from-scratch train.all run gives it them too
 EXTRA_SETS = (ExtraSet("train_b", 300, 750), ExtraSet("train_c", 1050, 750), ExtraSet("train_d", 1800, 1500),
               ExtraSet("train_reach", 3300, 1200, frames=3, scenarios=("drive", "activities"),
                        activity="reach_media_centre"),

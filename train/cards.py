@@ -41,7 +41,8 @@ def _training_scenes(train_sets: list[str] | None) -> str:
             where += (f", only where the gaze dwells on the {s.gaze_zone} in {'/'.join(s.scenarios)} scenes"
                       if s.gaze_zone else "")
             where += f", {'/'.join(s.mounts)} mount" if s.mounts else ""
-            parts.append(f"seeds {s.seeds[0]}-{s.seeds[-1]} ({s.frames} frames each{where})")
+            each = f"up to {s.frames}" if s.activity or s.gaze_zone else str(s.frames)  # a scene may hold fewer
+            parts.append(f"seeds {s.seeds[0]}-{s.seeds[-1]} ({each} frames each{where})")
     return "Training scenes " + " + ".join(parts)
 
 

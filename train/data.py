@@ -106,10 +106,7 @@ def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root:
     past its ramp; with ``gaze_zone`` (a gaze target, e.g. dashboard) only frames where the gaze
     dwells on it (both: frames inside both; scenes without any give none)."""
     Scene = _import_synth(synth_root)
-    if gaze_zone is not None:
-        from synth.cabin import GAZE_ZONES  # importable now: _import_synth put synth on the path
-        if gaze_zone not in GAZE_ZONES:
-            raise ValueError(f"--gaze-zone {gaze_zone!r}: not a gaze zone of the generator ({', '.join(GAZE_ZONES)})")
+    check_gaze_zone(gaze_zone, synth_root)
     for spec in specs:
         scene = Scene(seed=spec.seed, scenario=spec.scenario, camera=spec.camera, mount=spec.mount)
         rng = np.random.default_rng([offset_seed, spec.seed])
@@ -119,6 +116,16 @@ def synth_records(specs: Iterable[SceneSpec], frames_per_scene: int, synth_root:
         idx = np.sort(rng.choice(pool, size=min(frames_per_scene, len(pool)), replace=False))
         for i in idx:
             yield record_from_frameset(scene.frameset(int(i)))
+
+
+def check_gaze_zone(zone: str | None, synth_root: str | None = None) -> None:
+    """ValueError unless ``zone`` (None: no filter) is one of the generator's gaze zones."""
+    if zone is None:
+        return
+    _import_synth(synth_root)
+    from synth.cabin import GAZE_ZONES  # importable now: _import_synth put synth on the path
+    if zone not in GAZE_ZONES:
+        raise ValueError(f"--gaze-zone {zone!r}: not a gaze zone of the generator ({', '.join(GAZE_ZONES)})")
 
 
 def _frames_in_activity(scene, activity: str | None, past_ramp: bool = True) -> np.ndarray:
@@ -277,6 +284,7 @@ def write_packs(specs: Sequence[SceneSpec], frames_per_scene: int, out: str | Pa
                          else f"per_pack must be >= 1 (got {per_pack})")
     if not specs:
         raise ValueError("no scenes to render: --scenes must be >= 1")
+    check_gaze_zone(gaze_zone, synth_root)  # before prepare_out: a typo must not empty a finished folder
     out = Path(out)
     new = prepare_out(out, overwrite)
     buckets: dict[tuple, list[FrameRecord]] = {}
