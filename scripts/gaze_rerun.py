@@ -18,6 +18,7 @@ run.distraction, run.gaze_scoring).
     python scripts/gaze_rerun.py runs/g_* --eye-view none      # the eyes count at every view angle
     python scripts/gaze_rerun.py runs/g_* --head-space-scatter-ref 0   # a fixed threshold for "other"
     python scripts/gaze_rerun.py runs/g_* --hand-at-head 0     # only the face-cover model holds the pose
+    python scripts/gaze_rerun.py runs/g_* --warmup-replay 0    # the first seconds' timers stand as counted
 """
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ def stage_config(a: argparse.Namespace, scoring: str, thresholds: DistractionCon
         config = replace(config, eye_view_deg=a.eye_view or None)
     if a.hand_at_head is not None:
         config = replace(config, hand_at_head_mm=a.hand_at_head or None)
+    if a.warmup_replay is not None:
+        config = replace(config, warmup_replay_s=a.warmup_replay)
     overrides = head_space_options(a)
     return replace(config, head_space=replace(config.head_space, **overrides)) if overrides else config
 
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hand-at-head", type=number(0.0), default=None, metavar="MM",
                     help="hold the pose as for a covered face while a body-model hand lies within MM of the head "
                          "centre (0 turns it off; default: GazeStateConfig's, 200)")
+    ap.add_argument("--warmup-replay", type=number(0.0), default=None, metavar="S",
+                    help="re-run the timers over the frames before the first road-ahead offset when it comes "
+                         "within S s (0: off; default: the stage's own)")
     ap.add_argument("--gaze-scoring", choices=GAZE_SCORINGS, default=None,
                     help="how the head-only gaze is scored (run_monitor.py --gaze-scoring; default: the run's own, "
                          "summary.json run.gaze_scoring); the options above and below apply on top")

@@ -239,7 +239,7 @@ def test_a_run_is_rescored_with_the_layout_it_ran_with(layout, tmp_path):
 
 def test_rerun_reads_the_eye_view_limit(tmp_path):
     """--eye-view FULL,ZERO sets GazeStateConfig.eye_view_deg, 'none' clears it, bad values are refused;
-    --head-space-scatter-ref and --hand-at-head likewise (0: off)."""
+    --head-space-scatter-ref, --hand-at-head and --warmup-replay likewise (0: off)."""
     import argparse
     sys.path.insert(0, str(ROOT / "scripts"))
     from gaze_rerun import eye_view, stage_config
@@ -249,8 +249,8 @@ def test_rerun_reads_the_eye_view_limit(tmp_path):
         with pytest.raises(argparse.ArgumentTypeError):
             eye_view(bad)
     options = dict(no_road_ahead=False, no_eyes_hidden_fallback=False, eye_weight=None, head_spread=None,
-                   cover_hold=None, hand_at_head=None, head_space_noise=None, head_space_spread=None,
-                   head_space_other=None, head_space_scatter_ref=None)
+                   cover_hold=None, hand_at_head=None, warmup_replay=None, head_space_noise=None,
+                   head_space_spread=None, head_space_other=None, head_space_scatter_ref=None)
     for given, expected in ((None, (45.0, 45.0)), ((), None), ((30.0, 60.0), (30.0, 60.0))):
         config = stage_config(argparse.Namespace(**options, eye_view=given), "head-space", DistractionConfig())
         assert config.eye_view_deg == expected
@@ -264,6 +264,11 @@ def test_rerun_reads_the_eye_view_limit(tmp_path):
         config = stage_config(argparse.Namespace(**{**options, "hand_at_head": given}, eye_view=None),
                               "head-space", DistractionConfig())
         assert config.hand_at_head_mm == expected
+    # --warmup-replay S sets GazeStateConfig.warmup_replay_s (0: off)
+    for given, expected in ((None, 10.0), (0.0, 0.0), (5.0, 5.0)):
+        config = stage_config(argparse.Namespace(**{**options, "warmup_replay": given}, eye_view=None),
+                              "head-space", DistractionConfig())
+        assert config.warmup_replay_s == expected
     cli = subprocess.run([sys.executable, str(ROOT / "scripts/gaze_rerun.py"), str(tmp_path), "--eye-view", "50,40"],
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2 and "need 0 <= FULL <= ZERO <= 180" in cli.stderr

@@ -206,6 +206,51 @@ def test_road_ahead_auto_calibration_absorbs_an_estimator_bias(layout):
     assert accuracy(biased_on) >= 0.95 and accuracy(unbiased_on) >= 0.95
 
 
+def test_the_first_seconds_are_re_run_once_the_road_ahead_offset_exists(layout):
+    """A driver the estimator reads 7 deg high is off the road zone on every frame until the first
+    road-ahead offset (3 s): counted as it came, that is a long distraction from the first frame and a
+    VATS episode that starts there. Re-run with the offset, the timers start from the truth: the VATS
+    episode at the first glance (2 s), no long distraction."""
+    script = [("road", 2.0)] + [("dashboard", 2.5), ("road", 1.5)] * 5 + [("road", 15.0)]
+    t0 = 50.0
+
+    def starts(events):
+        return [(e.kind, e.start_s - t0) for e in events if e.phase == "start"]
+
+    off = GazeStateStage(layout, config=GazeStateConfig(warmup_replay_s=0.0))
+    _, _, counted = drive(layout, script, stage=off, bias_deg=(0.0, 7.0), t0=t0)
+    gazes, states, replayed = drive(layout, script, bias_deg=(0.0, 7.0), t0=t0)
+    assert starts(counted)[0] == ("long_distraction", pytest.approx(0.0, abs=0.05))
+    assert [kind for kind, _ in starts(replayed)] == ["vats"]
+    assert starts(replayed)[0][1] == pytest.approx(2.0, abs=0.3)
+    assert [e.kind for e in replayed if e.phase == "end"] == ["vats"]
+    # the frame the offset came on: classified with it, its timers already re-run (off the road only
+    # since the first glance at 2 s)
+    first = next(i for i, g in enumerate(gazes) if g.head_offset_deg != [0.0, 0.0])
+    assert first == int(3.0 * FPS)
+    assert states[first].off_road_window_s == pytest.approx(1.0, abs=0.3)
+    assert states[first - 1].off_road_window_s > 2.5  # as it was counted (sent before the offset came)
+
+
+def test_no_re_run_after_an_event_or_when_the_offset_comes_late(layout):
+    """An event already sent cannot be taken back, and a late offset is past warmup_replay_s: both
+    leave the first seconds as they were counted."""
+    script = [("road", 12.0)]
+
+    def outputs(config):
+        gazes, states, events = drive(layout, script, stage=GazeStateStage(layout, config=config), bias_deg=(0.0, 7.0))
+        return [g.to_json() for g in gazes], [s.to_json() for s in states], [e.to_json() for e in events]
+
+    late = replace(GazeStateConfig().road_ahead, min_history_s=5.0)
+    for config in (GazeStateConfig(road_ahead=late),  # a long distraction raised at 3 s, before the offset
+                   GazeStateConfig(warmup_replay_s=2.0)):  # the offset at 3 s
+        assert outputs(config) == outputs(replace(config, warmup_replay_s=0.0))
+    assert [e["kind"] for e in outputs(GazeStateConfig(road_ahead=late))[2]] == ["long_distraction"] * 2
+    assert outputs(GazeStateConfig())[2] == []
+    with pytest.raises(ValueError, match="warmup_replay_s"):
+        GazeStateConfig(warmup_replay_s=-1.0)
+
+
 def test_a_frame_rejected_for_going_back_in_time_changes_nothing(layout):
     """The worker drops a late frame and carries on: the stage must go on exactly as if it had
     never seen it (zone smoother, glance-onset history, road-ahead calibration, timers)."""

@@ -56,7 +56,8 @@ BIN_DEG = 0.5
 class RoadAheadCalibrator:
     """Feed ``add(t_s, (azimuth, elevation))`` with the raw head direction of every frame that has
     a head; ``offset_deg`` is what to add to head angles (0, 0 until enough history);
-    ``scatter_deg`` the head directions' scatter about the road-ahead peak (None until then).
+    ``scatter_deg`` the head directions' scatter about the road-ahead peak (None until then);
+    ``ready`` whether an offset has been found yet.
 
     The histogram is kept up to date sample by sample (a bin up as a sample comes, down as it
     leaves the window), so an update costs one small smoothing and no pass over the samples: the
@@ -67,6 +68,7 @@ class RoadAheadCalibrator:
         self.config = c = config or RoadAheadConfig()
         self.offset_deg: tuple[float, float] = (0.0, 0.0)
         self.scatter_deg: float | None = None
+        self.ready = False
         # wide enough for the peak's refinement and for the scatter's disc around a peak at the largest offset
         reach = c.max_offset_deg + max(2 * c.bandwidth_deg, c.scatter_radius_deg)
         self.grid = HistogramGrid(self.expected, reach, c.bandwidth_deg)
@@ -94,6 +96,7 @@ class RoadAheadCalibrator:
             if found is not None and np.hypot(*(self.expected - found)) <= c.max_offset_deg:
                 self.offset_deg = (float(self.expected[0] - found[0]), float(self.expected[1] - found[1]))
                 self.scatter_deg = self.grid.scatter(self._hist, found, c.scatter_radius_deg)
+                self.ready = True
         return self.offset_deg
 
 

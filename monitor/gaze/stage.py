@@ -20,7 +20,7 @@ import numpy as np
 from calib.layout import CabinLayout, CameraPose
 from monitor.estimates import Estimates, HeadPose, Joints
 from monitor.gaze.autocal import RoadAheadCalibrator, RoadAheadConfig
-from monitor.gaze.classifier import MIN_JOINT_CONFIDENCE, GazeZoneClassifier, joint_position
+from monitor.gaze.classifier import MIN_JOINT_CONFIDENCE, GazeZoneClassifier, ZoneEstimate, joint_position
 from monitor.gaze.head_space import HeadSpaceConfig
 from monitor.gaze.ray import angles_to_direction
 from monitor.gaze.smoothing import Debouncer, HysteresisConfig
@@ -101,6 +101,14 @@ class GazeStateConfig:
     # the head").
     hand_at_head_mm: float | None = 200.0
     hand_confidence: float = 0.3
+    # The first seconds of a drive: until the road-ahead offset first exists (RoadAheadConfig.min_history_s
+    # after the first head) the raw head pose is classified, biased as it is for this driver and view, and a
+    # driver with the eyes hidden can read as off the road while on it. When the offset comes, the zone
+    # smoother and the distraction timers are re-run over the frames since the first one, classified again
+    # with it, so off-road time counted by mistake leaves the timers' history (a VATS window reaches 30 s
+    # back). The outputs already sent stand. Only if the offset comes within warmup_replay_s of the first
+    # frame and no event was raised before it (one already sent cannot be taken back); 0 turns it off.
+    warmup_replay_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.onset_lookback_s < 0 or self.onset_rest_s <= 0 or self.onset_min_deg < 0 or self.onset_noise_k < 0:
@@ -119,6 +127,8 @@ class GazeStateConfig:
         if bad_distance or not 0.0 <= self.hand_confidence <= 1.0:
             raise ValueError(f"hand_at_head_mm must be > 0 or None and hand_confidence in [0, 1], got "
                              f"{self.hand_at_head_mm} and {self.hand_confidence}")
+        if not self.warmup_replay_s >= 0:
+            raise ValueError(f"warmup_replay_s must be >= 0, got {self.warmup_replay_s}")
 
 
 # Named head-only scorings (run_monitor.py --gaze-scoring): "ray", the head-to-gaze model's ray
@@ -160,6 +170,14 @@ class _Uncovered:
     estimates: Estimates
     raw_zone: str | None = None
     agreed: bool = False
+
+
+class _Warmup(NamedTuple):
+    """A frame before the first road-ahead offset: what it was classified with."""
+
+    t_s: float
+    estimates: Estimates | None
+    camera: CameraPose
 
 
 class _Trusted(NamedTuple):
@@ -212,6 +230,9 @@ class GazeStateStage:
                            if self.config.road_ahead.enabled and road_head is not None else None)
         self.classifier.head_offset_deg = (0.0, 0.0)
         self.classifier.head_scatter_deg = None
+        # the frames before the first road-ahead offset, to re-run once it exists (warmup_replay_s)
+        self._warmup: list[_Warmup] | None = (
+            [] if self.road_ahead is not None and self.config.warmup_replay_s > 0 else None)
 
     def set_camera_pose(self, pose: CameraPose) -> None:
         """The camera moved (or a recording states its mount): rays use the new pose from now on."""
@@ -225,27 +246,24 @@ class GazeStateStage:
         self._last_t = t_s
         trusted = self._trusted(estimates, t_s)
         estimates, held = trusted.estimates, trusted.held
-        est = (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
-               else self.classifier.classify(None))
-        zone, since = self._zones.update(t_s, est.zone)
-        if zone is None:  # nothing confirmed yet
-            zone, since = UNKNOWN, t_s
-        if trusted.kept is not None:
-            trusted.kept.raw_zone = est.zone if est.head_valid else None
-        self._mark_agreed(zone, since)
+        if self._warmup is not None:
+            self._warmup.append(_Warmup(t_s, estimates, self.classifier.camera))
+        est = self._classify(estimates)
         used_offset = self.classifier.head_offset_deg  # what this frame was classified with
         # a covered face teaches the road-ahead offset nothing, held or (past the hold) not
         if est.head_valid and not trusted.covered and self.road_ahead is not None:  # from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
             self.classifier.head_scatter_deg = self.road_ahead.scatter_deg
-        road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
-        onset = None
-        if road != UNKNOWN:
-            if road == OFF and self._last_road == ON and self.config.onset_lookback_s > 0:
-                onset = self._departure(t_s)
-            self._remember(t_s, angles_to_direction(*est.head_angles_deg), road == ON)
-            self._last_road = road
-        state, events = self.monitor.update(t_s, road, zone, onset)
+        if self._warmup is not None and self.road_ahead is not None and self.road_ahead.ready:
+            est, zone, since, state, events = self._replay_warmup(t_s)
+            used_offset = self.classifier.head_offset_deg
+        else:
+            zone, since, state, events = self._track(t_s, est)
+            if self._warmup is not None and (events or t_s - self._warmup[0].t_s > self.config.warmup_replay_s):
+                self._warmup = None  # an event was sent, or too long without an offset: the history stands
+        if trusted.kept is not None:
+            trusted.kept.raw_zone = est.zone if est.head_valid else None
+        self._mark_agreed(zone, since)
         gaze = GazeResult(
             t_s, zone, since, est.zone, est.probabilities, est.head_valid, self.calibration is not None,
             None if est.head_position_car_mm is None else [round(float(v), 2) for v in est.head_position_car_mm],
@@ -254,6 +272,44 @@ class GazeStateStage:
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3),
             None if self.road_ahead is None else [round(v, 3) for v in used_offset], held)
         return gaze, state, events
+
+    def _classify(self, estimates: Estimates | None) -> ZoneEstimate:
+        return (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
+                else self.classifier.classify(None))
+
+    def _track(self, t_s: float, est: ZoneEstimate) -> tuple[str, float, DriverState, list[DistractionEvent]]:
+        """One classified frame into the zone smoother and the timers: (zone, since, state, events)."""
+        zone, since = self._zones.update(t_s, est.zone)
+        if zone is None:  # nothing confirmed yet
+            zone, since = UNKNOWN, t_s
+        road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
+        onset = None
+        if road != UNKNOWN:
+            if road == OFF and self._last_road == ON and self.config.onset_lookback_s > 0:
+                onset = self._departure(t_s)
+            self._remember(t_s, angles_to_direction(*est.head_angles_deg), road == ON)
+            self._last_road = road
+        state, events = self.monitor.update(t_s, road, zone, onset)
+        return zone, since, state, events
+
+    def _replay_warmup(self, t_s: float) -> tuple[ZoneEstimate, str, float, DriverState, list[DistractionEvent]]:
+        """The first road-ahead offset has come: the smoother and the timers start again from the first
+        frame, every buffered frame (this one last) classified with the offset and the camera pose it had.
+        Returns this frame's results; events found on the way are raised now (detected_s = ``t_s``)."""
+        frames, self._warmup = self._warmup or [], None
+        self._zones = Debouncer(self._zone_hysteresis)
+        self.monitor = DistractionMonitor(self.config.distraction)
+        self._recent.clear()
+        self._last_road = None
+        camera = self.classifier.camera
+        events: list[DistractionEvent] = []
+        for frame in frames:
+            self.classifier.camera = frame.camera
+            est = self._classify(frame.estimates)
+            zone, since, state, new = self._track(frame.t_s, est)
+            events += [replace(e, detected_s=t_s) for e in new]
+        self.classifier.camera = camera
+        return est, zone, since, state, events
 
     def _trusted(self, estimates: Estimates | None, t_s: float) -> _Trusted:
         """The estimates to classify this frame with and whether they are the held ones (a hand over
