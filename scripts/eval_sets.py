@@ -27,6 +27,11 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
                     session, after held_out_third had been spent on a system that missed a VATS;
                     run once on the final system (the retrained depth head), and once more with
                     the previous head model as a disclosed comparison: spent
+    validation_sunglasses  validation drivers 30000, 30001, 30003 in sunglasses (30002 wears them
+                    anyway) x dashboard, pillar x drive, vats, activities (18 runs): eyes hidden, so only
+                    the head model tells the zones apart (twenty-second session)
+    held_out_fifth  the same grid as held_out on seeds 80000-80002 (14 runs): made in the
+                    twenty-second session, after held_out_fourth was spent; run once on the final system
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
@@ -52,6 +57,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,22 +71,26 @@ from monitor.summary import SUMMARY_FILE  # noqa: E402
 
 @dataclass(frozen=True)
 class SequenceSpec:
-    """One synthetic sequence of a set: the synthetic source's seed, camera mount and scenario."""
+    """One synthetic sequence of a set: the synthetic source's seed, camera mount and scenario, and
+    eyewear other than the seed's own (None: the seed's; the rest of the scene is the seed's either way)."""
     seed: int
     mount: str
     scenario: str
+    glasses: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.seed}_{self.mount}_{self.scenario}"
+        return f"{self.seed}_{self.mount}_{self.scenario}" + (f"_{self.glasses}" if self.glasses else "")
 
     @property
     def source(self) -> str:
-        return f"synthetic:seed={self.seed},scenario={self.scenario},mount={self.mount}"
+        return (f"synthetic:seed={self.seed},scenario={self.scenario},mount={self.mount}"
+                + (f",glasses={self.glasses}" if self.glasses else ""))
 
 
-def _grid(seeds: range, mounts: tuple[str, ...], scenarios: tuple[str, ...]) -> tuple[SequenceSpec, ...]:
-    return tuple(SequenceSpec(s, m, sc) for sc in scenarios for s in seeds for m in mounts)
+def _grid(seeds: Iterable[int], mounts: tuple[str, ...], scenarios: tuple[str, ...], glasses: str | None = None
+          ) -> tuple[SequenceSpec, ...]:
+    return tuple(SequenceSpec(s, m, sc, glasses) for sc in scenarios for s in seeds for m in mounts)
 
 
 EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
@@ -97,6 +107,10 @@ EVAL_SETS: dict[str, tuple[SequenceSpec, ...]] = {
     + _grid(range(60000, 60002), ("dashboard", "pillar"), ("vats", "activities")),
     "held_out_fourth": _grid(range(70000, 70003), ("dashboard", "pillar"), ("drive",))
     + _grid(range(70000, 70002), ("dashboard", "pillar"), ("vats", "activities")),
+    "validation_sunglasses": _grid((30000, 30001, 30003), ("dashboard", "pillar"), ("drive", "vats", "activities"),
+                                   glasses="sunglasses"),
+    "held_out_fifth": _grid(range(80000, 80003), ("dashboard", "pillar"), ("drive",))
+    + _grid(range(80000, 80002), ("dashboard", "pillar"), ("vats", "activities")),
 }
 
 

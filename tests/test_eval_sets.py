@@ -40,11 +40,32 @@ def test_sets_are_the_documented_sequences_and_never_training_or_test_drivers():
     assert sorted(_names("held_out_fourth")) == sorted(n.replace("2000", "7000", 1) for n in _names("held_out"))
     others = set().union(*(v for k, v in seeds.items() if k != "held_out_fourth"))
     assert not seeds["held_out_fourth"] & others
+    assert sorted(_names("held_out_fifth")) == sorted(n.replace("2000", "8000", 1) for n in _names("held_out"))
+    others = set().union(*(v for k, v in seeds.items() if k != "held_out_fifth"))
+    assert not seeds["held_out_fifth"] & others
     assert not seeds["validation_more"] & (seeds["validation"] | seeds["held_out"])  # new drivers
+    # the validation drivers in sunglasses: their own scenes, only the eyewear differs
+    sunglasses = EVAL_SETS["validation_sunglasses"]
+    assert sorted(s.name for s in sunglasses) == sorted(
+        f"{s}_{m}_{sc}_sunglasses" for s in (30000, 30001, 30003) for m in ("dashboard", "pillar")
+        for sc in ("drive", "vats", "activities"))
+    assert all(s.source.endswith(",glasses=sunglasses") for s in sunglasses)
+    assert all(s.glasses is None and "glasses" not in s.source for k, v in EVAL_SETS.items()
+               if k != "validation_sunglasses" for s in v)
     for specs in EVAL_SETS.values():
         for s in specs:
             assert s.seed >= 20000, s  # training < 10000, the models' test scenes 10000-10059
             assert s.mount in MOUNTS and s.scenario in SCENARIOS, s
+
+
+def test_a_sequence_in_other_eyewear_is_the_seed_s_scene_with_that_eyewear():
+    """validation_sunglasses renders the validation driver in sunglasses; the rest is the seed's own scene."""
+    from monitor.sources import open_source
+    spec = EVAL_SETS["validation_sunglasses"][0]
+    own = next(iter(open_source(spec.source.replace(",glasses=sunglasses", "")))).truth
+    worn = next(iter(open_source(spec.source))).truth
+    assert worn["subject"]["glasses"] == "sunglasses" != own["subject"]["glasses"]
+    assert worn["head"] == own["head"] and worn["camera"] == own["camera"] and worn["gaze"] == own["gaze"]
 
 
 def _call(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
