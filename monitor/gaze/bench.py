@@ -4,7 +4,9 @@ Prints the mean and p99 time of GazeStateStage.process on constructed head poses
 ``--gaze-scoring`` picks the head-only scoring, as run_monitor.py's option does), and
 with --noise-sweep the raw per-frame zone accuracy of an ideal driver (looking at each zone centre
 and turning the head exactly as the layout's driver model assumes, 30 mm seat jitter) against the
-head-pose error per axis, i.e. how accurate the estimator must be for a given layout.
+head-pose error per axis, i.e. how accurate the estimator must be for a given layout. Its last line
+times the first 10 s of a drive: the frame the first road-ahead offset comes on is the slow one, because
+the stage classifies every frame before it again (GazeStateConfig.warmup_replay_s).
 """
 from __future__ import annotations
 
@@ -46,6 +48,32 @@ def main(argv: list[str] | None = None) -> None:
         times[i] = (time.perf_counter_ns() - t0) / 1000.0
     print(f"GazeStateStage.process ({a.gaze_scoring} scoring) over {a.frames} frames, {len(layout.zones)} zones: "
           f"mean {times.mean():.1f} us, p50 {np.percentile(times, 50):.1f} us, p99 {np.percentile(times, 99):.1f} us")
+    warmup_cost(layout, a.gaze_scoring)
+
+
+def warmup_cost(layout, scoring: str, seconds: float = 10.0) -> None:
+    """The one slow frame of a drive: the one the first road-ahead offset comes on, when the stage classifies
+    the frames before it again (GazeStateConfig.warmup_replay_s). A driver on the road, read 7 deg high."""
+    cam = layout.camera_pose
+    rng = np.random.default_rng(2)
+    stage = GazeStateStage(layout, config=gaze_state_config(scoring))
+    road = np.array(stage.classifier.road_head_angles()) + (0.0, 7.0)
+    times, first = [], None
+    for i in range(int(seconds * 30)):
+        az, el = road + rng.normal(0, 1.0, 2)
+        r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
+        pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(layout.nominal_head_mm), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
+        t0 = time.perf_counter_ns()
+        stage.process(Estimates(pose), i / 30.0)
+        times.append((time.perf_counter_ns() - t0) / 1000.0)
+        if first is None and stage.road_ahead is not None and stage.road_ahead.ready:
+            first = i
+    if first is None:
+        print(f"no road-ahead offset within the first {seconds:.0f} s (road-ahead calibration off?)")
+        return
+    print(f"first {seconds:.0f} s of a drive ({scoring} scoring): median {np.median(times):.1f} us; frame {first}, "
+          f"where the road-ahead offset first comes and the {first} frames before it are classified again, "
+          f"{times[first]:.0f} us")
 
 
 def noise_sweep(layout, scoring: str = DEFAULT_GAZE_SCORING, per_zone: int = 500) -> None:
