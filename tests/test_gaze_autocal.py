@@ -30,6 +30,26 @@ def test_calibrator_waits_for_history_then_maps_the_mode_onto_the_expected_direc
     assert np.allclose(offsets[-1], (-3.0, -4.0), atol=0.4)
 
 
+def test_calibrator_looks_for_the_peak_early_when_asked_and_counts_frame_times_in_float():
+    rng = np.random.default_rng(5)
+    cal = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(min_history_s=3.0, min_samples=60))
+    assert not cal.update_now(0.0) and not cal.ready  # nothing seen yet
+    samples = _samples(rng, 120, (2.0, 1.0), share=0.9, noise=1.0)
+    for i, a in enumerate(samples[:45]):
+        cal.add(i / 15.0, tuple(a))
+    assert not cal.ready and cal.offset_deg == (0.0, 0.0)  # 3 s at 15 fps: 45 directions, not 60
+    assert cal.update_now(3.0) and np.allclose(cal.offset_deg, (-2.0, -1.0), atol=0.5)
+    assert cal.scatter_deg is not None
+    # 90 frames of 1/30 s that add up to a hair under the 3 s of history still update
+    hair = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(min_history_s=3.0, min_samples=60))
+    for i, a in enumerate(samples[:91]):
+        hair.add(10.0 + i / 30.0 - (1e-7 if i == 90 else 0.0), tuple(a))
+    assert hair.ready
+    off = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(enabled=False))
+    off.add(0.0, (2.0, 1.0))
+    assert not off.update_now(5.0)
+
+
 def test_calibrator_refuses_large_offsets_and_can_be_disabled():
     rng = np.random.default_rng(2)
     far = RoadAheadCalibrator((0.0, 0.0), RoadAheadConfig(max_offset_deg=5.0))

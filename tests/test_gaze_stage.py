@@ -24,16 +24,17 @@ def layout():
 
 
 def drive(layout, script, seed=0, stage=None, share=None, noise_deg=2.0, glitch_every=0,
-          drop_every=0, t0=50.0, bias_deg=(0.0, 0.0)):
+          drop_every=0, t0=50.0, bias_deg=(0.0, 0.0), fps=FPS, drop_frames=()):
     """Feed ``script`` = [(zone, seconds)] through a stage; returns (gazes, states, events).
-    ``share``: the driver's head share (azimuth, elevation); None = as the layout's driver model assumes."""
+    ``share``: the driver's head share (azimuth, elevation); None = as the layout's driver model assumes.
+    ``drop_every`` / ``drop_frames``: frames without a head (every n-th / these indices)."""
     rng = np.random.default_rng(seed)
     stage = stage or GazeStateStage(layout)
     gazes, states, events = [], [], []
-    zones = [z for z, d in script for _ in range(int(round(d * FPS)))]
+    zones = [z for z, d in script for _ in range(int(round(d * fps)))]
     for i, zone in enumerate(zones):
-        t = t0 + i / FPS
-        if drop_every and i % drop_every == drop_every - 1:
+        t = t0 + i / fps
+        if (drop_every and i % drop_every == drop_every - 1) or i in drop_frames:
             est = Estimates(None)
         else:
             if glitch_every and i % glitch_every == glitch_every - 1:
@@ -206,20 +207,25 @@ def test_road_ahead_auto_calibration_absorbs_an_estimator_bias(layout):
     assert accuracy(biased_on) >= 0.95 and accuracy(unbiased_on) >= 0.95
 
 
-def test_the_first_seconds_are_re_run_once_the_road_ahead_offset_exists(layout):
+@pytest.mark.parametrize("fps, drop_frames", [(30.0, ()), (30.0, (90,)), (15.0, ())],
+                         ids=["30fps", "no-head-on-the-offset-frame", "15fps"])
+def test_the_first_seconds_are_re_run_once_the_road_ahead_offset_exists(layout, fps, drop_frames):
     """A driver the estimator reads 7 deg high is off the road zone on every frame until the first
     road-ahead offset (3 s): counted as it came, that is a long distraction from the first frame and a
     VATS episode that starts there. Re-run with the offset, the timers start from the truth: the VATS
-    episode at the first glance (2 s), no long distraction."""
+    episode at the first glance (2 s), no long distraction. Also where the offset would come after the
+    long distraction (no head on the frame it is due, or 60 head directions take 4 s at 15 fps): the
+    stage looks for it before raising the event."""
     script = [("road", 2.0)] + [("dashboard", 2.5), ("road", 1.5)] * 5 + [("road", 15.0)]
     t0 = 50.0
 
     def starts(events):
         return [(e.kind, e.start_s - t0) for e in events if e.phase == "start"]
 
+    kw = dict(bias_deg=(0.0, 7.0), t0=t0, fps=fps, drop_frames=drop_frames)
     off = GazeStateStage(layout, config=GazeStateConfig(warmup_replay_s=0.0))
-    _, _, counted = drive(layout, script, stage=off, bias_deg=(0.0, 7.0), t0=t0)
-    gazes, states, replayed = drive(layout, script, bias_deg=(0.0, 7.0), t0=t0)
+    _, _, counted = drive(layout, script, stage=off, **kw)
+    gazes, states, replayed = drive(layout, script, **kw)
     assert starts(counted)[0] == ("long_distraction", pytest.approx(0.0, abs=0.05))
     assert [kind for kind, _ in starts(replayed)] == ["vats"]
     assert starts(replayed)[0][1] == pytest.approx(2.0, abs=0.3)
@@ -227,26 +233,66 @@ def test_the_first_seconds_are_re_run_once_the_road_ahead_offset_exists(layout):
     # the frame the offset came on: classified with it, its timers already re-run (off the road only
     # since the first glance at 2 s)
     first = next(i for i, g in enumerate(gazes) if g.head_offset_deg != [0.0, 0.0])
-    assert first == int(3.0 * FPS)
+    assert first == int(3.0 * fps)  # found before the long distraction it would have raised at 3 s
     assert states[first].off_road_window_s == pytest.approx(1.0, abs=0.3)
     assert states[first - 1].off_road_window_s > 2.5  # as it was counted (sent before the offset came)
+
+
+def test_the_re_run_gives_what_the_offset_known_from_the_start_gives(layout):
+    """On the frame the offset comes, the re-run (face-cover hold included: its choice of the pose to hold
+    depends on the zones) leaves the stage as if the offset had been known from the first frame."""
+    from monitor.gaze.autocal import RoadAheadConfig
+    script = [("road", 1.0), ("left_mirror", 0.8), ("road", 1.0), ("dashboard", 0.6)] * 3
+    for bias, cover in (((-5.0, 0.0), (2.0, 2.6)), ((0.0, 4.0), (0.5, 1.5)), ((4.0, 0.0), (2.6, 3.05))):
+        rng = np.random.default_rng(1)
+        frames = []
+        for i, zone in enumerate(z for z, d in script for _ in range(int(round(d * FPS)))):
+            est = looking_at(layout, zone, layout.nominal_head_mm + rng.normal(0, 15, 3), None, 2.0, rng,
+                             bias_deg=bias)
+            if cover[0] <= i / FPS < cover[1]:
+                est = _covered(est)
+            frames.append((est, 50.0 + i / FPS))
+        stage = GazeStateStage(layout)
+        for k, (est, t) in enumerate(frames):
+            gaze, state, events = stage.process(est, t)
+            if stage.road_ahead.ready:
+                break
+        known = GazeStateStage(layout, config=GazeStateConfig(road_ahead=RoadAheadConfig(enabled=False)))
+        known.classifier.head_offset_deg = stage.classifier.head_offset_deg
+        known.classifier.head_scatter_deg = stage.classifier.head_scatter_deg
+        for est, t in frames[:k + 1]:
+            gaze_k, state_k, _ = known.process(est, t)
+        assert state.to_json() == state_k.to_json(), bias
+        assert {**gaze.to_json(), "head_offset_deg": None} == gaze_k.to_json(), bias
+        assert events == []
 
 
 def test_no_re_run_after_an_event_or_when_the_offset_comes_late(layout):
     """An event already sent cannot be taken back, and a late offset is past warmup_replay_s: both
     leave the first seconds as they were counted."""
-    script = [("road", 12.0)]
+    rng = np.random.default_rng(4)
+    # read 14 deg high for 4 s (an offset beyond max_offset_deg: none is found, so the long distraction
+    # at 3 s is sent), then 7 deg: the offset comes at about 8.5 s, inside warmup_replay_s
+    frames = [(looking_at(layout, "road", None, None, 1.5, rng, bias_deg=(0.0, 14.0 if i < 120 else 7.0)),
+               50.0 + i / FPS) for i in range(int(12 * FPS))]
 
     def outputs(config):
-        gazes, states, events = drive(layout, script, stage=GazeStateStage(layout, config=config), bias_deg=(0.0, 7.0))
-        return [g.to_json() for g in gazes], [s.to_json() for s in states], [e.to_json() for e in events]
+        stage = GazeStateStage(layout, config=config)
+        out = [[x.to_json() for x in (g, s, *e)] for g, s, e in (stage.process(est, t) for est, t in frames)]
+        return out, stage
 
-    late = replace(GazeStateConfig().road_ahead, min_history_s=5.0)
-    for config in (GazeStateConfig(road_ahead=late),  # a long distraction raised at 3 s, before the offset
-                   GazeStateConfig(warmup_replay_s=2.0)):  # the offset at 3 s
-        assert outputs(config) == outputs(replace(config, warmup_replay_s=0.0))
-    assert [e["kind"] for e in outputs(GazeStateConfig(road_ahead=late))[2]] == ["long_distraction"] * 2
-    assert outputs(GazeStateConfig())[2] == []
+    sent, stage = outputs(GazeStateConfig())
+    assert stage.road_ahead.ready and sent[int(9 * FPS)][0]["head_offset_deg"] != [0.0, 0.0]
+    assert sent == outputs(GazeStateConfig(warmup_replay_s=0.0))[0]
+    assert [x["kind"] for row in sent for x in row[2:]] == ["long_distraction"] * 2
+    # an offset at 3 s past a 2 s limit: as counted
+    late = [(looking_at(layout, "road", None, None, 1.5, rng, bias_deg=(0.0, 7.0)), 50.0 + i / FPS)
+            for i in range(int(6 * FPS))]
+    frames[:] = late
+    assert outputs(GazeStateConfig(warmup_replay_s=2.0))[0] == outputs(GazeStateConfig(warmup_replay_s=0.0))[0]
+    assert [x["kind"] for row in outputs(GazeStateConfig(warmup_replay_s=2.0))[0] for x in row[2:]] == [
+        "long_distraction"] * 2
+    assert [x for row in outputs(GazeStateConfig())[0] for x in row[2:]] == []
     with pytest.raises(ValueError, match="warmup_replay_s"):
         GazeStateConfig(warmup_replay_s=-1.0)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.gaze.smoothing import TIME_EPS_S
+
 
 @dataclass(frozen=True)
 class RoadAheadConfig:
@@ -90,14 +92,24 @@ class RoadAheadCalibrator:
                 self._hist[i, j] -= 1
         if self._next_update_s is None:
             self._next_update_s = t_s + c.min_history_s
-        if t_s >= self._next_update_s and len(self._samples) >= c.min_samples:
+        # (frame times in float: 90 frames at 1/30 s may add up to a hair under 3 s)
+        if t_s >= self._next_update_s - TIME_EPS_S and len(self._samples) >= c.min_samples:
+            self.update_now(t_s)
+        return self.offset_deg
+
+    def update_now(self, t_s: float) -> bool:
+        """Look for the peak now, whatever the history's length (the gaze stage asks before it would raise
+        an event from head directions read without any offset); True when an offset was found (now or
+        before). The regular updates go on every ``update_every_s`` from here."""
+        c = self.config
+        if c.enabled and self._samples:
             self._next_update_s = t_s + c.update_every_s
             found = self.grid.peak(self._hist, len(self._samples), c.min_share)
             if found is not None and np.hypot(*(self.expected - found)) <= c.max_offset_deg:
                 self.offset_deg = (float(self.expected[0] - found[0]), float(self.expected[1] - found[1]))
                 self.scatter_deg = self.grid.scatter(self._hist, found, c.scatter_radius_deg)
                 self.ready = True
-        return self.offset_deg
+        return self.ready
 
 
 class HistogramGrid:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # calib.driver_calibration imports monitor.gaze itself
     from calib.driver_calibration import DriverCalibration
 
 
+# the frames kept for the warm-up re-run (GazeStateConfig.warmup_replay_s) at most: its time limit cannot bound
+# them where frame times stand still
+MAX_WARMUP_FRAMES = 3000
+
 # the held pose must be from at most this long before the hand came near (a longer gap without a head
 # leaves nothing worth holding)
 MAX_HELD_AGE_S = 1.0
@@ -173,10 +177,10 @@ class _Uncovered:
 
 
 class _Warmup(NamedTuple):
-    """A frame before the first road-ahead offset: what it was classified with."""
+    """A frame before the first road-ahead offset, as it came."""
 
     t_s: float
-    estimates: Estimates | None
+    estimates: Estimates
     camera: CameraPose
 
 
@@ -187,6 +191,17 @@ class _Trusted(NamedTuple):
     held: bool                   # they are the held ones
     covered: bool                # a hand covers the face or lies at the head (held or not)
     kept: _Uncovered | None      # the uncovered frame kept for a later hold, if this is one
+
+
+class _Frame(NamedTuple):
+    """One frame's results inside the stage."""
+
+    trusted: _Trusted
+    est: ZoneEstimate
+    zone: str             # smoothed
+    since: float
+    state: DriverState
+    events: list[DistractionEvent]
 
 
 class GazeStateStage:
@@ -244,44 +259,50 @@ class GazeStateStage:
         if self._last_t is not None and t_s < self._last_t:
             raise ValueError(f"time went backwards: {t_s} after {self._last_t}")
         self._last_t = t_s
-        trusted = self._trusted(estimates, t_s)
-        estimates, held = trusted.estimates, trusted.held
+        if self._warmup and (t_s - self._warmup[0].t_s > self.config.warmup_replay_s
+                             or len(self._warmup) >= MAX_WARMUP_FRAMES):
+            self._warmup = None  # too long without an offset: the first seconds stand as counted
         if self._warmup is not None:
             self._warmup.append(_Warmup(t_s, estimates, self.classifier.camera))
-        est = self._classify(estimates)
+        frame = self._step(t_s, estimates)
+        est = frame.est
         used_offset = self.classifier.head_offset_deg  # what this frame was classified with
         # a covered face teaches the road-ahead offset nothing, held or (past the hold) not
-        if est.head_valid and not trusted.covered and self.road_ahead is not None:  # from the next frame on
+        if est.head_valid and not frame.trusted.covered and self.road_ahead is not None:  # from the next frame on
             self.classifier.head_offset_deg = self.road_ahead.add(t_s, est.head_angles_deg)
             self.classifier.head_scatter_deg = self.road_ahead.scatter_deg
-        if self._warmup is not None and self.road_ahead is not None and self.road_ahead.ready:
-            est, zone, since, state, events = self._replay_warmup(t_s)
-            used_offset = self.classifier.head_offset_deg
-        else:
-            zone, since, state, events = self._track(t_s, est)
-            if self._warmup is not None and (events or t_s - self._warmup[0].t_s > self.config.warmup_replay_s):
-                self._warmup = None  # an event was sent, or too long without an offset: the history stands
-        if trusted.kept is not None:
-            trusted.kept.raw_zone = est.zone if est.head_valid else None
-        self._mark_agreed(zone, since)
+        if self._warmup is not None and self.road_ahead is not None:
+            if frame.events and not self.road_ahead.ready and self.road_ahead.update_now(t_s):
+                # about to raise an event from head directions read without an offset: find one now
+                self.classifier.head_offset_deg = self.road_ahead.offset_deg
+                self.classifier.head_scatter_deg = self.road_ahead.scatter_deg
+            if self.road_ahead.ready:
+                frame = self._replay_warmup(t_s)
+                used_offset = self.classifier.head_offset_deg
+            elif frame.events:
+                self._warmup = None  # sent: the history stands
+        est = frame.est
         gaze = GazeResult(
-            t_s, zone, since, est.zone, est.probabilities, est.head_valid, self.calibration is not None,
+            t_s, frame.zone, frame.since, est.zone, est.probabilities, est.head_valid, self.calibration is not None,
             None if est.head_position_car_mm is None else [round(float(v), 2) for v in est.head_position_car_mm],
             None if est.gaze_direction_car is None else [round(float(v), 5) for v in est.gaze_direction_car],
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[0], 3),
             None if est.gaze_angles_deg is None else round(est.gaze_angles_deg[1], 3),
-            None if self.road_ahead is None else [round(v, 3) for v in used_offset], held)
-        return gaze, state, events
+            None if self.road_ahead is None else [round(v, 3) for v in used_offset], frame.trusted.held)
+        return gaze, frame.state, frame.events
 
-    def _classify(self, estimates: Estimates | None) -> ZoneEstimate:
-        return (self.classifier.classify(estimates.head, estimates.joints, estimates.eyes) if estimates is not None
-                else self.classifier.classify(None))
-
-    def _track(self, t_s: float, est: ZoneEstimate) -> tuple[str, float, DriverState, list[DistractionEvent]]:
-        """One classified frame into the zone smoother and the timers: (zone, since, state, events)."""
+    def _step(self, t_s: float, estimates: Estimates | None) -> _Frame:
+        """One frame through the face-cover hold, the classifier, the zone smoother and the timers (all but
+        the road-ahead calibration, which only the live frames teach)."""
+        trusted = self._trusted(estimates, t_s)
+        est = (self.classifier.classify(trusted.estimates.head, trusted.estimates.joints, trusted.estimates.eyes)
+               if trusted.estimates is not None else self.classifier.classify(None))
         zone, since = self._zones.update(t_s, est.zone)
         if zone is None:  # nothing confirmed yet
             zone, since = UNKNOWN, t_s
+        if trusted.kept is not None:
+            trusted.kept.raw_zone = est.zone if est.head_valid else None
+        self._mark_agreed(zone, since)
         road = UNKNOWN if not est.head_valid else (ON if est.zone in self._road else OFF)
         onset = None
         if road != UNKNOWN:
@@ -290,26 +311,28 @@ class GazeStateStage:
             self._remember(t_s, angles_to_direction(*est.head_angles_deg), road == ON)
             self._last_road = road
         state, events = self.monitor.update(t_s, road, zone, onset)
-        return zone, since, state, events
+        return _Frame(trusted, est, zone, since, state, events)
 
-    def _replay_warmup(self, t_s: float) -> tuple[ZoneEstimate, str, float, DriverState, list[DistractionEvent]]:
-        """The first road-ahead offset has come: the smoother and the timers start again from the first
-        frame, every buffered frame (this one last) classified with the offset and the camera pose it had.
-        Returns this frame's results; events found on the way are raised now (detected_s = ``t_s``)."""
+    def _replay_warmup(self, t_s: float) -> _Frame:
+        """The first road-ahead offset has come: the face-cover hold, the smoother and the timers start again
+        from the first frame, every buffered frame (this one last) classified with the offset and the
+        camera pose it had, as if the offset had been known from the start. Returns this frame's results;
+        events found on the way are raised now (detected_s = ``t_s``)."""
         frames, self._warmup = self._warmup or [], None
         self._zones = Debouncer(self._zone_hysteresis)
         self.monitor = DistractionMonitor(self.config.distraction)
         self._recent.clear()
         self._last_road = None
+        self._uncovered.clear()
+        self._held, self._covered_since, self._last_covered = None, None, -np.inf
         camera = self.classifier.camera
         events: list[DistractionEvent] = []
-        for frame in frames:
-            self.classifier.camera = frame.camera
-            est = self._classify(frame.estimates)
-            zone, since, state, new = self._track(frame.t_s, est)
-            events += [replace(e, detected_s=t_s) for e in new]
+        for buffered in frames:
+            self.classifier.camera = buffered.camera
+            frame = self._step(buffered.t_s, buffered.estimates)
+            events += [replace(e, detected_s=t_s) for e in frame.events]
         self.classifier.camera = camera
-        return est, zone, since, state, events
+        return frame._replace(events=events)
 
     def _trusted(self, estimates: Estimates | None, t_s: float) -> _Trusted:
         """The estimates to classify this frame with and whether they are the held ones (a hand over
