@@ -32,6 +32,7 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
                     the head model tells the zones apart (twenty-second session)
     held_out_fifth  the same grid as held_out on seeds 80000-80002 (14 runs): made in the
                     twenty-second session, after held_out_fourth was spent; run once on the final system
+                    (no eyewear among its drivers): spent
 
 Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
 --headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
