@@ -107,11 +107,13 @@ class GazeStateConfig:
     hand_confidence: float = 0.3
     # The first seconds of a drive: until the road-ahead offset first exists (RoadAheadConfig.min_history_s
     # after the first head) the raw head pose is classified, biased as it is for this driver and view, and a
-    # driver with the eyes hidden can read as off the road while on it. When the offset comes, the zone
-    # smoother and the distraction timers are re-run over the frames since the first one, classified again
-    # with it, so off-road time counted by mistake leaves the timers' history (a VATS window reaches 30 s
-    # back). The outputs already sent stand. Only if the offset comes within warmup_replay_s of the first
-    # frame and no event was raised before it (one already sent cannot be taken back); 0 turns it off.
+    # driver with the eyes hidden can read as off the road while on it. When the offset comes, the face-cover
+    # hold, the zone smoother and the distraction timers are re-run over the frames since the first one,
+    # classified again with it, so off-road time counted by mistake leaves the timers' history (a VATS
+    # window reaches 30 s back). The outputs already sent stand. Before raising an event without an offset
+    # the stage asks the calibrator for one at once (RoadAheadCalibrator.update_now); if none is found the
+    # event is sent and the first seconds stand (a sent event cannot be taken back), as they do when the
+    # offset comes later than warmup_replay_s after the first frame; 0 turns it off.
     warmup_replay_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -318,7 +320,7 @@ class GazeStateStage:
         from the first frame, every buffered frame (this one last) classified with the offset and the
         camera pose it had, as if the offset had been known from the start. Returns this frame's results;
         events found on the way are raised now (detected_s = ``t_s``)."""
-        frames, self._warmup = self._warmup or [], None
+        frames, self._warmup = self._warmup or [], None  # never empty: it holds this frame
         self._zones = Debouncer(self._zone_hysteresis)
         self.monitor = DistractionMonitor(self.config.distraction)
         self._recent.clear()
