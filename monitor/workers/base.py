@@ -208,6 +208,9 @@ class Worker:
                     break
                 self.service_links()
                 self.beat()
+            # the final heartbeat counts every bad command that came; a worker with no consumers leaves
+            # the moment its stream ends, with the last ones still queued
+            self.poll_commands()
             self.state = "done" if not self.stopping else "stopped"
         except USER_ERRORS as exc:
             # the supervisor prints it from the final heartbeat as the run's one `error:` line
