@@ -34,8 +34,8 @@ below 20000: docs/models.md and the model cards), so each names drivers no model
                     twenty-second session, after held_out_fourth was spent; run once on the final system
                     (no eyewear among its drivers): spent
 
-Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M --fast
---headless --out OUT/S_M_SC [options after --]` (run from the repository root, so relative paths
+Each run is `python run_monitor.py --source synthetic:seed=S,scenario=SC,mount=M[,glasses=G] --fast
+--headless --out OUT/S_M_SC[_G] [options after --]` (run from the repository root, so relative paths
 after -- are read from there; run_monitor's own parser checks them first, and --source / --out
 are the set's to give). A run whose summary.json says it finished (exit code 0) is kept,
 so an interrupted set resumes; a run that failed or was cut off is removed and made again. The
