@@ -22,6 +22,13 @@ from monitor.gaze.stage import DEFAULT_GAZE_SCORING, GAZE_SCORINGS, GazeStateSta
 
 
 
+def head_pose_facing(cam, azimuth_deg: float, elevation_deg: float, head_car_mm: np.ndarray) -> HeadPose:
+    """A head pose as the estimator reports it (camera frame) for a head at ``head_car_mm`` facing
+    (azimuth, elevation) in the car frame."""
+    r = cam.rotation.T @ head_rotation_facing(angles_to_direction(azimuth_deg, elevation_deg))
+    return HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head_car_mm), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=5000)
@@ -37,9 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     inputs = []
     for _ in range(a.frames):
-        r = cam.rotation.T @ head_rotation_facing(angles_to_direction(*rng.uniform([-60, -15], [60, 25])))
-        head = layout.nominal_head_mm + rng.normal(0, 20, 3)
-        inputs.append(Estimates(HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))))
+        az, el = rng.uniform([-60, -15], [60, 25])
+        inputs.append(Estimates(head_pose_facing(cam, az, el, layout.nominal_head_mm + rng.normal(0, 20, 3))))
     stage = GazeStateStage(layout, config=gaze_state_config(a.gaze_scoring))
     times = np.empty(a.frames)
     for i, est in enumerate(inputs):
@@ -61,8 +67,7 @@ def warmup_cost(layout, scoring: str, seconds: float = 10.0) -> None:
     times, first = [], None
     for i in range(int(seconds * 30)):
         az, el = road + rng.normal(0, 1.0, 2)
-        r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
-        pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(layout.nominal_head_mm), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
+        pose = head_pose_facing(cam, az, el, layout.nominal_head_mm)
         t0 = time.perf_counter_ns()
         stage.process(Estimates(pose), i / 30.0)
         times.append((time.perf_counter_ns() - t0) / 1000.0)
@@ -91,8 +96,7 @@ def noise_sweep(layout, scoring: str = DEFAULT_GAZE_SCORING, per_zone: int = 500
                 gaz, gel = direction_to_angles(zone.target_mm(head) - head)
                 # the head angles this driver shows (inverse of gaze = offset + gain * head), measured with noise
                 az, el = np.array(clf.head_angles_for((gaz, gel))) + rng.normal(0, noise, 2)
-                r = cam.rotation.T @ head_rotation_facing(angles_to_direction(az, el))
-                pose = HeadPose(0.0, 0.0, 0.0, r, cam.to_camera(head), (0.0, 0.0), (0.0, 0.0, 1.0, 1.0))
+                pose = head_pose_facing(cam, az, el, head)
                 hits += clf.classify(pose).zone == zone.name
         print(f"head-pose error {noise:3.1f} deg per axis ({scoring} scoring): raw zone accuracy {hits / (per_zone * len(layout.zones)):.3f}")
 
